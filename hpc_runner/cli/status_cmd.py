@@ -1,0 +1,78 @@
+"""``hpc-runner status [DIR] [--json]``: every run below DIR, rebuilt from its status file."""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from pathlib import Path
+from typing import Any
+
+
+def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
+    parser = subparsers.add_parser(
+        "status",
+        help="show every run below DIR",
+        description="One line (or, with --json, one JSON object) per run directory below DIR.",
+    )
+    parser.add_argument("dir", nargs="?", type=Path, help="runs directory (default: ./runs)")
+    parser.add_argument("--json", action="store_true", help="print a JSON array for scripts")
+    parser.set_defaults(func=run)
+
+
+def run(args: argparse.Namespace) -> int:
+    from hpc_runner.errors import UsageError
+    from hpc_runner.report import collect, run_summary
+    from hpc_runner.runs import default_runs_dir
+
+    root: Path = args.dir or default_runs_dir()
+    if not root.is_dir():
+        raise UsageError(f"{root}: no such directory (give the runs directory, e.g. ./runs)")
+    summaries = [run_summary(label, state) for label, _, state in collect(root)]
+    if args.json:
+        import msgspec
+
+        sys.stdout.buffer.write(msgspec.json.format(msgspec.json.encode(summaries)) + b"\n")
+    else:
+        print_table(summaries, root)
+    return 0
+
+
+COLUMNS = ("RUN", "STATE", "EPOCH", "BATCH", "LOSS", "VAL_LOSS", "ATTEMPT", "SCHEDULER")
+
+
+def _printable(text: str) -> str:
+    """Names come from the filesystem: show control characters as ``?``, never interpret them."""
+    return "".join(char if char.isprintable() else "?" for char in text)
+
+
+def _progress(index: int, total: int) -> str:
+    if index < 0:
+        return "-"
+    return f"{index + 1}/{total}" if total > 0 else str(index + 1)
+
+
+def _number(value: float | None) -> str:
+    return "-" if value is None or value == -1 else f"{value:.4g}"
+
+
+def table_row(summary: dict[str, Any]) -> tuple[str, ...]:
+    return (
+        _printable(summary["run"]),
+        summary["state"],
+        _progress(summary["epoch_idx"], summary["max_epochs"]),
+        _progress(summary["batch_idx"], summary["max_batches"]),
+        _number(summary["loss"]),
+        _number(summary["val_loss"]),
+        str(summary["attempt"]),
+        summary["scheduler_state"] or "-",
+    )
+
+
+def print_table(summaries: list[dict[str, Any]], root: Path) -> None:
+    if not summaries:
+        print(f"no runs below {root}")
+        return
+    rows = [COLUMNS, *(table_row(summary) for summary in summaries)]
+    widths = [max(len(row[i]) for row in rows) for i in range(len(COLUMNS))]
+    for row in rows:
+        print("  ".join(cell.ljust(width) for cell, width in zip(row, widths)).rstrip())

@@ -1,0 +1,49 @@
+"""Plain summaries of runs for scripts: the objects of ``hpc-runner status --json``."""
+
+from __future__ import annotations
+
+import math
+from pathlib import Path
+from typing import Any
+
+from hpc_runner.run_state import RunState, replay
+from hpc_runner.runs import STATUS_FILE, find_runs, run_label
+
+
+def _finite_or_none(value: float) -> float | None:
+    return value if math.isfinite(value) else None
+
+
+def run_summary(label: str, run: RunState) -> dict[str, Any]:
+    """The JSON object of one run (keys fixed by shared/DESIGN.md; NaN losses become null)."""
+    status = run.status
+    return {
+        "run": label,
+        "state": status.state.name,
+        "max_epochs": status.max_epochs,
+        "epoch_idx": status.epoch_idx,
+        "max_batches": status.max_batches,
+        "batch_idx": status.batch_idx,
+        "loss": _finite_or_none(status.loss),
+        "val_loss": _finite_or_none(status.val_loss),
+        "best_val_loss": run.best_val_loss,
+        "attempt": run.attempt,
+        "skipped_lines": run.skipped_lines,
+        "scheduler_state": None,
+        "job": run.job,
+        "host": run.host,
+        "updated": run.last_time,
+        "exception": run.exception.exc_type + ": " + run.exception.message
+        if run.exception
+        else None,
+        "model": run.model.to_json() if run.model else None,
+    }
+
+
+def collect(root: str | Path) -> list[tuple[str, Path, RunState]]:
+    """Every run below ``root``, replayed from its status file, sorted by label."""
+    root = Path(root)
+    return [
+        (run_label(root, run_dir), run_dir, replay(run_dir / STATUS_FILE))
+        for run_dir in find_runs(root)
+    ]

@@ -1,0 +1,161 @@
+"""Fold a run's records into its :class:`TrainingStatus` plus what a UI needs beside it.
+
+The fold keeps :meth:`TrainingStatus.update` semantics (the last value of each type wins) but sets
+each status field once per batch of records instead of once per record, so a replay of a
+million-record file emits a handful of psygnal events instead of a million, and a flood of
+appends is coalesced for free.
+"""
+
+from __future__ import annotations
+
+import math
+import os
+from array import array
+from collections import Counter, deque
+from dataclasses import dataclass, field
+from typing import Any
+
+from hpc_runner.records import STATE_BY_NAME, ModelLocation, Record, RecordedException
+from hpc_runner.status import TrainingState, TrainingStatus
+from hpc_runner.tail import StatusTail, TailBatch
+
+_STATUS_FIELDS = ("max_epochs", "max_batches", "epoch_idx", "batch_idx", "loss", "val_loss")
+
+
+@dataclass
+class RunState:
+    """Everything known about one run from its status file.
+
+    Attributes
+    ----------
+    status : TrainingStatus
+        The evented status, as careamics-napari would have it.
+    losses : array
+        Training loss of every step, in file order (NaN where the loss was not finite).
+    val_losses : list of (epoch, val_loss)
+        One entry per validation.
+    exception : RecordedException | None
+        The last exception recorded.
+    model : ModelLocation | None
+        Where the trained model lives, once recorded.
+    attempt : int
+        Highest attempt seen (0 = first run, +1 per requeue or resume).
+    skipped : Counter
+        Lines not applied, by reason (see :data:`hpc_runner.records.SKIP_REASONS`).
+    """
+
+    status: TrainingStatus = field(default_factory=TrainingStatus)
+    losses: array[float] = field(default_factory=lambda: array("d"))
+    val_losses: list[tuple[int, float]] = field(default_factory=list)
+    debug: deque[tuple[float, str]] = field(default_factory=lambda: deque(maxlen=100))
+    exception: RecordedException | None = None
+    model: ModelLocation | None = None
+    attempt: int = 0
+    job: str | None = None
+    host: str | None = None
+    records: int = 0
+    skipped: Counter[str] = field(default_factory=Counter)
+    first_time: float | None = None
+    last_time: float | None = None
+    training_since: float | None = None
+
+    @property
+    def skipped_lines(self) -> int:
+        return sum(self.skipped.values())
+
+    @property
+    def best_val_loss(self) -> float | None:
+        finite = [value for _, value in self.val_losses if math.isfinite(value)]
+        return min(finite) if finite else None
+
+    def apply_batch(self, batch: TailBatch) -> None:
+        """Apply what a :class:`StatusTail` read; a reset starts the run's history afresh."""
+        if batch.reset:
+            self.clear()
+        self.skipped.update(batch.skipped)
+        self.apply(batch.records)
+
+    def clear(self) -> None:
+        """Forget everything read so far (the file was replaced); the status returns to defaults."""
+        fresh = RunState()
+        for name in ("losses", "val_losses", "debug", "skipped"):
+            setattr(self, name, getattr(fresh, name))
+        for name in ("exception", "model", "job", "host", "first_time", "last_time"):
+            setattr(self, name, None)
+        self.training_since = None
+        self.attempt = self.records = 0
+        self._set_status(dict.fromkeys(_STATUS_FIELDS, -1), TrainingState.IDLE)
+
+    def apply(self, records: list[Record]) -> None:
+        """Fold checked records (see :func:`hpc_runner.records.decode_line`) into this state."""
+        if not records:
+            return
+        values: dict[str, Any] = {}
+        state: TrainingState | None = None
+        losses_append = self.losses.append
+        attempt = self.attempt
+        nan = math.nan
+        for record in records:
+            kind, value = record.type, record.value
+            if kind == "loss":
+                value = nan if value is None else float(value)
+                losses_append(value)
+                values[kind] = value
+            elif kind == "batch_idx" or kind == "epoch_idx":
+                values[kind] = value
+            elif kind == "val_loss":
+                value = nan if value is None else float(value)
+                values[kind] = value
+                self.val_losses.append((values.get("epoch_idx", self.status.epoch_idx), value))
+            elif kind == "state":
+                state = STATE_BY_NAME[value] if type(value) is str else TrainingState(value)
+                if state is TrainingState.TRAINING:
+                    self.training_since = record.t
+            elif kind == "debug message":
+                self.debug.append((record.t, value))
+            elif kind == "exception":
+                self.exception = RecordedException(
+                    value["type"], value.get("message", ""), value.get("traceback", "")
+                )
+            elif kind == "careamist":
+                self.model = ModelLocation(**value)
+            else:  # max_epochs, max_batches
+                values[kind] = value
+            if record.attempt > attempt:
+                attempt = record.attempt
+        last = records[-1]
+        self.attempt = attempt
+        self.records += len(records)
+        self.job = last.job or self.job
+        self.host = last.host or self.host
+        if self.first_time is None:
+            self.first_time = records[0].t
+        self.last_time = last.t
+        self._set_status(values, state)
+
+    def _set_status(self, values: dict[str, Any], state: TrainingState | None) -> None:
+        status = self.status
+        for name, value in values.items():
+            setattr(status, name, value)
+        if state is not None:
+            status.state = state
+
+
+def replay(path: str | os.PathLike[str]) -> RunState:
+    """Fold a whole status file into a fresh :class:`RunState`."""
+    run = RunState()
+    follow(StatusTail(path), run)
+    return run
+
+
+def follow(tail: StatusTail, run: RunState) -> bool:
+    """Apply everything the tail has now (in slices if large); True if anything changed."""
+    changed = False
+    while True:
+        batch = tail.read()
+        if batch.records or batch.skipped or batch.reset:
+            run.apply_batch(batch)
+            changed = True
+        if not tail.pending:
+            return changed
+

@@ -1,0 +1,136 @@
+"""Incremental, distrustful reading of a growing ``status.jsonl``.
+
+:class:`StatusTail` remembers a byte offset and, on each :meth:`~StatusTail.read`, decodes only the
+bytes appended since. It reopens the file every time (NFS caches attributes of open files), keeps
+an unterminated last line until its newline arrives, skips and counts lines it cannot use, and
+starts again from byte 0 when the file shrank or was replaced (new inode, or different first
+bytes), telling its caller so with ``reset=True``.
+"""
+
+from __future__ import annotations
+
+import os
+from collections import Counter
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from hpc_runner.records import MAX_LINE_BYTES, Record, RecordError, decode_line
+
+#: How many leading bytes identify a file across polls (the first record's time and host).
+_HEAD_BYTES = 64
+
+
+@dataclass
+class TailBatch:
+    """What one read produced: new records in file order, skip counts, and whether to start over."""
+
+    records: list[Record] = field(default_factory=list)
+    skipped: Counter[str] = field(default_factory=Counter)
+    reset: bool = False
+
+
+class StatusTail:
+    """Reads the records appended to one status file since the previous read.
+
+    Parameters
+    ----------
+    path : str | os.PathLike
+        The status file. It need not exist yet.
+    max_line_bytes : int
+        Longer lines are skipped and counted as ``oversized``.
+    max_read_bytes : int
+        At most this much is read per call, so that a huge file is folded in slices and a UI
+        stays responsive; ``pending`` tells whether more is waiting.
+    """
+
+    def __init__(
+        self,
+        path: str | os.PathLike[str],
+        *,
+        max_line_bytes: int = MAX_LINE_BYTES,
+        max_read_bytes: int = 64 << 20,
+    ) -> None:
+        self.path = Path(path)
+        self.max_line_bytes = max_line_bytes
+        self.max_read_bytes = max_read_bytes
+        self.offset = 0
+        self.pending = False
+        self._partial = b""
+        self._discarding = False  # inside an oversized line: drop bytes up to its newline
+        self._identity: tuple[int, int] | None = None
+        self._head = b""
+
+    def read(self) -> TailBatch:
+        """Decode what was appended since the last call (nothing if the file is missing)."""
+        batch = TailBatch()
+        try:
+            fd = os.open(self.path, os.O_RDONLY | os.O_CLOEXEC)
+        except (FileNotFoundError, NotADirectoryError):
+            self.pending = False
+            return batch
+        try:
+            stat = os.fstat(fd)
+            size = stat.st_size
+            if self._was_replaced(fd, stat):
+                self._start_over()
+                batch.reset = True
+            end = min(size, self.offset + self.max_read_bytes)
+            data = os.pread(fd, end - self.offset, self.offset) if end > self.offset else b""
+            if len(self._head) < _HEAD_BYTES and self.offset < _HEAD_BYTES:
+                self._head = (self._head + data)[:_HEAD_BYTES]
+        finally:
+            os.close(fd)
+        self.offset += len(data)
+        self.pending = self.offset < size
+        if data:
+            self._split(data, batch)
+        return batch
+
+    def _was_replaced(self, fd: int, stat: os.stat_result) -> bool:
+        identity = (stat.st_dev, stat.st_ino)
+        known, self._identity = self._identity, identity
+        if known is None or self.offset == 0:
+            return False
+        if identity != known or stat.st_size < self.offset:
+            return True
+        # Same inode and not shorter: it may still have been truncated and rewritten since.
+        return os.pread(fd, len(self._head), 0) != self._head
+
+    def _start_over(self) -> None:
+        self.offset = 0
+        self._partial = b""
+        self._discarding = False
+        self._head = b""
+
+    def _split(self, data: bytes, batch: TailBatch) -> None:
+        if self._discarding:
+            newline = data.find(b"\n")
+            if newline < 0:
+                return
+            self._discarding = False
+            batch.skipped["oversized"] += 1
+            data = data[newline + 1 :]
+        else:
+            data = self._partial + data
+        last_newline = data.rfind(b"\n")
+        self._partial = data[last_newline + 1 :]
+        if len(self._partial) > self.max_line_bytes:
+            self._partial = b""
+            self._discarding = True
+        if last_newline >= 0:
+            decode_into(data[:last_newline].split(b"\n"), batch, self.max_line_bytes)
+
+
+def decode_into(lines: list[bytes], batch: TailBatch, max_line_bytes: int = MAX_LINE_BYTES) -> None:
+    """Decode complete lines into ``batch``: blank lines are ignored, unusable ones counted."""
+    records = batch.records
+    append = records.append
+    for line in lines:
+        if len(line) > max_line_bytes:
+            batch.skipped["oversized"] += 1
+            continue
+        try:
+            append(decode_line(line))
+        except RecordError as error:
+            if line.strip():
+                batch.skipped[error.reason] += 1
