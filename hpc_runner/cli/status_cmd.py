@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import argparse
-import sys
 from pathlib import Path
 from typing import Any
 
@@ -31,7 +30,7 @@ def run(args: argparse.Namespace) -> int:
     if args.json:
         import msgspec
 
-        sys.stdout.buffer.write(msgspec.json.format(msgspec.json.encode(summaries)) + b"\n")
+        print(msgspec.json.format(msgspec.json.encode(summaries)).decode())
     else:
         print_table(summaries, root)
     return 0

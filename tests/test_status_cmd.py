@@ -1,0 +1,113 @@
+"""`hpc-runner status [DIR] [--json]` over real run directories."""
+
+from __future__ import annotations
+
+import json
+import math
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from hpc_runner.cli import main
+from hpc_runner.status import TrainingState, TrainUpdate, TrainUpdateType
+from hpc_runner.writer import StatusWriter
+
+T = TrainUpdateType
+KEYS = {
+    "run",
+    "state",
+    "max_epochs",
+    "epoch_idx",
+    "max_batches",
+    "batch_idx",
+    "loss",
+    "val_loss",
+    "attempt",
+    "skipped_lines",
+    "scheduler_state",
+    "job",
+}
+
+
+def make_run(run_dir: Path, *updates: TrainUpdate, attempt: int = 0, job: str | None = None) -> None:
+    with StatusWriter(run_dir / "status.jsonl", attempt=attempt, job=job) as writer:
+        for update in updates:
+            writer.write(update)
+
+
+@pytest.fixture
+def runs(tmp_path: Path) -> Path:
+    make_run(
+        tmp_path / "b-run",
+        TrainUpdate(T.MAX_EPOCH, 10),
+        TrainUpdate(T.MAX_BATCH, 7),
+        TrainUpdate(T.STATE, TrainingState.TRAINING),
+        TrainUpdate(T.EPOCH, 3),
+        TrainUpdate(T.BATCH, 2),
+        TrainUpdate(T.LOSS, math.nan),
+        job="991",
+        attempt=1,
+    )
+    make_run(
+        tmp_path / "sweep" / "a-run",
+        TrainUpdate(T.STATE, TrainingState.TRAINING),
+        TrainUpdate(T.VAL_LOSS, 0.25),
+        TrainUpdate(T.STATE, TrainingState.DONE),
+    )
+    with (tmp_path / "sweep" / "a-run" / "status.jsonl").open("ab") as file:
+        file.write(b"garbage\n")
+    # Not runs: a checkpoint folder inside a run and a folder without a status file.
+    make_run(tmp_path / "b-run" / "work", TrainUpdate(T.LOSS, 1.0))
+    (tmp_path / "empty").mkdir()
+    return tmp_path
+
+
+def test_json_lists_every_run_sorted_with_the_contract_keys(
+    runs: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    assert main(["status", str(runs), "--json"]) == 0
+    summaries = json.loads(capsys.readouterr().out)
+    assert [s["run"] for s in summaries] == ["b-run", "sweep/a-run"]
+    assert all(KEYS <= set(s) for s in summaries)
+    b_run, a_run = summaries
+    assert (b_run["state"], b_run["epoch_idx"], b_run["max_epochs"], b_run["batch_idx"]) == (
+        "TRAINING",
+        3,
+        10,
+        2,
+    )
+    assert b_run["loss"] is None  # NaN is not JSON: unknown/non-finite loss is null
+    assert (b_run["attempt"], b_run["job"], b_run["val_loss"]) == (1, "991", -1)
+    assert (a_run["state"], a_run["val_loss"], a_run["skipped_lines"]) == ("DONE", 0.25, 1)
+    assert a_run["max_epochs"] == -1 and a_run["scheduler_state"] is None
+
+
+def test_table(runs: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    assert main(["status", str(runs)]) == 0
+    lines = capsys.readouterr().out.splitlines()
+    assert lines[0].split()[:2] == ["RUN", "STATE"]
+    assert lines[1].split()[:4] == ["b-run", "TRAINING", "4/10", "3/7"]
+    assert lines[2].split()[:2] == ["sweep/a-run", "DONE"]
+
+
+def test_empty_and_missing_directories(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    assert main(["status", str(tmp_path), "--json"]) == 0
+    assert json.loads(capsys.readouterr().out) == []
+    assert main(["status", str(tmp_path / "nope")]) == 2
+    err = capsys.readouterr().err
+    assert "nope" in err and "no such directory" in err and "Traceback" not in err
+
+
+def test_console_script_and_module_entry(runs: Path) -> None:
+    result = subprocess.run(
+        [sys.executable, "-m", "hpc_runner", "status", str(runs), "--json"],
+        capture_output=True,
+        text=True,
+        check=True,
+    )
+    assert len(json.loads(result.stdout)) == 2
+    hpc_runner = Path(sys.executable).parent / "hpc-runner"
+    result = subprocess.run([str(hpc_runner), "status", str(runs)], capture_output=True, text=True)
+    assert result.returncode == 0 and "sweep/a-run" in result.stdout
