@@ -61,7 +61,7 @@ class StatusCallback(Callback):
         self.writer.write(TrainUpdate(kind, value))
 
     def record_failure(self, exception: BaseException) -> None:
-        """Write the exception and the final state, once, whichever hook or wrapper sees it first."""
+        """Write the exception and final state once, whichever of hook or wrapper sees it first."""
         if self.finished:
             return
         self.finished = True

@@ -14,6 +14,8 @@ from __future__ import annotations
 
 import math
 import traceback as traceback_module
+from collections import Counter
+from collections.abc import Callable
 from dataclasses import asdict, dataclass
 from typing import TYPE_CHECKING, Any
 
@@ -185,17 +187,48 @@ def decode_line(line: bytes) -> Record:
     return record
 
 
+def decode_lines(
+    lines: list[bytes], max_line_bytes: int = MAX_LINE_BYTES
+) -> tuple[list[Record], Counter[str]]:
+    """Decode complete lines; return the good records and, by reason, what was skipped.
+
+    Blank lines are ignored. This is :func:`decode_line` unrolled for speed: a replay spends its
+    time here, and two Python calls per record would cost a third of it (measured).
+    """
+    records: list[Record] = []
+    skipped: Counter[str] = Counter()
+    append, decode, checks = records.append, _DECODER.decode, _VALUE_CHECKS
+    for line in lines:
+        if len(line) > max_line_bytes:
+            skipped["oversized"] += 1
+            continue
+        try:
+            record = decode(line)
+        except (msgspec.DecodeError, ValueError):
+            if line.strip():
+                skipped["invalid"] += 1
+            continue
+        check = checks.get(record.type)
+        if check is not None and record.v == SCHEMA_VERSION and check(record.value):
+            append(record)
+        else:
+            skipped[_rejection(record).reason] += 1
+    return records, skipped
+
+
 def check_record(record: Record) -> None:
     """Reject records of a newer schema, of an unknown type, or whose value has the wrong shape."""
+    check = _VALUE_CHECKS.get(record.type)  # keyed by plain strings: enum hashing is slow
+    if check is None or record.v != SCHEMA_VERSION or not check(record.value):
+        raise _rejection(record)
+
+
+def _rejection(record: Record) -> RecordError:
     if record.v > SCHEMA_VERSION:
-        raise RecordError("newer_version", f"v={record.v}")
-    if record.v < 1:
-        raise RecordError("invalid", f"v={record.v}")
-    kind = TYPE_BY_VALUE.get(record.type)
-    if kind is None:
-        raise RecordError("unknown_type", repr(record.type)[:80])
-    if not _VALUE_CHECKS[kind](record.value):
-        raise RecordError("invalid", f"bad value for {record.type!r}")
+        return RecordError("newer_version", f"v={record.v}")
+    if record.type not in _VALUE_CHECKS:
+        return RecordError("unknown_type", repr(record.type)[:80])
+    return RecordError("invalid", f"v={record.v}, bad value for {record.type!r}")
 
 
 def _is_int(value: Any) -> bool:
@@ -203,7 +236,8 @@ def _is_int(value: Any) -> bool:
 
 
 def _is_number_or_null(value: Any) -> bool:  # msgspec writes NaN and inf as null
-    return value is None or type(value) in (float, int)
+    kind = type(value)
+    return kind is float or kind is int or value is None
 
 
 def _is_state(value: Any) -> bool:
@@ -223,17 +257,17 @@ def _is_model_location(value: Any) -> bool:
 
 
 _MODEL_FIELDS = set(ModelLocation.__dataclass_fields__)
-_VALUE_CHECKS = {
-    TrainUpdateType.MAX_EPOCH: _is_int,
-    TrainUpdateType.EPOCH: _is_int,
-    TrainUpdateType.MAX_BATCH: _is_int,
-    TrainUpdateType.BATCH: _is_int,
-    TrainUpdateType.LOSS: _is_number_or_null,
-    TrainUpdateType.VAL_LOSS: _is_number_or_null,
-    TrainUpdateType.STATE: _is_state,
-    TrainUpdateType.CAREAMIST: _is_model_location,
-    TrainUpdateType.DEBUG: lambda value: type(value) is str,
-    TrainUpdateType.EXCEPTION: _is_exception,
+_VALUE_CHECKS: dict[str, Callable[[Any], bool]] = {
+    TrainUpdateType.MAX_EPOCH.value: _is_int,
+    TrainUpdateType.EPOCH.value: _is_int,
+    TrainUpdateType.MAX_BATCH.value: _is_int,
+    TrainUpdateType.BATCH.value: _is_int,
+    TrainUpdateType.LOSS.value: _is_number_or_null,
+    TrainUpdateType.VAL_LOSS.value: _is_number_or_null,
+    TrainUpdateType.STATE.value: _is_state,
+    TrainUpdateType.CAREAMIST.value: _is_model_location,
+    TrainUpdateType.DEBUG.value: lambda value: type(value) is str,
+    TrainUpdateType.EXCEPTION.value: _is_exception,
 }
 
 
@@ -246,7 +280,9 @@ def to_update(record: Record) -> TrainUpdate:
     elif kind is TrainUpdateType.LOSS or kind is TrainUpdateType.VAL_LOSS:
         value = math.nan if value is None else float(value)
     elif kind is TrainUpdateType.EXCEPTION:
-        value = RecordedException(value["type"], value.get("message", ""), value.get("traceback", ""))
+        value = RecordedException(
+            value["type"], value.get("message", ""), value.get("traceback", "")
+        )
     elif kind is TrainUpdateType.CAREAMIST:
         value = ModelLocation(**value)
     return TrainUpdate(kind, value)

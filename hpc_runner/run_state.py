@@ -158,4 +158,3 @@ def follow(tail: StatusTail, run: RunState) -> bool:
             changed = True
         if not tail.pending:
             return changed
-

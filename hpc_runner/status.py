@@ -30,7 +30,7 @@ if TYPE_CHECKING:
         state: SignalInstance
 
 
-class TrainUpdateType(str, Enum):
+class TrainUpdateType(str, Enum):  # noqa: UP042 - as the original: str() gives the member name
     """Kind of a training update; the value names the :class:`TrainingStatus` field it sets."""
 
     MAX_EPOCH = "max_epochs"

@@ -14,7 +14,7 @@ from collections import Counter
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from hpc_runner.records import MAX_LINE_BYTES, Record, RecordError, decode_line
+from hpc_runner.records import MAX_LINE_BYTES, Record, decode_lines
 
 #: How many leading bytes identify a file across polls (the first record's time and host).
 _HEAD_BYTES = 64
@@ -118,19 +118,6 @@ class StatusTail:
             self._partial = b""
             self._discarding = True
         if last_newline >= 0:
-            decode_into(data[:last_newline].split(b"\n"), batch, self.max_line_bytes)
-
-
-def decode_into(lines: list[bytes], batch: TailBatch, max_line_bytes: int = MAX_LINE_BYTES) -> None:
-    """Decode complete lines into ``batch``: blank lines are ignored, unusable ones counted."""
-    records = batch.records
-    append = records.append
-    for line in lines:
-        if len(line) > max_line_bytes:
-            batch.skipped["oversized"] += 1
-            continue
-        try:
-            append(decode_line(line))
-        except RecordError as error:
-            if line.strip():
-                batch.skipped[error.reason] += 1
+            records, skipped = decode_lines(data[:last_newline].split(b"\n"), self.max_line_bytes)
+            batch.records += records
+            batch.skipped.update(skipped)

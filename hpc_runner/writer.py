@@ -15,11 +15,12 @@ Why it looks the way it does:
 
 from __future__ import annotations
 
+import contextlib
 import os
 import socket
-import time
 import warnings
 from pathlib import Path
+from time import time
 
 from hpc_runner.records import ENCODER, SCHEMA_VERSION, Record, json_value
 from hpc_runner.status import TrainUpdate, TrainUpdateType
@@ -33,6 +34,9 @@ class StatusWriteWarning(RuntimeWarning):
 SYNC_TYPES = frozenset(
     {TrainUpdateType.STATE, TrainUpdateType.EXCEPTION, TrainUpdateType.CAREAMIST}
 )
+
+
+_LOSS, _BATCH = TrainUpdateType.LOSS, TrainUpdateType.BATCH
 
 
 def global_rank_from_env() -> int:
@@ -83,24 +87,30 @@ class StatusWriter:
         """Append one update; fsync after state changes, exceptions and model locations."""
         if not self.enabled:
             return
+        kind, value = update.type, update.value
+        # Hot path first: per-batch LOSS and BATCH updates need no conversion beyond a number
+        # and no fsync. The enum member itself goes into the record (msgspec writes its value).
+        sync = False
+        if kind is _LOSS:
+            value = float(value)
+        elif kind is _BATCH:
+            value = int(value)
+        else:
+            value = json_value(update)
+            sync = kind in SYNC_TYPES
         self.seq += 1
-        record = Record(
-            SCHEMA_VERSION,
-            update.type.value,
-            json_value(update),
-            time.time(),
-            self.seq,
-            self.attempt,
-            self.job,
-            self.host,
-        )
         buffer = self._buffer
-        ENCODER.encode_into(record, buffer)
-        buffer.extend(b"\n")
+        ENCODER.encode_into(
+            Record(
+                SCHEMA_VERSION, kind, value, time(), self.seq, self.attempt, self.job, self.host
+            ),
+            buffer,
+        )
+        buffer.append(10)  # b"\n": the line and its end go out in the same write
         try:
             fd = self._fd if self._fd is not None else self._open()
             os.write(fd, buffer)
-            if update.type in SYNC_TYPES:
+            if sync:
                 os.fsync(fd)
         except OSError as exc:
             self._fail(exc)
@@ -134,10 +144,8 @@ class StatusWriter:
     def _fail(self, exc: OSError) -> None:
         """Warn once, drop the descriptor so that the next write retries opening the file."""
         if self._fd is not None:
-            try:
+            with contextlib.suppress(OSError):  # unusable either way; the warning says why
                 os.close(self._fd)
-            except OSError:
-                pass  # the descriptor is unusable either way; the warning below says why
             self._fd = None
         if not self._warned:
             self._warned = True

@@ -28,7 +28,9 @@ class Spy(Callback):
         self.last_batch = -1
         self.last_epoch = -1
 
-    def on_train_batch_end(self, trainer: Any, module: Any, outputs: Any, batch: Any, idx: int) -> None:
+    def on_train_batch_end(
+        self, trainer: Any, module: Any, outputs: Any, batch: Any, idx: int
+    ) -> None:
         self.losses.append(float(outputs["loss"]))
         self.last_batch, self.last_epoch = idx, trainer.current_epoch
 

@@ -116,7 +116,10 @@ def test_live_exception_keeps_type_message_and_traceback() -> None:
         (b'{"v":1,"type":"loss","value":1.0,"t":0,"seq":1}', "invalid"),  # no attempt
         (b'{"v":1,"type":"batch_idx","value":"3","t":0,"seq":1,"attempt":0}', "invalid"),
         (b'{"v":1,"type":"state","value":"SLEEPING","t":0,"seq":1,"attempt":0}', "invalid"),
-        (b'{"v":1,"type":"exception","value":{"message":"x"},"t":0,"seq":1,"attempt":0}', "invalid"),
+        (
+            b'{"v":1,"type":"exception","value":{"message":"x"},"t":0,"seq":1,"attempt":0}',
+            "invalid",
+        ),
         (b'{"v":1,"type":"careamist","value":{"gpu":"x"},"t":0,"seq":1,"attempt":0}', "invalid"),
         (b'{"v":1,"type":"weather","value":1,"t":0,"seq":1,"attempt":0}', "unknown_type"),
         (b'{"v":2,"type":"loss","value":1.0,"t":0,"seq":1,"attempt":0}', "newer_version"),

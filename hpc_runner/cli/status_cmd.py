@@ -74,4 +74,6 @@ def print_table(summaries: list[dict[str, Any]], root: Path) -> None:
     rows = [COLUMNS, *(table_row(summary) for summary in summaries)]
     widths = [max(len(row[i]) for row in rows) for i in range(len(COLUMNS))]
     for row in rows:
-        print("  ".join(cell.ljust(width) for cell, width in zip(row, widths)).rstrip())
+        print(
+            "  ".join(cell.ljust(width) for cell, width in zip(row, widths, strict=True)).rstrip()
+        )
