@@ -1,0 +1,361 @@
+"""Job specs: one YAML file describing one training, validated as a whole before anything runs.
+
+A job spec::
+
+    name: n2v_demo                 # the run's name (made safe for paths); default: file name
+    training:                      # short form, through careamics' own factories ...
+      algorithm: n2v               # n2v | care | n2n
+      axes: YX
+      patch_size: [64, 64]
+      batch_size: 16
+      epochs: 20                   # num_epochs
+      steps: 10                    # num_steps: batches per epoch
+      seed: 42                     # + any parameter of create_advanced_<algorithm>_config
+    # training:                    # ... or a full careamics configuration
+    #   config: careamics_config.yml   # (a mapping inline, or a file saved by careamics)
+    data:                          # paths relative to this file
+      train: data/noisy.tif        # TIFF (file or directory), .npy/.npz, .zarr,
+      val: null                    #   HDF5 as "file.h5:/group/dataset"
+      train_target: null           # care / n2n: the clean or second noisy images
+      val_target: null
+    evaluate:
+      ground_truth: data/clean.tif # optional: PSNR before/after denoising
+    cluster:
+      profile: gpu                 # a slurm_templates/ profile (hpc-runner profiles)
+      timeout_min: 30              # + overrides of any profile field
+
+:func:`load_job_spec` checks everything (YAML syntax, keys, types, data files, the profile and
+careamics' own validation) and raises one :class:`SpecError` listing every problem as
+``FILE: KEY.PATH: reason (fix)``; it writes nothing. Importing this module is cheap and
+monitoring-safe: careamics is imported only while resolving the ``training:`` section.
+"""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass, field, replace
+from pathlib import Path
+from typing import Any
+
+from hpc_runner.profiles import PROFILE_KEYS, ClusterProfile, load_profile
+from hpc_runner.runs import RUN_SPEC_FILE, safe_run_name
+from hpc_runner.spec_errors import (
+    Problem,
+    Problems,
+    SpecError,
+    check_keys,
+    join_key,
+    load_yaml_mapping,
+    type_name,
+)
+
+__all__ = [
+    "DataSpec",
+    "JobSpec",
+    "Problem",
+    "SpecError",
+    "dump_run_spec",
+    "load_job_spec",
+    "load_run_spec",
+]
+
+#: Version of the run.yaml layout written by :func:`dump_run_spec`.
+RUN_SPEC_VERSION = 1
+SPEC_KEYS = ("name", "training", "data", "evaluate", "cluster")
+DATA_KEYS = ("train", "val", "train_target", "val_target")
+EVALUATE_KEYS = ("ground_truth",)
+DEFAULT_PROFILE = "local"
+
+
+@dataclass(frozen=True)
+class DataSpec:
+    """Where the training data are; sources are absolute (``file.h5:/group/dataset`` for HDF5).
+
+    ``data_type`` is the careamics data type the sources need: ``tiff`` (careamics reads the
+    files) or ``array`` (hpc_runner.data reads them into memory on the node).
+    """
+
+    train: str
+    val: str | None = None
+    train_target: str | None = None
+    val_target: str | None = None
+    data_type: str = "array"
+
+    def sources(self) -> dict[str, str]:
+        """The given sources by key (``train``, ``val``, ...)."""
+        return {key: value for key in DATA_KEYS if (value := getattr(self, key)) is not None}
+
+
+@dataclass(frozen=True)
+class JobSpec:
+    """A validated, fully resolved job: plain data that pickles and round-trips through run.yaml.
+
+    Parameters
+    ----------
+    name : str
+        The run's name, safe as a path component.
+    careamics : dict
+        The full careamics configuration as careamics saves it (JSON-able).
+    data : DataSpec
+        The training data.
+    profile : ClusterProfile
+        The cluster profile with the spec's overrides applied.
+    profile_overrides : dict
+        The overrides as written in the spec's ``cluster:`` section.
+    source : str
+        The spec file (absolute).
+    ground_truth : str or None
+        A clean image to report PSNR against (``evaluate.ground_truth``), absolute.
+    notes : tuple of str
+        Warnings careamics gave while resolving the configuration (worth showing the user).
+    """
+
+    name: str
+    careamics: dict[str, Any]
+    data: DataSpec
+    profile: ClusterProfile
+    profile_overrides: dict[str, Any] = field(default_factory=dict)
+    source: str = ""
+    ground_truth: str | None = None
+    notes: tuple[str, ...] = ()
+
+    @property
+    def algorithm(self) -> str:
+        """``n2v``, ``care`` or ``n2n``."""
+        return str(self.careamics["algorithm_config"]["algorithm"])
+
+
+def load_job_spec(path: str | os.PathLike[str], *, profile: str | None = None) -> JobSpec:
+    """Read and validate a job spec; ``profile`` replaces its ``cluster.profile`` (``--profile``).
+
+    Raises
+    ------
+    SpecError
+        With every problem found (syntax, unknown keys, types, missing data files, unknown
+        profile, careamics validation), each naming the file and the key path.
+    """
+    from hpc_runner.spec_training import SUPERVISED, resolve_training
+
+    spec_path = Path(path).expanduser().absolute()
+    problems = Problems(path)
+    raw = load_yaml_mapping(spec_path, problems)
+    if raw is None:
+        raise SpecError(problems.items)
+    check_keys(raw, SPEC_KEYS, "", problems)
+
+    name = raw.get("name", spec_path.stem)
+    if not isinstance(name, str) or not name.strip():
+        problems.add("name", f"expected a non-empty string, got {type_name(name)}")
+        name = spec_path.stem
+    name = safe_run_name(name.strip())
+
+    data = _data_section(raw.get("data"), spec_path.parent, problems)
+    ground_truth = _evaluate_section(raw.get("evaluate"), spec_path.parent, problems)
+    job_profile, overrides = _cluster_section(raw.get("cluster"), profile, str(path), problems)
+
+    data_type = data.data_type if data is not None else "array"
+    careamics, notes = (None, [])
+    if "training" not in raw:
+        problems.add("training", "missing (add 'training:' with 'algorithm: n2v' ... or 'config:')")
+    else:
+        careamics, notes = resolve_training(
+            raw["training"],
+            name=name,
+            data_type=data_type,
+            spec_dir=spec_path.parent,
+            problems=problems,
+        )
+    if careamics is not None and data is not None:
+        # a full config may ask for "array" with TIFF files: record what will really be used
+        data = replace(data, data_type=careamics["data_config"]["data_type"])
+        algorithm = careamics["algorithm_config"]["algorithm"]
+        _check_data_fits(data, careamics, algorithm in SUPERVISED, problems)
+    problems.raise_if_any()
+    assert data is not None and careamics is not None and job_profile is not None
+    return JobSpec(
+        name=name,
+        careamics=careamics,
+        data=data,
+        profile=job_profile,
+        profile_overrides=overrides,
+        source=str(spec_path),
+        ground_truth=ground_truth,
+        notes=tuple(notes),
+    )
+
+
+def _source(value: Any, key: str, spec_dir: Path, problems: Problems) -> str | None:
+    """An absolute, existing, readable data source, or None after reporting the problem."""
+    from hpc_runner.data import DataSourceError, check_source, split_source
+
+    if not isinstance(value, str) or not value.strip():
+        problems.add(key, f"expected a file path (string), got {type_name(value)}")
+        return None
+    file, inner = split_source(value.strip())
+    file_path = Path(file).expanduser()
+    file_path = file_path if file_path.is_absolute() else spec_dir / file_path
+    source = f"{file_path}:{inner}" if inner else str(file_path)
+    try:
+        check_source(source)
+    except DataSourceError as error:
+        problems.add(key, str(error))
+        return None
+    return source
+
+
+def _data_section(section: Any, spec_dir: Path, problems: Problems) -> DataSpec | None:
+    from hpc_runner.data import careamics_data_type
+
+    if not isinstance(section, dict):
+        reason = "missing" if section is None else f"expected a mapping, got {type_name(section)}"
+        problems.add("data", f"{reason} (add 'data: {{train: path/to/images.tif}}')")
+        return None
+    check_keys(section, DATA_KEYS, "data", problems)
+    if section.get("train") is None:
+        problems.add("data.train", "missing (the training images, e.g. 'train: data/noisy.tif')")
+    sources: dict[str, str | None] = {}
+    ok = True
+    for key in DATA_KEYS:
+        if section.get(key) is None:
+            sources[key] = None
+            continue
+        sources[key] = _source(section[key], join_key("data", key), spec_dir, problems)
+        ok = ok and sources[key] is not None
+    if not ok or sources["train"] is None:
+        return None
+    given = [s for s in sources.values() if s is not None]
+    return DataSpec(**sources, data_type=careamics_data_type(given))  # type: ignore[arg-type]
+
+
+def _evaluate_section(section: Any, spec_dir: Path, problems: Problems) -> str | None:
+    if section is None:
+        return None
+    if not isinstance(section, dict):
+        problems.add("evaluate", f"expected a mapping, got {type_name(section)}")
+        return None
+    check_keys(section, EVALUATE_KEYS, "evaluate", problems)
+    if section.get("ground_truth") is None:
+        return None
+    return _source(section["ground_truth"], "evaluate.ground_truth", spec_dir, problems)
+
+
+def _cluster_section(
+    section: Any, profile: str | None, source: str, problems: Problems
+) -> tuple[ClusterProfile | None, dict[str, Any]]:
+    if section is None:
+        section = {}
+    if not isinstance(section, dict):
+        problems.add("cluster", f"expected a mapping, got {type_name(section)}")
+        return None, {}
+    name = profile or section.get("profile", DEFAULT_PROFILE)
+    if not isinstance(name, str):
+        problems.add("cluster.profile", f"expected a profile name, got {type_name(name)}")
+        return None, {}
+    overrides = {k: v for k, v in section.items() if k != "profile"}
+    check_keys(overrides, PROFILE_KEYS, "cluster", problems)
+    try:
+        resolved = load_profile(
+            name, {k: v for k, v in overrides.items() if k in PROFILE_KEYS}, source=source
+        )
+    except SpecError as error:
+        problems.extend(error.problems)
+        return None, overrides
+    return resolved, overrides
+
+
+def _check_data_fits(
+    data: DataSpec, careamics: dict[str, Any], supervised: bool, problems: Problems
+) -> None:
+    """Targets where the algorithm needs them, and image dimensions matching the axes."""
+    from hpc_runner.data import check_source
+
+    algorithm = careamics["algorithm_config"]["algorithm"]
+    if supervised and data.train_target is None:
+        problems.add("data.train_target", f"missing: {algorithm} trains on pairs (add the targets)")
+    if not supervised and data.train_target is not None:
+        problems.add("data.train_target", f"{algorithm} is self-supervised: remove the targets")
+    if supervised and data.val is not None and data.val_target is None:
+        problems.add("data.val_target", f"missing: {algorithm} validates on pairs (add it)")
+    if data.val_target is not None and data.val is None:
+        problems.add("data.val_target", "given without data.val (add data.val or remove it)")
+    data_config = careamics["data_config"]
+    axes: str = data_config["axes"]
+    patch = dict(
+        zip([a for a in axes if a in "ZYX"], data_config["patching"]["patch_size"], strict=False)
+    )
+    for key, source in data.sources().items():
+        for shape in check_source(source):
+            if len(shape) != len(axes):
+                problems.add(
+                    join_key("data", key),
+                    f"image has {len(shape)} dimensions {shape} but training axes '{axes}' "
+                    f"has {len(axes)} (set the axes to match the data)",
+                )
+                break
+            small = {
+                a: (shape[axes.index(a)], p) for a, p in patch.items() if shape[axes.index(a)] < p
+            }
+            if small:
+                sizes = ", ".join(f"{a}={n} < {p}" for a, (n, p) in small.items())
+                problems.add(
+                    join_key("data", key),
+                    f"image smaller than the patch ({sizes}): use a smaller training.patch_size",
+                )
+                break
+
+
+def dump_run_spec(spec: JobSpec) -> str:
+    """The resolved ``run.yaml`` text: what the node needs to run the job, careamics included."""
+    import yaml
+
+    document = {
+        "version": RUN_SPEC_VERSION,
+        "name": spec.name,
+        "source": spec.source,
+        "data": {key: getattr(spec.data, key) for key in (*DATA_KEYS, "data_type")},
+        "evaluate": {"ground_truth": spec.ground_truth},
+        "cluster": {
+            "profile": spec.profile.name,
+            "overrides": spec.profile_overrides,
+            "resolved": {**spec.profile.to_dict(), "source": spec.profile.source},
+        },
+        "notes": list(spec.notes),
+        "careamics": spec.careamics,
+    }
+    header = f"# Resolved by hpc-runner from {spec.source}; used on the compute node.\n"
+    return header + yaml.safe_dump(document, sort_keys=False, default_flow_style=False)
+
+
+def load_run_spec(run_dir: str | os.PathLike[str]) -> JobSpec:
+    """Read ``<run_dir>/run.yaml`` back (on the compute node); it was validated at submission.
+
+    Raises
+    ------
+    SpecError
+        When the file is missing, unreadable or not a run.yaml of a known version.
+    """
+    path = Path(run_dir) / RUN_SPEC_FILE
+    problems = Problems(path)
+    document = load_yaml_mapping(path, problems)
+    if document is not None and document.get("version") != RUN_SPEC_VERSION:
+        problems.add("version", f"expected {RUN_SPEC_VERSION}: written by another hpc-runner")
+    problems.raise_if_any()
+    assert document is not None
+    try:
+        cluster = document["cluster"]
+        resolved = dict(cluster["resolved"])
+        resolved["setup"] = tuple(resolved.get("setup") or ())
+        profile = ClusterProfile(name=cluster["profile"], **resolved)
+        return JobSpec(
+            name=document["name"],
+            careamics=document["careamics"],
+            data=DataSpec(**document["data"]),
+            profile=profile,
+            profile_overrides=dict(cluster.get("overrides") or {}),
+            source=document.get("source", ""),
+            ground_truth=(document.get("evaluate") or {}).get("ground_truth"),
+            notes=tuple(document.get("notes") or ()),
+        )
+    except (KeyError, TypeError) as error:
+        problems.add("-", f"not a valid run.yaml ({error!r}): resubmit the job spec")
+        raise SpecError(problems.items) from error

@@ -1,0 +1,261 @@
+"""The ``training:`` section of a job spec, resolved to a full careamics configuration.
+
+Two forms, both ending as the JSON-able dictionary careamics itself saves
+(``Configuration.model_dump(mode="json")``), so that the run directory records exactly what ran:
+
+- the short form names an algorithm and the parameters of careamics' own factory
+  (``create_advanced_n2v_config``, ``create_advanced_care_config``,
+  ``create_advanced_n2n_config``); ``epochs`` and ``steps`` stand for ``num_epochs`` and
+  ``num_steps``. Which keys exist is read from the factory's signature, so new careamics
+  parameters work without changes here.
+- ``config:`` holds a full careamics configuration, inline or as the path of a YAML file written
+  by ``careamics.config.utils.configuration_io.save_configuration``.
+
+careamics is imported inside these functions only (it takes seconds to import); pydantic's
+errors are turned into problems that name the spec key.
+"""
+
+from __future__ import annotations
+
+import copy
+import inspect
+import re
+import warnings
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+from hpc_runner.spec_errors import Problems, join_key, load_yaml_mapping, unknown_key_reason
+
+ALGORITHMS = ("n2v", "care", "n2n")
+SUPERVISED = frozenset({"care", "n2n"})
+#: Friendly short-form names for factory parameters.
+ALIASES = {"epochs": "num_epochs", "steps": "num_steps"}
+#: Factory parameters the spec sets itself (from the data section and the name).
+_DERIVED = frozenset({"data_type"})
+#: careamics field names → the short-form key a user wrote.
+_FIELD_TO_KEY = {
+    "max_epochs": "epochs",
+    "limit_train_batches": "steps",
+    "patch_filter": "patch_filter_config",
+    "struct_mask": "struct_n2v_axes",
+    "n2v2": "use_n2v2",
+    "in_channels": "n_channels",
+}
+
+
+def _factory(algorithm: str) -> Callable[..., Any]:
+    from careamics.config import (
+        create_advanced_care_config,
+        create_advanced_n2n_config,
+        create_advanced_n2v_config,
+    )
+
+    return {
+        "n2v": create_advanced_n2v_config,
+        "care": create_advanced_care_config,
+        "n2n": create_advanced_n2n_config,
+    }[algorithm]
+
+
+def experiment_name(name: str) -> str:
+    """A careamics experiment name (letters, digits, ``_``, ``-``, spaces) from a run name."""
+    return re.sub(r"[^A-Za-z0-9_\- ]", "_", name) or "experiment"
+
+
+def resolve_training(
+    section: Any, *, name: str, data_type: str, spec_dir: Path, problems: Problems
+) -> tuple[dict[str, Any] | None, list[str]]:
+    """The full careamics configuration of a ``training:`` section, and careamics' warnings.
+
+    Returns ``(None, [])`` after adding problems when the section cannot be resolved.
+    """
+    if not isinstance(section, dict):
+        problems.add("training", "expected a mapping: either 'config: ...' or 'algorithm: n2v' ...")
+        return None, []
+    if "config" in section:
+        extra = sorted(set(section) - {"config"})
+        if extra:
+            problems.add(
+                join_key("training", extra[0]),
+                "cannot be combined with 'training.config' (put it inside the careamics "
+                "configuration, or use the short form without 'config')",
+            )
+            return None, []
+        return _resolve_full(section["config"], data_type, spec_dir, problems)
+    return _resolve_short(section, name, data_type, problems)
+
+
+def _resolve_short(
+    section: dict[str, Any], name: str, data_type: str, problems: Problems
+) -> tuple[dict[str, Any] | None, list[str]]:
+    algorithm = section.get("algorithm")
+    if algorithm not in ALGORITHMS:
+        reason = (
+            "missing (add 'algorithm: n2v', 'care' or 'n2n', or give a full 'config:')"
+            if algorithm is None
+            else f"'{algorithm}' is not one of {', '.join(ALGORITHMS)}"
+        )
+        problems.add("training.algorithm", reason)
+        return None, []
+    factory = _factory(algorithm)
+    parameters = inspect.signature(factory).parameters
+    valid = {"algorithm", *ALIASES, *(p for p in parameters if p not in _DERIVED)}
+    kwargs: dict[str, Any] = {}
+    ok = True
+    for key, value in section.items():
+        if key == "algorithm":
+            continue
+        if key not in valid:
+            problems.add(join_key("training", key), unknown_key_reason(key, sorted(valid)))
+            ok = False
+            continue
+        target = ALIASES.get(key, key)
+        if target in kwargs:
+            problems.add(join_key("training", key), f"given twice (as '{target}' too): keep one")
+            ok = False
+        kwargs[target] = value
+    kwargs.setdefault("experiment_name", experiment_name(name))
+    kwargs["data_type"] = data_type
+    for required, parameter in parameters.items():
+        if parameter.default is inspect.Parameter.empty and required not in kwargs:
+            problems.add(join_key("training", required), f"missing (required by {algorithm})")
+            ok = False
+    if not ok:
+        return None, []
+    return _validated(lambda: factory(**kwargs), "training", _short_key, problems)
+
+
+def _resolve_full(
+    config: Any, data_type: str, spec_dir: Path, problems: Problems
+) -> tuple[dict[str, Any] | None, list[str]]:
+    key_prefix = "training.config"
+    target = problems
+    if isinstance(config, str):
+        path = Path(config).expanduser()
+        path = path if path.is_absolute() else spec_dir / path
+        if not path.is_file():
+            problems.add(key_prefix, f"no such careamics configuration file: {path}")
+            return None, []
+        target = Problems(path)
+        loaded = load_yaml_mapping(path, target)
+        key_prefix = ""
+        if loaded is None:
+            problems.extend(target.items)
+            return None, []
+        config = loaded
+    if not isinstance(config, dict):
+        problems.add(key_prefix, "expected a careamics configuration mapping or a YAML file path")
+        return None, []
+    config = copy.deepcopy(config)
+    notes: list[str] = []
+    data_config = config.get("data_config")
+    if isinstance(data_config, dict):
+        requested = data_config.get("data_type")
+        if requested not in (data_type, "array"):
+            notes.append(
+                f"careamics data_type '{requested}' replaced by '{data_type}' to match the data"
+            )
+            data_config["data_type"] = data_type
+        if data_config["data_type"] == "array":
+            data_config["in_memory"] = True
+
+    def build() -> Any:
+        from careamics.config.factories.config_discriminators import instantiate_config
+
+        return instantiate_config(config)
+
+    def key_of(title: str, loc: tuple[Any, ...]) -> str:
+        loc = loc[1:] if loc and loc[0] in ALGORITHMS else loc  # the union's tag
+        path = key_prefix
+        for part in loc:
+            path = join_key(path, part)
+        return path or "-"
+
+    resolved, warned = _validated(build, key_prefix, key_of, target)
+    if resolved is not None:
+        _report_dropped(config, resolved, key_prefix, target)
+    if target is not problems:
+        problems.extend(target.items)
+    return resolved, notes + warned
+
+
+def _validated(
+    build: Callable[[], Any],
+    fallback_key: str,
+    key_of: Callable[[str, tuple[Any, ...]], str],
+    problems: Problems,
+) -> tuple[dict[str, Any] | None, list[str]]:
+    """Run a careamics constructor; map its validation errors to spec keys."""
+    import pydantic
+
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        try:
+            config = build()
+        except pydantic.ValidationError as error:
+            for item in error.errors():
+                if item["type"] == "default_factory_not_called":
+                    continue  # a consequence of another error in the same model
+                message = item["msg"].removeprefix("Value error, ")
+                problems.add(key_of(error.title, tuple(item["loc"])), f"careamics: {message}")
+            return None, []
+        except (ValueError, TypeError, KeyError) as error:
+            problems.add(fallback_key or "-", f"careamics: {error}")
+            return None, []
+    notes = [f"careamics: {warning.message}" for warning in caught]
+    return config.model_dump(mode="json"), notes
+
+
+def _short_key(title: str, loc: tuple[Any, ...]) -> str:
+    """The short-form key a careamics error is about (``training`` when it is not one key)."""
+    for part in reversed(loc):
+        if isinstance(part, str):
+            key = _FIELD_TO_KEY.get(part, part)
+            if key in _SHORT_KEYS:
+                return join_key("training", key)
+    return "training"
+
+
+_SHORT_KEYS = frozenset(
+    {
+        *ALIASES,
+        "axes",
+        "patch_size",
+        "batch_size",
+        "augmentations",
+        "n_val_patches",
+        "in_memory",
+        "channels",
+        "n_channels",
+        "n_channels_in",
+        "n_channels_out",
+        "target_axes",
+        "normalization",
+        "normalization_params",
+        "patch_filter_config",
+        "use_n2v2",
+        "roi_size",
+        "masked_pixel_percentage",
+        "struct_n2v_axes",
+        "struct_n2v_span",
+        "num_workers",
+        "seed",
+        "experiment_name",
+        "optimizer",
+        "lr_scheduler",
+    }
+)
+
+
+def _report_dropped(given: Any, resolved: Any, prefix: str, problems: Problems) -> None:
+    """Keys careamics silently ignored (pydantic's default ``extra='ignore'``): typos, usually."""
+    if isinstance(given, dict) and isinstance(resolved, dict):
+        for key, value in given.items():
+            if key not in resolved:
+                problems.add(join_key(prefix, key), unknown_key_reason(key, list(resolved)))
+            else:
+                _report_dropped(value, resolved[key], join_key(prefix, key), problems)
+    elif isinstance(given, list) and isinstance(resolved, list) and len(given) == len(resolved):
+        for index, (item, resolved_item) in enumerate(zip(given, resolved, strict=True)):
+            _report_dropped(item, resolved_item, join_key(prefix, index), problems)
