@@ -11,7 +11,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from enum import Enum, IntEnum
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, ClassVar
 
 from psygnal import evented
 
@@ -83,7 +83,7 @@ class TrainingStatus:
     """
 
     if TYPE_CHECKING:
-        events: TrainingStatusSignalGroup
+        events: ClassVar[TrainingStatusSignalGroup]  # ClassVar: not a dataclass field
 
     max_epochs: int = -1
     max_batches: int = -1

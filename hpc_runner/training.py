@@ -16,14 +16,13 @@ from hpc_runner.callback import StatusCallback
 
 if TYPE_CHECKING:
     from careamics import CAREamist
-    from careamics.config import Configuration
     from lightning.pytorch import Callback
 
 
 def train_with_status(
     status_path: str | os.PathLike[str],
     *,
-    config: Configuration | str | os.PathLike[str] | None = None,
+    config: Any = None,
     checkpoint_path: str | os.PathLike[str] | None = None,
     work_dir: str | os.PathLike[str] | None = None,
     attempt: int = 0,
@@ -76,9 +75,9 @@ def train_with_status(
         work_dir = Path(status_path).parent / "work"
     try:
         careamist = CAREamist(
-            config,
-            checkpoint_path=checkpoint_path,
-            work_dir=work_dir,
+            Path(config) if isinstance(config, os.PathLike) else config,
+            checkpoint_path=Path(checkpoint_path) if checkpoint_path is not None else None,
+            work_dir=Path(work_dir),
             callbacks=[callback, *callbacks],
             enable_progress_bar=enable_progress_bar,
         )
