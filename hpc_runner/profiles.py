@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import os
 import re
+import shlex
 from collections.abc import Mapping
 from dataclasses import dataclass, field, fields
 from pathlib import Path
@@ -160,13 +161,12 @@ def load_profile(
         Unknown profile (the available ones are listed), bad keys, types or values.
     """
     files = profile_files()
-    where = source or name
     if name not in files:
         available = ", ".join(sorted(files)) or "none"
         dirs = ", ".join(str(d) for d in templates_dirs())
-        problems = Problems(where)
+        problems = Problems(source or (files[next(iter(files))].parent if files else TEMPLATES_DIR))
         problems.add(
-            "cluster.profile" if source else "-",
+            "cluster.profile" if source else name,
             f"unknown cluster profile '{name}' (available: {available}; searched {dirs})",
         )
         problems.raise_if_any()
@@ -179,7 +179,7 @@ def load_profile(
     assert data is not None
     check_keys(data, PROFILE_KEYS, "", problems)
     merged = {k: v for k, v in data.items() if k in PROFILE_KEYS}
-    override_problems = Problems(where)
+    override_problems = Problems(source or path)
     if overrides:
         check_keys(overrides, PROFILE_KEYS, "cluster", override_problems)
         merged.update({k: v for k, v in overrides.items() if k in PROFILE_KEYS})
@@ -434,13 +434,22 @@ def sbatch_parameters(profile: ClusterProfile, *, job_name: str = "hpc-runner") 
 
 
 def sbatch_preview(
-    profile: ClusterProfile, folder: str | os.PathLike[str], *, job_name: str = "hpc-runner"
+    profile: ClusterProfile,
+    folder: str | os.PathLike[str],
+    *,
+    job_name: str = "hpc-runner",
+    python: str = "python",
 ) -> str:
-    """The sbatch script submitit would write for this profile, from submitit's own pure
-    ``_make_sbatch_string``; ``folder`` is the submitit folder (it appears in the log paths)."""
+    """The sbatch script submitit would write for this profile (pure).
+
+    Made by submitit's own ``_make_sbatch_string``, so it shows exactly the ``#SBATCH`` lines,
+    setup lines and ``srun`` command of a real submission. ``folder`` is the submitit folder
+    (it appears in the log paths; make it absolute, submitit resolves it against the current
+    directory), ``python`` the interpreter submitit would run (``sys.executable`` there).
+    """
     from submitit.slurm.slurm import _make_sbatch_string
 
-    command = "python -u -m submitit.core._submit " + str(folder)
+    command = " ".join([python, "-u -m submitit.core._submit", shlex.quote(str(folder))])
     return _make_sbatch_string(
         command=command, folder=folder, **sbatch_parameters(profile, job_name=job_name)
     )
