@@ -8,18 +8,31 @@ from typing import Any
 
 from hpc_runner.run_state import RunState, replay
 from hpc_runner.runs import STATUS_FILE, find_runs, run_label
+from hpc_runner.scheduler import SchedulerState, reconcile
 
 
 def _finite_or_none(value: float) -> float | None:
     return value if math.isfinite(value) else None
 
 
-def run_summary(label: str, run: RunState) -> dict[str, Any]:
-    """The JSON object of one run (keys fixed by shared/DESIGN.md; NaN losses become null)."""
+def run_summary(
+    label: str,
+    run: RunState,
+    *,
+    scheduler: SchedulerState | None = None,
+    job: str | None = None,
+) -> dict[str, Any]:
+    """The JSON object of one run (keys fixed by shared/DESIGN.md; NaN losses become null).
+
+    ``scheduler`` is what the scheduler says about the run's current job (``job``, from its
+    job.json): a file still saying IDLE or TRAINING about a job that ended is shown STOPPED or
+    CRASHED, with ``reason`` saying why (see :func:`hpc_runner.scheduler.reconcile`).
+    """
     status = run.status
+    state, reason = reconcile(status.state, scheduler)
     return {
         "run": label,
-        "state": status.state.name,
+        "state": state.name,
         "max_epochs": status.max_epochs,
         "epoch_idx": status.epoch_idx,
         "max_batches": status.max_batches,
@@ -29,8 +42,10 @@ def run_summary(label: str, run: RunState) -> dict[str, Any]:
         "best_val_loss": run.best_val_loss,
         "attempt": run.attempt,
         "skipped_lines": run.skipped_lines,
-        "scheduler_state": None,
-        "job": run.job,
+        "scheduler_state": scheduler.state if scheduler else None,
+        "scheduler_reason": scheduler.reason if scheduler else None,
+        "reason": reason,
+        "job": job or run.job,
         "host": run.host,
         "updated": run.last_time,
         "exception": run.exception.exc_type + ": " + run.exception.message

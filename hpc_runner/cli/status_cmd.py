@@ -22,11 +22,23 @@ def run(args: argparse.Namespace) -> int:
     from hpc_runner.errors import UsageError
     from hpc_runner.report import collect, run_summary
     from hpc_runner.runs import default_runs_dir
+    from hpc_runner.scheduler import job_records, scheduler_states
 
     root: Path = args.dir or default_runs_dir()
     if not root.is_dir():
         raise UsageError(f"{root}: no such directory (give the runs directory, e.g. ./runs)")
-    summaries = [run_summary(label, state) for label, _, state in collect(root)]
+    runs = collect(root)
+    jobs = job_records(run_dir for _, run_dir, _ in runs)
+    schedulers = scheduler_states(jobs)  # one batched query; none without SLURM jobs
+    summaries = [
+        run_summary(
+            label,
+            state,
+            scheduler=schedulers.get(run_dir),
+            job=jobs[run_dir].job_id if jobs.get(run_dir) else None,
+        )
+        for label, run_dir, state in runs
+    ]
     if args.json:
         import msgspec
 

@@ -1,0 +1,85 @@
+"""``hpc-runner stop|cancel|resume|logs RUN``: control a submitted run.
+
+RUN is a run directory, or a run name below the runs directory (``--runs-dir``,
+``$HPC_RUNNER_RUNS_DIR`` or ``./runs``).
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from pathlib import Path
+
+
+def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
+    commands = {
+        "stop": ("stop a run gracefully (after the current batch, with a checkpoint)", stop),
+        "cancel": ("cancel a run's job through its scheduler (scancel)", cancel),
+        "resume": ("submit a run's next attempt from its newest checkpoint", resume),
+        "logs": ("show the stdout/stderr of a run's current job", logs),
+    }
+    for name, (help_text, func) in commands.items():
+        parser = subparsers.add_parser(name, help=help_text, description=help_text + ".")
+        parser.add_argument("run", metavar="RUN", help="run directory or run name")
+        parser.add_argument(
+            "--runs-dir", type=Path, help="where run names are looked up (default: ./runs)"
+        )
+        if name == "resume":
+            parser.add_argument(
+                "--cluster",
+                choices=("auto", "slurm", "local", "debug"),
+                help="where to run the new attempt (default: where the run ran)",
+            )
+        if name == "logs":
+            parser.add_argument(
+                "-n", "--lines", type=int, default=0, help="only the last N lines of each file"
+            )
+        parser.set_defaults(func=func)
+
+
+def _run_dir(args: argparse.Namespace) -> Path:
+    from hpc_runner.jobs import resolve_run
+
+    return resolve_run(args.run, args.runs_dir)
+
+
+def stop(args: argparse.Namespace) -> int:
+    from hpc_runner.jobs import stop_run
+
+    path = stop_run(_run_dir(args))
+    print(f"stop requested: {path} (the training stops after its current batch)")
+    return 0
+
+
+def cancel(args: argparse.Namespace) -> int:
+    from hpc_runner.jobs import cancel_run
+
+    print(cancel_run(_run_dir(args)))
+    return 0
+
+
+def resume(args: argparse.Namespace) -> int:
+    from hpc_runner.jobs import resume_run
+
+    attempt, job_id, checkpoint = resume_run(_run_dir(args), cluster=args.cluster)
+    source = f"from {checkpoint}" if checkpoint else "from the start (no checkpoint found)"
+    print(f"attempt {attempt}: job {job_id}, {source}")
+    return 0
+
+
+def logs(args: argparse.Namespace) -> int:
+    from hpc_runner.errors import HpcRunnerError
+    from hpc_runner.jobs import log_files
+
+    run_dir = _run_dir(args)
+    files = log_files(run_dir)
+    if not files:
+        raise HpcRunnerError(f"{run_dir.name}: its job has written no log yet")
+    for path in files:
+        print(f"==> {path} <==", flush=True)
+        data = path.read_bytes()
+        if args.lines > 0:
+            data = b"\n".join(data.splitlines()[-args.lines :]) + b"\n"
+        sys.stdout.buffer.write(data)
+        sys.stdout.flush()
+    return 0

@@ -1,0 +1,143 @@
+"""``job.json``: which scheduler runs a run, under which job id(s), since when.
+
+The status file says what the training did; this file says where to ask the scheduler about the
+job that runs it (``status`` reconciliation, ``cancel``, ``resume``, ``logs``). It is written on
+the submitting machine only (submit, resume, cancel), never by the node, so it has one writer;
+each write replaces the whole file atomically. Requeues keep their job id and show up in the
+status file as ``attempt`` + 1; a ``resume`` is a new submission and adds an entry here.
+
+Monitoring side: standard library and msgspec only.
+"""
+
+from __future__ import annotations
+
+import os
+import socket
+import time
+from pathlib import Path
+
+import msgspec
+
+from hpc_runner.runs import JOB_FILE, SUBMITIT_DIR
+
+#: Version of the job.json layout; a reader treats a file of a newer version as unreadable.
+JOB_FILE_VERSION = 1
+
+#: The executors a run can be submitted with (``--cluster`` minus ``auto``).
+SCHEDULERS = ("slurm", "local", "debug")
+
+
+class Submission(msgspec.Struct, frozen=True):
+    """One submission of a run: the first one, or a ``resume``.
+
+    Attributes
+    ----------
+    attempt : int
+        The attempt number its status records start with.
+    job_id : str
+        Scheduler job id (SLURM ``1234`` or ``1234_7`` for an array task; the controller's pid
+        for a local run).
+    submitted : float
+        Unix time of the submission.
+    how : str
+        ``submit`` or ``resume``.
+    """
+
+    attempt: int
+    job_id: str
+    submitted: float
+    how: str = "submit"
+
+
+class JobRecord(msgspec.Struct, kw_only=True):
+    """The content of ``job.json``.
+
+    Attributes
+    ----------
+    scheduler : str
+        One of :data:`SCHEDULERS`.
+    submissions : list of Submission
+        Oldest first; the last one is the job that runs (or ran) the run now.
+    host : str
+        Host the run was submitted from: a local run's pid only means something there.
+    submitit_folder : str
+        submitit's folder, relative to the run directory (runs of one job array share one).
+    python : str
+        Interpreter the job runs with (submitit starts the node with the submitter's).
+    cancelled : float | None
+        When ``hpc-runner cancel`` was asked for the current job, if it was.
+    """
+
+    v: int = JOB_FILE_VERSION
+    scheduler: str
+    submissions: list[Submission]
+    host: str = msgspec.field(default_factory=socket.gethostname)
+    submitit_folder: str = SUBMITIT_DIR
+    python: str = ""
+    cancelled: float | None = None
+
+    @property
+    def current(self) -> Submission:
+        """The latest submission."""
+        return self.submissions[-1]
+
+    @property
+    def job_id(self) -> str:
+        """Job id of the latest submission."""
+        return self.current.job_id
+
+    @property
+    def pid(self) -> int | None:
+        """The local job controller's pid (local runs only)."""
+        job_id = self.current.job_id
+        return int(job_id) if self.scheduler == "local" and job_id.isdigit() else None
+
+    def folder(self, run_dir: Path) -> Path:
+        """submitit's folder of this run (logs, pickles)."""
+        return (Path(run_dir) / self.submitit_folder).resolve()
+
+    def add_submission(self, attempt: int, job_id: str, how: str) -> None:
+        self.submissions.append(Submission(attempt, job_id, time.time(), how))
+        self.cancelled = None
+
+
+class JobFileError(ValueError):
+    """``job.json`` exists but cannot be used (corrupt, newer version)."""
+
+
+_DECODER = msgspec.json.Decoder(JobRecord)
+
+
+def read_job_file(run_dir: str | os.PathLike[str]) -> JobRecord | None:
+    """The run's job record, or None if it has none (e.g. a run made by the Python API).
+
+    Raises
+    ------
+    JobFileError
+        The file exists but is not a job record this version understands.
+    """
+    path = Path(run_dir) / JOB_FILE
+    try:
+        data = path.read_bytes()
+    except FileNotFoundError:
+        return None
+    except OSError as exc:
+        raise JobFileError(f"{path}: cannot read ({exc})") from None
+    try:
+        record = _DECODER.decode(data)
+    except msgspec.DecodeError as exc:
+        raise JobFileError(f"{path}: not a valid job file ({exc})") from None
+    if record.v > JOB_FILE_VERSION or record.scheduler not in SCHEDULERS or not record.submissions:
+        raise JobFileError(
+            f"{path}: unsupported job file (v={record.v}, scheduler={record.scheduler!r})"
+        )
+    return record
+
+
+def write_job_file(run_dir: str | os.PathLike[str], record: JobRecord) -> Path:
+    """Replace ``job.json`` atomically: a reader sees the old or the new file, never half."""
+    path = Path(run_dir) / JOB_FILE
+    temporary = path.with_name(f".{JOB_FILE}.{os.getpid()}.tmp")
+    temporary.write_bytes(msgspec.json.format(msgspec.json.encode(record)) + b"\n")
+    os.replace(temporary, path)
+    return path

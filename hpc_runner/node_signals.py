@@ -1,0 +1,181 @@
+"""Signals on the node: requeue at a step boundary on USR2, note SIGTERM (node side).
+
+submitit installs a USR2 handler that calls the job's ``checkpoint()``, requeues the job and
+exits, all at once from wherever the training happens to be. Here the signal is only noted; the
+Lightning callback from :func:`requeue_callback` saves a checkpoint at the next step boundary
+(a consistent state: the optimizer step is complete), ends the fit without a final state, and
+then :meth:`SignalState.requeue` runs submitit's original handler. If the signal arrives before
+the fit started (careamics still loading data) the job is requeued at once; after the training
+ended it is ignored (the job is about to finish anyway).
+
+SIGTERM is only noted, as submitit intends: on a preemption USR2 follows; on ``scancel`` the job
+is killed and the scheduler reports CANCELLED (``status`` shows the run STOPPED). Lightning
+installs its own SIGTERM handler when a fit begins, which would end the training at the next
+step before USR2 could requeue it; the callback puts the noting handler back.
+"""
+
+from __future__ import annotations
+
+import os
+import signal
+from collections.abc import Callable
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from hpc_runner.callback import StatusCallback
+from hpc_runner.status import TrainUpdateType
+
+if TYPE_CHECKING:
+    from lightning.pytorch import Callback, LightningModule, Trainer
+
+    from hpc_runner.node import NodeJob
+
+#: Environment variable submitit reads to pick its preemption signal (USR2 by default).
+PREEMPT_SIGNAL_ENV = "SUBMITIT_PREEMPT_SIGNAL"
+
+
+def preempt_signal() -> signal.Signals:
+    """The signal submitit requeues on (``SIGUSR2`` unless ``SUBMITIT_PREEMPT_SIGNAL`` says)."""
+    return signal.Signals[f"SIG{os.environ.get(PREEMPT_SIGNAL_ENV, 'USR2')}"]
+
+
+class NodeStatusCallback(StatusCallback):
+    """The status callback, told when the job is being requeued so that it records no failure.
+
+    submitit ends a requeued process with ``sys.exit``; that ``SystemExit`` passing through the
+    training is not a crash.
+    """
+
+    requeueing = False
+
+    def record_failure(self, exception: BaseException) -> None:
+        if self.requeueing and isinstance(exception, SystemExit):
+            return
+        super().record_failure(exception)
+
+    def debug(self, message: str) -> None:
+        """Write a debug message to the status file."""
+        self.emit(TrainUpdateType.DEBUG, message)
+
+
+class SignalState:
+    """What the node's signal handlers saw, shared by the handlers, the callback and the job.
+
+    Parameters
+    ----------
+    callback : NodeStatusCallback
+        The run's status callback (debug messages, suppressing the final state on requeue).
+    job : NodeJob
+        The job whose ``checkpoint()`` submitit will call; it is told the saved checkpoint.
+    """
+
+    def __init__(self, callback: NodeStatusCallback, job: NodeJob) -> None:
+        self.callback = callback
+        self.job = job
+        self.requeue_handler: Callable[..., Any] | int | None = None
+        self.preempt_signum: int | None = None
+        self.fit_active = False
+        self.requeue_pending = False  # the fit ended at a step boundary; requeue follows
+        self.sigterm_seen = False
+
+    def install(self) -> None:
+        """Take over the preemption signal (keeping submitit's handler) and note SIGTERM."""
+        signum = preempt_signal()
+        self.requeue_handler = signal.getsignal(signum)
+        signal.signal(signum, self.on_preempt)
+        signal.signal(signal.SIGTERM, self.on_sigterm)
+
+    def on_preempt(self, signum: int, frame: Any) -> None:
+        if self.preempt_signum is not None:
+            return
+        self.preempt_signum = signum
+        name = signal.Signals(signum).name
+        if self.fit_active:
+            self.callback.debug(
+                f"{name} received (time limit or preemption): saving at the next step, "
+                "then requeueing"
+            )
+        elif self.callback.finished:
+            self.callback.debug(f"{name} received after the training ended: not requeued")
+        else:
+            self.callback.debug(f"{name} received before the training started: requeueing")
+            self.requeue(signum)
+
+    def on_sigterm(self, signum: int, frame: Any) -> None:
+        if not self.sigterm_seen:
+            self.sigterm_seen = True
+            self.callback.debug("SIGTERM received (cancelled, preempted or at the time limit)")
+
+    def requeue(self, signum: int | None = None) -> None:
+        """Run submitit's handler: it calls ``NodeJob.checkpoint()``, requeues and exits."""
+        handler = self.requeue_handler
+        if not callable(handler):  # not under submitit (the Python API): nothing requeues
+            self.callback.debug("not running under submitit: the run cannot be requeued")
+            return
+        self.callback.requeueing = True
+        try:
+            handler(signum or preempt_signal(), None)
+        except SystemExit:
+            raise
+        except Exception as exc:  # "timed-out too many times", scontrol failing, ...
+            self.callback.requeueing = False
+            self.callback.finished = False
+            self.callback.record_failure(exc)
+            raise
+
+
+def requeue_callback(state: SignalState) -> Callback:
+    """A Lightning callback acting on a noted preemption signal at the next step boundary."""
+    from lightning.pytorch import Callback
+
+    class RequeueCallback(Callback):
+        def _fit_begins(self) -> None:
+            state.fit_active = True
+            signal.signal(signal.SIGTERM, state.on_sigterm)  # undo Lightning's handler
+
+        def on_sanity_check_start(self, trainer: Trainer, pl_module: LightningModule) -> None:
+            self._fit_begins()
+
+        def on_train_start(self, trainer: Trainer, pl_module: LightningModule) -> None:
+            self._fit_begins()
+
+        def on_train_batch_end(
+            self,
+            trainer: Trainer,
+            pl_module: LightningModule,
+            outputs: Any,
+            batch: Any,
+            batch_idx: int,
+        ) -> None:
+            self._act(trainer)
+
+        def on_validation_end(self, trainer: Trainer, pl_module: LightningModule) -> None:
+            if not trainer.sanity_checking:
+                self._act(trainer)
+
+        def on_exception(
+            self, trainer: Trainer, pl_module: LightningModule, exception: BaseException
+        ) -> None:
+            state.fit_active = False
+
+        def teardown(self, trainer: Trainer, pl_module: LightningModule, stage: str) -> None:
+            state.fit_active = False
+
+        def _act(self, trainer: Trainer) -> None:
+            if state.preempt_signum is None or state.requeue_pending:
+                return
+            state.requeue_pending = True
+            job = state.job
+            name = f"requeue-attempt{job.attempt}.ckpt"
+            path = Path(trainer.default_root_dir) / "checkpoints" / name
+            trainer.save_checkpoint(path)
+            job.requeue_checkpoint = str(path)
+            state.callback.debug(
+                f"saved {name} at epoch {trainer.current_epoch}, step {trainer.global_step}; "
+                f"requeueing as attempt {job.attempt + 1}"
+            )
+            state.callback.finished = True  # no DONE/STOPPED: the training goes on elsewhere
+            trainer.should_stop = True
+            trainer.limit_val_batches = 0
+
+    return RequeueCallback()

@@ -1,0 +1,273 @@
+"""Submitting runs: the run directory, the submitit executor, the job(s) (submitting machine).
+
+One validated :class:`~hpc_runner.spec.JobSpec` becomes one run directory (shared/DESIGN.md):
+``run.yaml`` (the resolved spec the node reads), an empty ``status.jsonl`` (so the run is listed
+while its job still waits in the queue), ``submitit/`` and ``job.json``. The node entry,
+:class:`~hpc_runner.node.NodeJob`, goes through a submitit executor:
+
+- ``slurm``: ``sbatch``; several runs go out as one job array (``executor.batch()``);
+- ``local``: submitit's local controller, started in its own session with its output in a file,
+  so that the training outlives the ``submit`` command (submitit's own local executor ties the
+  process to the caller's terminal and output pipes);
+- ``debug``: in this process, at once (for debugging a spec with a debugger at hand).
+
+The job runs with this interpreter (submitit uses ``sys.executable``), so the node needs the
+same environment at the same path - true for a venv on a shared filesystem.
+"""
+
+from __future__ import annotations
+
+import os
+import shlex
+import shutil
+import subprocess
+import sys
+from collections.abc import Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+import submitit
+from submitit.core.utils import FailedSubmissionError
+from submitit.local.local import LocalExecutor, LocalJob
+
+from hpc_runner.errors import HpcRunnerError, UsageError
+from hpc_runner.jobfile import JobRecord, read_job_file, write_job_file
+from hpc_runner.runs import RUN_SPEC_FILE, STATUS_FILE, STOP_FILE, SUBMITIT_DIR
+
+if TYPE_CHECKING:
+    from hpc_runner.profiles import ClusterProfile
+    from hpc_runner.spec import JobSpec
+
+CLUSTER_CHOICES = ("auto", "slurm", "local", "debug")
+
+
+@dataclass(frozen=True)
+class SubmittedRun:
+    """A run that was submitted: where it lives and which job runs it."""
+
+    run_dir: Path
+    scheduler: str
+    job_id: str
+    job: Any = None  # the submitit Job (only meaningful in this process)
+
+
+def choose_cluster(cluster: str = "auto") -> str:
+    """``auto`` → ``slurm`` where ``sbatch`` is on PATH, else ``local``; others unchanged."""
+    if cluster not in CLUSTER_CHOICES:
+        raise UsageError(
+            f"unknown cluster '{cluster}' (choose one of {', '.join(CLUSTER_CHOICES)})"
+        )
+    if cluster == "auto":
+        return "slurm" if shutil.which("sbatch") else "local"
+    return cluster
+
+
+def create_run_dir(parent: Path, name: str) -> Path:
+    """A new, empty run directory ``parent/name`` (``name-2``, ``name-3``... if taken)."""
+    parent.mkdir(parents=True, exist_ok=True)
+    for index in range(1, 10_000):
+        candidate = parent / (name if index == 1 else f"{name}-{index}")
+        try:
+            candidate.mkdir()
+        except FileExistsError:
+            continue
+        return candidate.absolute()
+    raise HpcRunnerError(f"{parent}: too many runs named '{name}' (choose another name)")
+
+
+def prepare_run(spec: JobSpec, parent: Path) -> Path:
+    """Create the run directory with ``run.yaml`` and an empty ``status.jsonl``."""
+    from hpc_runner.spec import dump_run_spec
+
+    text = dump_run_spec(spec)
+    run_dir = create_run_dir(parent, spec.name)
+    (run_dir / RUN_SPEC_FILE).write_text(text, encoding="utf-8")
+    (run_dir / STATUS_FILE).touch()
+    return run_dir
+
+
+def submit_specs(
+    specs: Sequence[JobSpec],
+    runs_dir: str | os.PathLike[str],
+    *,
+    cluster: str = "auto",
+) -> list[SubmittedRun]:
+    """Create a run directory per spec below ``runs_dir`` and submit them all.
+
+    On SLURM, several specs become one job array (they must share one cluster profile); their
+    runs share ``runs_dir/submitit``. If the submission fails, the new run directories are
+    removed again.
+
+    Raises
+    ------
+    UsageError
+        Unknown cluster, or specs of one array with different profiles.
+    HpcRunnerError
+        The scheduler refused the job (its message is passed on).
+    """
+    if not specs:
+        raise UsageError("nothing to submit")
+    scheduler = choose_cluster(cluster)
+    profile = specs[0].profile
+    if any(spec.profile != profile for spec in specs[1:]):
+        raise UsageError("runs submitted together must use the same cluster profile")
+    parent = Path(runs_dir)
+    run_dirs: list[Path] = []
+    try:
+        run_dirs = [prepare_run(spec, parent) for spec in specs]
+        folder = run_dirs[0] / SUBMITIT_DIR if len(specs) == 1 else parent.absolute() / SUBMITIT_DIR
+        name = specs[0].name if len(specs) == 1 else parent.absolute().name
+        jobs = _submit(
+            scheduler, folder, profile, name, [(run_dir, 0, None) for run_dir in run_dirs]
+        )
+    except BaseException:
+        for run_dir in run_dirs:
+            shutil.rmtree(run_dir, ignore_errors=True)
+        raise
+    submitted = []
+    for run_dir, job in zip(run_dirs, jobs, strict=True):
+        record = JobRecord(
+            scheduler=scheduler,
+            submissions=[],
+            submitit_folder=os.path.relpath(folder, run_dir),
+            python=sys.executable,
+        )
+        record.add_submission(0, str(job.job_id), "submit")
+        write_job_file(run_dir, record)
+        submitted.append(SubmittedRun(run_dir, scheduler, str(job.job_id), job))
+    return submitted
+
+
+def resubmit(
+    run_dir: Path, *, attempt: int, checkpoint: str | None, cluster: str | None = None
+) -> SubmittedRun:
+    """Submit a new job for an existing run (``resume``): ``attempt``, from ``checkpoint``."""
+    from hpc_runner.spec import load_run_spec
+
+    spec = load_run_spec(run_dir)
+    record = read_job_file(run_dir)
+    scheduler = choose_cluster(cluster or (record.scheduler if record else "auto"))
+    (run_dir / STOP_FILE).unlink(missing_ok=True)  # a stop request was for the previous job
+    folder = run_dir / SUBMITIT_DIR
+    (job,) = _submit(scheduler, folder, spec.profile, spec.name, [(run_dir, attempt, checkpoint)])
+    if record is None:
+        record = JobRecord(scheduler=scheduler, submissions=[])
+    record.scheduler = scheduler
+    record.submitit_folder = SUBMITIT_DIR
+    record.python = sys.executable
+    record.add_submission(attempt, str(job.job_id), "resume")
+    write_job_file(run_dir, record)
+    return SubmittedRun(run_dir, scheduler, str(job.job_id), job)
+
+
+def _submit(
+    scheduler: str,
+    folder: Path,
+    profile: ClusterProfile,
+    name: str,
+    items: list[tuple[Path, int, str | None]],
+) -> list[submitit.Job[Any]]:
+    from hpc_runner.node import NodeJob
+
+    executor = make_executor(scheduler, folder, profile, name)
+    try:
+        with executor.batch():
+            jobs = [
+                executor.submit(NodeJob(str(run_dir), attempt, checkpoint))
+                for run_dir, attempt, checkpoint in items
+            ]
+    except (FailedSubmissionError, subprocess.CalledProcessError, OSError) as exc:
+        raise HpcRunnerError(f"the {scheduler} submission failed: {_message(exc)}") from None
+    return jobs
+
+
+def _message(exc: BaseException) -> str:
+    output = getattr(exc, "output", None) or getattr(exc, "stderr", None)
+    if isinstance(output, bytes):
+        output = output.decode(errors="replace")
+    return (output or str(exc)).strip().splitlines()[-1] if (output or str(exc)) else repr(exc)
+
+
+def make_executor(
+    scheduler: str, folder: Path, profile: ClusterProfile, name: str
+) -> submitit.Executor:
+    """A submitit executor for ``scheduler`` with the profile's parameters."""
+    from hpc_runner.profiles import executor_parameters, signal_delay
+
+    params = executor_parameters(profile, scheduler)
+    if scheduler == "local":
+        executor: submitit.Executor = DetachedLocalExecutor(folder)
+        local = {key.removeprefix("local_"): value for key, value in params.items()}
+        local["signal_delay_s"] = signal_delay(profile)
+        executor.update_parameters(**local)
+        return executor
+    if scheduler == "slurm" and shutil.which("srun") is None:
+        raise HpcRunnerError(
+            "SLURM's srun is not on PATH: submit on a login node, or use --cluster local"
+        )
+    executor = submitit.AutoExecutor(folder, cluster=scheduler)
+    executor.update_parameters(name=name, **params)
+    return executor
+
+
+def run_debug(submitted: SubmittedRun) -> Any:
+    """Run a ``debug`` run's job here and now; its failures are in its status file too.
+
+    submitit's own ``DebugJob.result()`` opens a debugger on an exception; a command line must
+    not, so the job's environment is set up here and the job called directly.
+    """
+    job = submitted.job
+    saved = dict(os.environ)
+    os.environ.update(job.environ)
+    try:
+        return job.submission().result()
+    finally:
+        os.environ.clear()
+        os.environ.update(saved)
+
+
+class DetachedLocalExecutor(LocalExecutor):
+    """submitit's local executor whose controller outlives the submitting process.
+
+    submitit starts its controller as a plain child: it shares the submitter's terminal session
+    (closing the terminal kills it) and output pipes (a caller capturing ``submit``'s output would
+    wait for the whole training). Here it runs in its own session, its output in
+    ``local-controller.log``; the tasks' logs are submitit's usual files.
+    """
+
+    def _submit_command(self, command: str) -> LocalJob[Any]:
+        params = self.parameters
+        ntasks = int(params.get("tasks_per_node", 1))
+        gpus = ",".join(str(index) for index in range(int(params.get("gpus_per_node", 0))))
+        setup = list(params.get("setup") or ())
+        env = dict(os.environ)
+        env.update(  # how submitit's Controller (submitit.local.local) is configured
+            SUBMITIT_LOCAL_NTASKS=str(ntasks),
+            SUBMITIT_LOCAL_COMMAND=command,
+            SUBMITIT_LOCAL_TIMEOUT_S=str(int(60 * params.get("timeout_min", 2.0))),
+            SUBMITIT_LOCAL_SIGNAL_DELAY_S=str(int(params.get("signal_delay_s", 30))),
+            SUBMITIT_LOCAL_NODEID="0",
+            SUBMITIT_LOCAL_JOB_NUM_NODES="1",
+            SUBMITIT_STDERR_TO_STDOUT="",
+            SUBMITIT_EXECUTOR="local",
+            CUDA_VISIBLE_DEVICES=gpus,
+            SUBMITIT_LOCAL_WITH_SHELL="1" if setup else "",
+        )
+        command_line: Any = [sys.executable, "-m", "submitit.local._local", str(self.folder)]
+        if setup:
+            command_line = " && ".join([*setup, shlex.join(command_line)])
+        self.folder.mkdir(parents=True, exist_ok=True)
+        with (self.folder / "local-controller.log").open("ab") as log:
+            process = subprocess.Popen(
+                command_line,
+                shell=bool(setup),
+                env=env,
+                stdin=subprocess.DEVNULL,
+                stdout=log,
+                stderr=subprocess.STDOUT,
+                start_new_session=True,
+            )
+        return LocalJob(
+            folder=self.folder, job_id=str(process.pid), process=process, tasks=list(range(ntasks))
+        )
