@@ -175,6 +175,11 @@ def _resolve_full(
     resolved, warned = _validated(build, key_prefix, key_of, target)
     if resolved is not None:
         _report_dropped(config, resolved, key_prefix, target)
+    else:  # still name the typos that careamics' first error hid
+        algorithm = (config.get("algorithm_config") or {}).get("algorithm")
+        if algorithm in ALGORITHMS:
+            reported = {item.key for item in target.items}
+            _report_unknown(config, (algorithm,), key_prefix, reported, target)
     if target is not problems:
         problems.extend(target.items)
     return resolved, notes + warned
@@ -197,8 +202,15 @@ def _validated(
             for item in error.errors():
                 if item["type"] == "default_factory_not_called":
                     continue  # a consequence of another error in the same model
+                loc = tuple(item["loc"])
+                if item["type"] == "extra_forbidden":
+                    model = _model_at(error.title, loc[:-1])
+                    valid = list(model.model_fields) if model is not None else []
+                    reason = unknown_key_reason(loc[-1], valid) if valid else "unknown key"
+                    problems.add(key_of(error.title, loc), reason)
+                    continue
                 message = item["msg"].removeprefix("Value error, ")
-                problems.add(key_of(error.title, tuple(item["loc"])), f"careamics: {message}")
+                problems.add(key_of(error.title, loc), f"careamics: {message}")
             return None, []
         except (ValueError, TypeError, KeyError) as error:
             problems.add(fallback_key or "-", f"careamics: {error}")
@@ -207,8 +219,59 @@ def _validated(
     return config.model_dump(mode="json"), notes
 
 
+def _model_at(title: str, loc: tuple[Any, ...]) -> Any:
+    """The careamics model class at ``loc`` below the model named ``title`` (best effort, for
+    suggestions: None when the path cannot be followed, e.g. through lists)."""
+    import typing
+
+    import careamics.config as config_module
+    import pydantic
+    from careamics.config.configuration import Configuration
+    from careamics.config.n2v_configuration import N2VConfiguration
+
+    models = {"N2VConfiguration": N2VConfiguration, "Configuration": Configuration}
+    model = models.get(title) or getattr(config_module, title, None)
+    if loc and loc[0] in ALGORITHMS:  # the union's tag
+        model = N2VConfiguration if loc[0] == "n2v" else Configuration
+        loc = loc[1:]
+
+    def is_model(candidate: Any) -> bool:
+        return isinstance(candidate, type) and issubclass(candidate, pydantic.BaseModel)
+
+    for part in loc:
+        if not is_model(model) or part not in model.model_fields:
+            return None
+        annotation = model.model_fields[part].annotation
+        candidates = [annotation, *typing.get_args(annotation)]
+        model = next((c for c in candidates if is_model(c)), None)
+    return model if is_model(model) else None
+
+
+def _report_unknown(
+    given: Any, loc: tuple[Any, ...], prefix: str, reported: set[str], problems: Problems
+) -> None:
+    """Unknown keys by careamics' schema, for a configuration that did not validate."""
+    if not isinstance(given, dict):
+        return
+    model = _model_at("", loc)
+    if model is None or model.model_config.get("extra") == "allow":
+        return
+    for key, value in given.items():
+        path = join_key(prefix, key)
+        if key not in model.model_fields:
+            if path not in reported:
+                problems.add(path, unknown_key_reason(key, list(model.model_fields)))
+        else:
+            _report_unknown(value, (*loc, key), path, reported, problems)
+
+
 def _short_key(title: str, loc: tuple[Any, ...]) -> str:
     """The short-form key a careamics error is about (``training`` when it is not one key)."""
+    if title in _TITLE_TO_KEY:
+        path = join_key("training", _TITLE_TO_KEY[title])
+        for part in loc:
+            path = join_key(path, part)
+        return path
     for part in reversed(loc):
         if isinstance(part, str):
             key = _FIELD_TO_KEY.get(part, part)
@@ -217,6 +280,8 @@ def _short_key(title: str, loc: tuple[Any, ...]) -> str:
     return "training"
 
 
+#: careamics models whose fields a short-form dict parameter sets directly.
+_TITLE_TO_KEY = {"UNetConfig": "model_params"}
 _SHORT_KEYS = frozenset(
     {
         *ALIASES,

@@ -1,0 +1,334 @@
+"""Job specs: good specs resolve through careamics, bad ones report every problem at once."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pytest
+import tifffile
+import yaml
+
+from hpc_runner.runs import RUN_SPEC_FILE
+from hpc_runner.spec import JobSpec, SpecError, dump_run_spec, load_job_spec, load_run_spec
+from tests.tiny import tiny_config, tiny_image
+
+REPO = Path(__file__).resolve().parent.parent
+TINY_N2V = {
+    "algorithm": "n2v",
+    "axes": "YX",
+    "patch_size": [16, 16],
+    "batch_size": 2,
+    "epochs": 2,
+    "masked_pixel_percentage": 5,
+    "roi_size": 5,
+    "n_val_patches": 2,
+    "seed": 42,
+}
+
+
+@pytest.fixture
+def job_dir(tmp_path: Path) -> Path:
+    """A directory with tiny TIFF images next to where the specs are written."""
+    data = tmp_path / "data"
+    data.mkdir()
+    tifffile.imwrite(data / "noisy.tif", tiny_image(seed=1))
+    tifffile.imwrite(data / "clean.tif", tiny_image(seed=2))
+    np.save(data / "stack.npy", tiny_image((3, 64, 64), seed=3))
+    return tmp_path
+
+
+def write_spec(directory: Path, spec: dict[str, Any] | str, name: str = "job.yaml") -> Path:
+    path = directory / name
+    path.write_text(spec if isinstance(spec, str) else yaml.safe_dump(spec, sort_keys=False))
+    return path
+
+
+def n2v_spec(**changes: Any) -> dict[str, Any]:
+    spec: dict[str, Any] = {
+        "name": "tiny run",
+        "training": dict(TINY_N2V),
+        "data": {"train": "data/noisy.tif"},
+        "cluster": {"profile": "test_cpu"},
+    }
+    spec.update(changes)
+    return spec
+
+
+def problems_of(path: Path, **kwargs: Any) -> list[str]:
+    with pytest.raises(SpecError) as caught:
+        load_job_spec(path, **kwargs)
+    assert caught.value.exit_code == 2
+    return str(caught.value).splitlines()
+
+
+def test_short_n2v_spec_resolves(job_dir: Path) -> None:
+    spec = load_job_spec(write_spec(job_dir, n2v_spec(evaluate={"ground_truth": "data/clean.tif"})))
+    assert spec.name == "tiny_run"
+    assert spec.algorithm == "n2v"
+    assert spec.careamics["experiment_name"] == "tiny_run"
+    assert spec.careamics["training_config"]["trainer_params"]["max_epochs"] == 2
+    assert spec.careamics["data_config"]["patching"]["patch_size"] == [16, 16]
+    assert spec.careamics["data_config"]["data_type"] == spec.data.data_type == "tiff"
+    assert spec.data.train == str(job_dir / "data" / "noisy.tif")
+    assert spec.ground_truth == str(job_dir / "data" / "clean.tif")
+    assert spec.profile.name == "test_cpu" and spec.profile.partition == "cpu"
+    assert spec.source == str(job_dir / "job.yaml")
+
+
+def test_short_form_matches_careamics_factory(job_dir: Path) -> None:
+    """The short form is careamics' own factory: same parameters, same configuration."""
+    spec = load_job_spec(write_spec(job_dir, n2v_spec(name="tiny")))
+    expected = tiny_config(data_type="tiff").model_dump(mode="json")
+    assert spec.careamics == expected
+
+
+@pytest.mark.parametrize("algorithm", ["care", "n2n"])
+def test_short_supervised_spec_resolves(job_dir: Path, algorithm: str) -> None:
+    training = {"algorithm": algorithm, "axes": "YX", "patch_size": [16, 16], "batch_size": 2}
+    training |= {"steps": 3, "n_val_patches": 2, "augmentations": []}
+    data = {"train": "data/noisy.tif", "train_target": "data/clean.tif"}
+    spec = load_job_spec(write_spec(job_dir, n2v_spec(training=training, data=data)))
+    assert spec.algorithm == algorithm
+    assert spec.careamics["training_config"]["trainer_params"]["limit_train_batches"] == 3
+    assert spec.careamics["data_config"]["augmentations"] == []
+    assert spec.data.train_target == str(job_dir / "data" / "clean.tif")
+
+
+def test_full_config_inline_and_from_careamics_file(job_dir: Path) -> None:
+    from careamics.config.utils.configuration_io import load_configuration, save_configuration
+
+    config = tiny_config(experiment_name="full")
+    saved = save_configuration(config, job_dir / "careamics.yml")
+    from_file = load_job_spec(write_spec(job_dir, n2v_spec(training={"config": "careamics.yml"})))
+    inline = load_job_spec(
+        write_spec(job_dir, n2v_spec(training={"config": config.model_dump(mode="json")}))
+    )
+    # as careamics itself loads the file (loading adds defaults such as pin_memory)
+    expected = load_configuration(saved).model_dump(mode="json")
+    assert from_file.careamics == inline.careamics == expected
+    assert from_file.careamics["experiment_name"] == "full"
+    # the config asked for in-memory arrays: honoured, the TIFF is read on the node
+    assert from_file.data.data_type == "array"
+
+
+def test_full_config_with_other_data_type_is_adapted(job_dir: Path) -> None:
+    config = tiny_config(data_type="zarr").model_dump(mode="json")
+    spec = load_job_spec(write_spec(job_dir, n2v_spec(training={"config": config})))
+    assert spec.careamics["data_config"]["data_type"] == "tiff"
+    assert any("'zarr' replaced by 'tiff'" in note for note in spec.notes)
+
+
+def test_every_problem_is_reported_at_once(job_dir: Path) -> None:
+    spec = n2v_spec(
+        nmae="typo",
+        training={**TINY_N2V, "batch_sise": 4, "roi_size": 4},
+        data={"train": "data/missing.tif", "val": 3},
+        cluster={"profile": "test_cpu", "timeout_min": "soon"},
+    )
+    lines = problems_of(write_spec(job_dir, spec))
+    file = str(job_dir / "job.yaml")
+    assert all(line.startswith(f"{file}: ") for line in lines), lines
+    by_key = {line.split(": ")[1]: line for line in lines}
+    assert set(by_key) == {
+        "nmae",
+        "data.train",
+        "data.val",
+        "cluster.timeout_min",
+        "training.batch_sise",
+    }
+    assert "did you mean 'name'?" in by_key["nmae"]
+    assert "did you mean 'batch_size'?" in by_key["training.batch_sise"]
+    assert "no such file or directory" in by_key["data.train"]
+    assert "expected a file path (string), got an integer" in by_key["data.val"]
+
+
+def test_careamics_validation_names_the_spec_key(job_dir: Path) -> None:
+    training = {**TINY_N2V, "roi_size": 4, "patch_size": [16, 24], "axes": "YXQ"}
+    lines = problems_of(write_spec(job_dir, n2v_spec(training=training)))
+    assert lines == [
+        f"{job_dir / 'job.yaml'}: training.axes: careamics: Invalid axes YXQ. "
+        "Must be a combination of STCZYX.",
+        f"{job_dir / 'job.yaml'}: training.patch_size: careamics: Patch size must be squared "
+        "in YX, but got sizes 24 and 16.",
+    ]
+    lines = problems_of(write_spec(job_dir, n2v_spec(training={**TINY_N2V, "roi_size": 4})))
+    assert lines == [
+        f"{job_dir / 'job.yaml'}: training.roi_size: careamics: Size must be an odd number."
+    ]
+
+
+def test_full_config_errors_name_the_config_key(job_dir: Path) -> None:
+    config = tiny_config().model_dump(mode="json")
+    config["data_config"]["batch_size"] = "many"
+    config["training_config"]["checkpoint_params"]["save_lst"] = True
+    lines = problems_of(write_spec(job_dir, n2v_spec(training={"config": config})))
+    prefix = f"{job_dir / 'job.yaml'}: training.config."
+    assert len(lines) == 2
+    assert lines[0].startswith(
+        prefix + "data_config.batch_size: careamics: Input should be a valid"
+    )
+    assert lines[1].startswith(prefix + "training_config.checkpoint_params: careamics: Unknown")
+
+
+def test_keys_careamics_would_ignore_are_reported(job_dir: Path) -> None:
+    """pydantic drops unknown keys silently; a typo in a full config must not go unnoticed."""
+    config = tiny_config().model_dump(mode="json")
+    config["data_config"]["batch_sise"] = 8
+    config["algorithm_config"]["model"]["dept"] = 3
+    lines = problems_of(write_spec(job_dir, n2v_spec(training={"config": config})))
+    prefix = f"{job_dir / 'job.yaml'}: training.config."
+    assert sorted(lines) == [
+        prefix + "algorithm_config.model.dept: unknown key (did you mean 'depth'?)",
+        prefix + "data_config.batch_sise: unknown key (did you mean 'batch_size'?)",
+    ]
+
+
+def test_errors_in_a_careamics_file_name_that_file(job_dir: Path) -> None:
+    (job_dir / "careamics.yml").write_text("experiment_name: x\nalgorithm_config: [\n")
+    lines = problems_of(write_spec(job_dir, n2v_spec(training={"config": "careamics.yml"})))
+    assert len(lines) == 1 and lines[0].startswith(f"{job_dir / 'careamics.yml'}: line 3")
+
+
+def test_yaml_syntax_error_reports_the_line(job_dir: Path) -> None:
+    lines = problems_of(write_spec(job_dir, "name: x\ntraining:\n  algorithm: n2v\n   axes: YX\n"))
+    assert len(lines) == 1
+    assert lines[0].startswith(f"{job_dir / 'job.yaml'}: line 4, column ")
+    assert "YAML syntax error" in lines[0]
+
+
+def test_duplicate_key_is_reported(job_dir: Path) -> None:
+    text = yaml.safe_dump(n2v_spec(), sort_keys=False) + "name: again\n"
+    lines = problems_of(write_spec(job_dir, text))
+    assert any("duplicate key 'name'" in line for line in lines), lines
+
+
+def test_wrong_types(job_dir: Path) -> None:
+    spec = n2v_spec(name=["a"], training=["n2v"], data="noisy.tif", cluster={"profile": 3})
+    keys = [line.split(": ")[1] for line in problems_of(write_spec(job_dir, spec))]
+    assert keys == ["name", "data", "cluster.profile", "training"]
+
+
+def test_unknown_profile_lists_available(job_dir: Path) -> None:
+    lines = problems_of(write_spec(job_dir, n2v_spec(cluster={"profile": "gpu_big"})))
+    assert len(lines) == 1
+    assert "cluster.profile: unknown cluster profile 'gpu_big' (available: " in lines[0]
+    assert "test_cpu" in lines[0]
+
+
+def test_profile_argument_replaces_the_spec_profile(job_dir: Path) -> None:
+    path = write_spec(job_dir, n2v_spec(cluster={"profile": "nope", "timeout_min": 3}))
+    spec = load_job_spec(path, profile="test_gpu")
+    assert (spec.profile.name, spec.profile.timeout_min, spec.profile.gres) == (
+        "test_gpu",
+        3,
+        "gpu:1",
+    )
+    assert spec.profile_overrides == {"timeout_min": 3}
+
+
+def test_missing_sections_and_defaults(job_dir: Path) -> None:
+    lines = problems_of(write_spec(job_dir, {"name": "x"}))
+    assert [line.split(": ")[1] for line in lines] == ["data", "training"]
+    spec = load_job_spec(
+        write_spec(job_dir, {"training": TINY_N2V, "data": {"train": "data/noisy.tif"}})
+    )
+    assert spec.name == "job" and spec.profile.name == "local"
+
+
+def test_targets_must_fit_the_algorithm(job_dir: Path) -> None:
+    lines = problems_of(
+        write_spec(
+            job_dir, n2v_spec(data={"train": "data/noisy.tif", "train_target": "data/clean.tif"})
+        )
+    )
+    assert [line.split(": ", 1)[1] for line in lines] == [
+        "data.train_target: n2v is self-supervised: remove the targets"
+    ]
+    care = {"algorithm": "care", "axes": "YX", "patch_size": [16, 16], "batch_size": 2}
+    data = {"train": "data/noisy.tif", "val": "data/noisy.tif"}
+    keys = [
+        line.split(": ")[1]
+        for line in problems_of(write_spec(job_dir, n2v_spec(training=care, data=data)))
+    ]
+    assert keys == ["data.train_target", "data.val_target"]
+
+
+def test_images_must_fit_axes_and_patch(job_dir: Path) -> None:
+    lines = problems_of(write_spec(job_dir, n2v_spec(data={"train": "data/stack.npy"})))
+    assert lines == [
+        f"{job_dir / 'job.yaml'}: data.train: image has 3 dimensions (3, 64, 64) but training "
+        "axes 'YX' has 2 (set the axes to match the data)"
+    ]
+    training = {**TINY_N2V, "axes": "SYX", "patch_size": [128, 128]}
+    lines = problems_of(
+        write_spec(job_dir, n2v_spec(training=training, data={"train": "data/stack.npy"}))
+    )
+    assert len(lines) == 1 and "image smaller than the patch (Y=64 < 128, X=64 < 128)" in lines[0]
+
+
+def test_nothing_is_written(job_dir: Path) -> None:
+    path = write_spec(job_dir, n2v_spec(data={"train": "data/missing.tif"}))
+    before = sorted(p.relative_to(job_dir) for p in job_dir.rglob("*"))
+    with pytest.raises(SpecError):
+        load_job_spec(path)
+    load_job_spec(write_spec(job_dir, n2v_spec()))
+    after = sorted(p.relative_to(job_dir) for p in job_dir.rglob("*"))
+    assert after == before
+
+
+def test_run_yaml_round_trips(job_dir: Path) -> None:
+    spec = load_job_spec(
+        write_spec(
+            job_dir,
+            n2v_spec(
+                cluster={"profile": "example_site_a100", "timeout_min": 30},
+                evaluate={"ground_truth": "data/clean.tif"},
+            ),
+        )
+    )
+    run_dir = job_dir / "runs" / spec.name
+    run_dir.mkdir(parents=True)
+    (run_dir / RUN_SPEC_FILE).write_text(dump_run_spec(spec))
+    loaded = load_run_spec(run_dir)
+    assert isinstance(loaded, JobSpec)
+    assert loaded == spec
+    assert loaded.profile.setup == spec.profile.setup and isinstance(loaded.profile.setup, tuple)
+
+
+def test_demo_spec_round_trips() -> None:
+    subprocess.run([sys.executable, str(REPO / "examples" / "make_demo_data.py")], check=True)
+    spec = load_job_spec(REPO / "examples" / "n2v_demo.yaml")
+    assert spec.ground_truth is not None and spec.data.data_type == "tiff"
+    text = dump_run_spec(spec)
+    assert yaml.safe_load(text)["careamics"] == spec.careamics
+
+
+def test_bad_run_yaml(tmp_path: Path) -> None:
+    with pytest.raises(SpecError, match="no such file"):
+        load_run_spec(tmp_path)
+    (tmp_path / RUN_SPEC_FILE).write_text("version: 1\nname: x\n")
+    with pytest.raises(SpecError, match=r"not a valid run\.yaml"):
+        load_run_spec(tmp_path)
+
+
+def test_submit_command_reports_bad_spec(job_dir: Path) -> None:
+    """Through the command line: exit 2, file and key named, no traceback, nothing written."""
+    from hpc_runner.cli import build_parser
+
+    if "submit" not in build_parser()._subparsers._group_actions[0].choices:  # type: ignore[union-attr]
+        pytest.skip("the submit command is not there yet")
+    path = write_spec(job_dir, n2v_spec(training={**TINY_N2V, "epochz": 3}))
+    runs = job_dir / "runs"
+    result = subprocess.run(
+        [sys.executable, "-m", "hpc_runner", "submit", str(path), "--runs-dir", str(runs)],
+        capture_output=True,
+        text=True,
+    )
+    assert result.returncode == 2
+    assert f"{path}: training.epochz: unknown key (did you mean 'epochs'?)" in result.stderr
+    assert "Traceback" not in result.stderr
+    assert not runs.exists() or not any(runs.iterdir())
