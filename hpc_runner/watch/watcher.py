@@ -1,0 +1,274 @@
+"""Find every run below a directory and read what its status file gains, off the UI thread.
+
+One background thread owns every :class:`~hpc_runner.tail.StatusTail`. File-system events (from
+watchdog's inotify ``Observer``, or its polling observer on network filesystems, where inotify
+does not see writes made on compute nodes) only mark run directories dirty
+(:mod:`hpc_runner.watch.changes`); the thread then reads the dirty ones and hands the decoded
+records to its consumer as one :class:`~hpc_runner.watch.batches.WatchBatch`. It never touches a
+widget or a status model: the consumer applies the records on its own (UI) thread.
+
+Why a flood of appends cannot freeze a UI: after each delivery the thread waits until the
+consumer calls :meth:`RunWatcher.acknowledge`, deliveries are at least ``min_interval`` apart,
+and one delivery holds at most ``cycle_budget`` bytes of records, so whatever arrives meanwhile
+is coalesced into the next batch. A slow safety re-scan (every ``rescan_interval`` seconds)
+re-reads every run, so a lost event (inotify queue overflow, a write on another node of a
+filesystem that looked local) delays an update but never loses it.
+"""
+
+from __future__ import annotations
+
+import math
+import os
+import threading
+import time
+from collections.abc import Callable
+from pathlib import Path
+
+from watchdog.observers.api import BaseObserver
+
+from hpc_runner.runs import STATUS_FILE, find_runs, run_label
+from hpc_runner.tail import StatusTail, TailBatch
+from hpc_runner.watch.batches import RunUpdate, WatchBatch, read_some
+from hpc_runner.watch.changes import PendingChanges, skipped_name, start_observer
+from hpc_runner.watch.mounts import MOUNTS_FILE, filesystem_type, is_network_filesystem
+
+#: Poll interval on a network filesystem when ``--poll`` is not given: light on a shared
+#: login node's metadata server, still quick enough to follow a training.
+DEFAULT_NETWORK_POLL = 2.0
+
+
+class RunWatcher:
+    """Watches a runs directory and delivers decoded records from a background thread.
+
+    Parameters
+    ----------
+    root : str | os.PathLike
+        The runs directory (every run at or below it is followed).
+    deliver : callable
+        Called on the watcher thread with each :class:`WatchBatch`; returns False if the
+        consumer is gone. The consumer must call :meth:`acknowledge` once it applied the batch.
+    poll : float | None
+        Poll every this many seconds instead of using inotify. None: inotify, unless ``root`` is
+        on a network filesystem (then every :data:`DEFAULT_NETWORK_POLL` seconds).
+    on_error : callable | None
+        Called on the watcher thread with a message if watching fails for good.
+    rescan_interval : float
+        Seconds between two safety re-scans that re-read every run.
+    min_interval : float
+        Minimum seconds between two deliveries (coalescing).
+    read_slice, cycle_budget : int
+        Bytes read from one file per read, and at most per delivery.
+    ack_timeout : float
+        Deliver again after this long even without an acknowledgement.
+    """
+
+    def __init__(
+        self,
+        root: str | os.PathLike[str],
+        deliver: Callable[[WatchBatch], bool],
+        *,
+        poll: float | None = None,
+        on_error: Callable[[str], object] | None = None,
+        rescan_interval: float = 30.0,
+        min_interval: float = 0.05,
+        read_slice: int = 4 << 20,
+        cycle_budget: int = 16 << 20,
+        ack_timeout: float = 10.0,
+        mounts_file: str | os.PathLike[str] = MOUNTS_FILE,
+    ) -> None:
+        if poll is not None and not (poll > 0 and math.isfinite(poll)):
+            raise ValueError(f"poll interval must be a positive number of seconds, not {poll!r}")
+        self.root = Path(root)
+        self._root_key = os.path.normpath(self.root)
+        self._deliver = deliver
+        self._on_error = on_error
+        self.rescan_interval = rescan_interval
+        self.min_interval = min_interval
+        self.read_slice = read_slice
+        self.cycle_budget = cycle_budget
+        self.ack_timeout = ack_timeout
+        self.fs_type = filesystem_type(self.root, mounts_file)
+        self.poll_interval: float | None
+        if poll is not None:
+            self.mode, self.poll_interval, self.reason = "polling", poll, "--poll"
+        elif is_network_filesystem(self.fs_type):
+            self.mode, self.poll_interval = "polling", DEFAULT_NETWORK_POLL
+            self.reason = f"{self.fs_type} is a network filesystem"
+        else:
+            self.mode, self.poll_interval, self.reason = "inotify", None, "local filesystem"
+        self._changes = PendingChanges()
+        self._acked = threading.Event()
+        self._acked.set()
+        self._stopping = threading.Event()
+        self._tails: dict[str, StatusTail] = {}
+        self._labels: dict[str, str] = {}
+        self._fresh: set[str] = set()  # known, not yet delivered even once
+        self._removed: list[Path] = []
+        self._scan_done = False
+        self._next_rescan = 0.0
+        self._observer: BaseObserver | None = None
+        self._thread: threading.Thread | None = None
+
+    @property
+    def watching(self) -> str:
+        """How changes are detected, for a status line (``inotify``, ``polling every 2 s``)."""
+        if self.mode == "inotify":
+            return "inotify"
+        return f"polling every {self.poll_interval:g} s ({self.reason})"
+
+    def start(self) -> None:
+        """Start watching and reading in a daemon thread (returns at once)."""
+        self._thread = threading.Thread(target=self._run, name="hpc-runner-watcher", daemon=True)
+        self._thread.start()
+
+    def stop(self, timeout: float = 5.0) -> None:
+        """Stop the thread and the observer; safe to call more than once."""
+        self._stopping.set()
+        self._changes.wake.set()
+        self._acked.set()
+        if self._thread is not None and self._thread is not threading.current_thread():
+            self._thread.join(timeout)
+        observer, self._observer = self._observer, None
+        if observer is not None:
+            observer.stop()
+            observer.join(timeout)
+
+    def acknowledge(self) -> None:
+        """The consumer applied the last batch: the next one may be read and delivered."""
+        self._acked.set()
+
+    def request_rescan(self) -> None:
+        """Re-read every run as soon as possible (e.g. the user asked for a refresh)."""
+        self._next_rescan = 0.0
+        self._changes.wake.set()
+
+    # -- watcher thread --------------------------------------------------------------------
+
+    def _run(self) -> None:
+        try:
+            self._start_observer()
+            last_delivery = -math.inf
+            wake = self._changes.wake
+            while not self._stopping.is_set():
+                if not self._changes and not self._removed:
+                    wake.wait(max(0.0, self._next_rescan - time.monotonic()))
+                wake.clear()
+                if not self._wait_for_ack():
+                    return
+                delay = last_delivery + self.min_interval - time.monotonic()
+                if delay > 0 and self._stopping.wait(delay):
+                    return
+                if time.monotonic() >= self._next_rescan:
+                    self._rescan()
+                    self._next_rescan = time.monotonic() + self.rescan_interval
+                batch = self._collect()
+                if batch is None or self._stopping.is_set():
+                    continue
+                self._acked.clear()
+                if not self._deliver(batch):
+                    self._acked.set()
+                last_delivery = time.monotonic()
+        except Exception as exc:  # report, never die silently: the UI would look frozen
+            if self._on_error is None:
+                raise
+            self._on_error(f"watching {self.root} stopped: {type(exc).__name__}: {exc}")
+
+    def _wait_for_ack(self) -> bool:
+        deadline = time.monotonic() + self.ack_timeout
+        while not self._acked.wait(0.5):
+            if self._stopping.is_set() or time.monotonic() >= deadline:
+                break
+        return not self._stopping.is_set()
+
+    def _start_observer(self) -> None:
+        root = str(self.root)
+        try:
+            observer = start_observer(self._changes, root, self.poll_interval)
+        except OSError as exc:
+            if self.mode != "inotify" or not self.root.is_dir():
+                raise
+            # inotify watch or instance limits (ENOSPC, EMFILE): polling still works.
+            self.mode, self.poll_interval = "polling", DEFAULT_NETWORK_POLL
+            self.reason = f"inotify unavailable: {exc.strerror or exc}"
+            observer = start_observer(self._changes, root, self.poll_interval)
+        self._observer = observer
+        if self._stopping.is_set():  # stop() ran while the observer was starting
+            observer.stop()
+
+    def _accepts(self, key: str) -> bool:
+        """Whether a directory is a run this watcher follows (the rules of ``find_runs``)."""
+        try:
+            relative = Path(key).relative_to(self._root_key)
+        except ValueError:
+            return False
+        if any(skipped_name(part) for part in relative.parts):
+            return False
+        return os.path.isfile(os.path.join(key, STATUS_FILE))
+
+    def _register(self, key: str) -> None:
+        label = run_label(Path(self._root_key), Path(key))
+        if label == ".":  # the watched directory is itself a run
+            label = Path(os.path.abspath(key)).name
+        self._labels[key] = label
+        status_path = os.path.join(key, STATUS_FILE)
+        self._tails[key] = StatusTail(status_path, max_read_bytes=self.read_slice)
+        self._fresh.add(key)
+
+    def _forget(self, key: str) -> None:
+        del self._tails[key]
+        del self._labels[key]
+        self._fresh.discard(key)
+        self._removed.append(Path(key))
+
+    def _rescan(self) -> None:
+        found = {os.path.normpath(path) for path in find_runs(self.root)}
+        for key in [key for key in self._tails if key not in found]:
+            if not os.path.isfile(os.path.join(key, STATUS_FILE)):
+                self._forget(key)
+        self._changes.add_dirty(found)
+
+    def _collect(self) -> WatchBatch | None:
+        changes = self._changes.take()
+        dirty = changes.dirty
+        for directory in changes.new_dirs:
+            dirty.update(os.path.normpath(path) for path in find_runs(directory))
+        for path in changes.gone:
+            inside = [key for key in self._tails if key == path or key.startswith(path + os.sep)]
+            for key in inside:
+                if not os.path.isfile(os.path.join(key, STATUS_FILE)):
+                    self._forget(key)
+                    dirty.discard(key)
+        updates, leftover = self._read(dirty)
+        self._changes.add_dirty(leftover)
+        scan_done = not self._scan_done and not leftover
+        self._scan_done = self._scan_done or scan_done
+        removed, self._removed = self._removed, []
+        if not updates and not removed and not scan_done:
+            return None
+        return WatchBatch(updates, removed, scan_done, self.watching)
+
+    def _read(self, dirty: set[str]) -> tuple[list[RunUpdate], set[str]]:
+        updates: list[RunUpdate] = []
+        leftover: set[str] = set()
+        budget = self.cycle_budget
+        for key in sorted(dirty):
+            if key not in self._tails:
+                if not self._accepts(key):
+                    continue
+                self._register(key)
+            if budget <= 0:
+                leftover.add(key)
+                continue
+            tail = self._tails[key]
+            error = None
+            try:
+                batch, spent = read_some(tail, budget)
+            except OSError as exc:  # permission, stale NFS handle ...: retried on the next event
+                batch, spent, error = TailBatch(), 0, f"cannot read {tail.path}: {exc.strerror}"
+            budget -= spent
+            if tail.pending:
+                leftover.add(key)
+            if batch.records or batch.skipped or batch.reset or error or key in self._fresh:
+                self._fresh.discard(key)
+                updates.append(RunUpdate(Path(key), self._labels[key], batch, tail.pending, error))
+        return updates, leftover

@@ -1,0 +1,352 @@
+"""The watcher with real files, real watchdog observers (inotify and polling), real threads."""
+
+from __future__ import annotations
+
+import errno
+import os
+import queue
+import shutil
+import time
+from collections import Counter
+from pathlib import Path
+
+import pytest
+
+from hpc_runner.runs import STATUS_FILE
+from hpc_runner.status import TrainUpdateType
+from hpc_runner.watch import DEFAULT_NETWORK_POLL, RunWatcher, WatchBatch
+from hpc_runner.watch import watcher as watcher_module
+from hpc_runner.watch.changes import scan_run_tree
+from hpc_runner.watch.meta import key_settings, load_meta, read_tail
+from hpc_runner.watch.mounts import (
+    filesystem_type,
+    is_network_filesystem,
+    mount_of,
+    parse_mounts,
+)
+from tests.tui_support import FakeTraining, append_line, write_fixture_runs
+
+MODES = [pytest.param(None, id="inotify"), pytest.param(0.05, id="polling")]
+
+# watchdog warns when a directory tree appears faster than it adds watches; harmless here.
+pytestmark = pytest.mark.filterwarnings("ignore:Callback with id:RuntimeWarning")
+
+
+class Collector:
+    """The watcher's consumer: batches land in a queue; ``next`` acknowledges each one."""
+
+    def __init__(self) -> None:
+        self.batches: queue.Queue[WatchBatch] = queue.Queue()
+        self.watcher: RunWatcher | None = None
+
+    def deliver(self, batch: WatchBatch) -> bool:
+        self.batches.put(batch)
+        return True
+
+    def start(self, root: Path, **options: object) -> RunWatcher:
+        options.setdefault("min_interval", 0.0)
+        self.watcher = RunWatcher(root, self.deliver, **options)  # type: ignore[arg-type]
+        self.watcher.start()
+        return self.watcher
+
+    def next(self, timeout: float = 20.0, *, ack: bool = True) -> WatchBatch:
+        batch = self.batches.get(timeout=timeout)
+        if ack:
+            assert self.watcher is not None
+            self.watcher.acknowledge()
+        return batch
+
+    def until(self, condition, timeout: float = 20.0) -> list[WatchBatch]:
+        """Batches up to and including the first one for which ``condition(batch)`` holds."""
+        seen = []
+        deadline = time.monotonic() + timeout
+        while True:
+            batch = self.next(max(0.01, deadline - time.monotonic()))
+            seen.append(batch)
+            if condition(batch):
+                return seen
+
+
+@pytest.fixture
+def collector():
+    collector = Collector()
+    yield collector
+    if collector.watcher is not None:
+        collector.watcher.stop()
+
+
+def records_of(batches: list[WatchBatch], label: str) -> list:
+    return [r for b in batches for u in b.updates if u.label == label for r in u.batch.records]
+
+
+# -- mount table ---------------------------------------------------------------------------------
+
+MOUNTS = """\
+/dev/vda / ext4 rw,relatime 0 0
+server:/export/home /home nfs4 rw,vers=4.2 0 0
+10.0.0.1@o2ib:/scratch /scratch lustre rw 0 0
+/dev/vdb /scratch/local\\040disk ext4 rw 0 0
+sshfs#me@host: /mnt/remote fuse.sshfs rw 0 0
+"""
+
+
+def test_mount_table_is_parsed_with_escapes_and_longest_prefix_wins() -> None:
+    mounts = parse_mounts(MOUNTS + "garbage\n")
+    assert [m.fs_type for m in mounts] == ["ext4", "nfs4", "lustre", "ext4", "fuse.sshfs"]
+    assert mounts[3].mount_point == "/scratch/local disk"
+    assert mount_of("/home/me/runs", mounts).fs_type == "nfs4"
+    assert mount_of("/homework", mounts).fs_type == "ext4"
+    assert mount_of("/scratch/me", mounts).fs_type == "lustre"
+    assert mount_of("/scratch/local disk/runs", mounts).fs_type == "ext4"
+
+
+@pytest.mark.parametrize(
+    ("fs_type", "network"),
+    [("nfs", True), ("nfs4", True), ("lustre", True), ("gpfs", True), ("cifs", True),
+     ("smb3", True), ("beegfs", True), ("fuse.sshfs", True), ("ext4", False), ("xfs", False),
+     ("tmpfs", False), ("overlay", False), (None, False)],
+)  # fmt: skip
+def test_network_filesystems_are_recognised(fs_type: str | None, network: bool) -> None:
+    assert is_network_filesystem(fs_type) is network
+
+
+def test_a_root_on_a_network_filesystem_is_polled(tmp_path: Path) -> None:
+    mounts = tmp_path / "mounts"
+    mounts.write_text(f"/dev/vda / ext4 rw 0 0\nserver:/x {tmp_path} nfs4 rw 0 0\n")
+    (tmp_path / "runs").mkdir()
+    assert filesystem_type(tmp_path / "runs", mounts) == "nfs4"
+    watcher = RunWatcher(tmp_path / "runs", lambda batch: True, mounts_file=mounts)
+    assert (watcher.mode, watcher.poll_interval) == ("polling", DEFAULT_NETWORK_POLL)
+    assert "nfs4" in watcher.watching
+    local = RunWatcher(tmp_path / "runs", lambda batch: True, mounts_file=tmp_path / "missing")
+    assert local.mode == "inotify"
+    assert RunWatcher(tmp_path, lambda batch: True, poll=0.5).watching.startswith("polling every")
+    with pytest.raises(ValueError, match="positive"):
+        RunWatcher(tmp_path, lambda batch: True, poll=0)
+
+
+# -- discovery and records -----------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("poll", MODES)
+def test_existing_runs_are_read_and_appends_show_up(
+    tmp_path: Path, collector: Collector, poll: float | None
+) -> None:
+    training = FakeTraining(tmp_path / "sweep" / "a").begin(2, 3)
+    collector.start(tmp_path, poll=poll)
+    first = collector.next()
+    assert first.initial_scan_done
+    assert [(u.label, len(u.batch.records)) for u in first.updates] == [("sweep/a", 3)]
+    training.epoch(0, [0.5, 0.4, 0.3])
+    batches = collector.until(lambda b: len(records_of([b], "sweep/a")) > 0)
+    appended = records_of(batches, "sweep/a")
+    while len(appended) < 7:  # the appends may arrive in more than one delivery
+        appended += records_of([collector.next()], "sweep/a")
+    assert [r.type for r in appended] == ["epoch_idx", *["batch_idx", "loss"] * 3]
+    assert not any(b.initial_scan_done for b in batches)
+
+
+@pytest.mark.parametrize("poll", MODES)
+def test_a_run_created_after_start_shows_up(
+    tmp_path: Path, collector: Collector, poll: float | None
+) -> None:
+    collector.start(tmp_path, poll=poll)
+    assert collector.next().updates == []
+    # A whole sweep directory appears at once, as `mkdir -p` and the first writes make it.
+    FakeTraining(tmp_path / "new_sweep" / "deep" / "run1").begin(4, 5)
+    batches = collector.until(lambda b: any(u.label == "new_sweep/deep/run1" for u in b.updates))
+    records = records_of(batches, "new_sweep/deep/run1")
+    while len(records) < 3:
+        records += records_of([collector.next()], "new_sweep/deep/run1")
+    assert [r.type for r in records] == ["max_epochs", "max_batches", "state"]
+
+
+def test_work_submitit_and_hidden_folders_hold_no_runs(
+    tmp_path: Path, collector: Collector
+) -> None:
+    FakeTraining(tmp_path / "run").begin(1, 1)
+    for inner in ("run/work/checkpoints", "run/submitit", ".hidden/run"):
+        FakeTraining(tmp_path / inner).begin(1, 1)
+    collector.start(tmp_path)
+    assert [u.label for u in collector.next().updates] == ["run"]
+    FakeTraining(tmp_path / "run" / "work" / "later").begin(1, 1)
+    FakeTraining(tmp_path / "visible").begin(1, 1)
+    batches = collector.until(lambda b: any(u.label == "visible" for u in b.updates))
+    assert {u.label for b in batches for u in b.updates} == {"visible"}
+    names = sorted(entry.name for entry in scan_run_tree(str(tmp_path / "run")))
+    assert names == [STATUS_FILE]
+
+
+def test_removed_and_replaced_status_files(tmp_path: Path, collector: Collector) -> None:
+    FakeTraining(tmp_path / "gone").begin(1, 1)
+    kept = FakeTraining(tmp_path / "kept").begin(3, 3).epoch(0, [1.0, 0.9, 0.8])
+    collector.start(tmp_path)
+    collector.next()
+    shutil.rmtree(tmp_path / "gone")
+    removed = collector.until(lambda b: bool(b.removed))
+    assert [path.name for b in removed for path in b.removed] == ["gone"]
+    # A new attempt that rewrites the file from scratch: readers must start over.
+    status = kept.run_dir / STATUS_FILE
+    replacement = tmp_path / "replacement.jsonl"
+    FakeTraining(tmp_path / "elsewhere").begin(9, 9)
+    shutil.copy(tmp_path / "elsewhere" / STATUS_FILE, replacement)
+    os.replace(replacement, status)
+    batches = collector.until(lambda b: any(u.batch.reset for u in b.updates))
+    reset = next(u for b in batches for u in b.updates if u.batch.reset)
+    assert reset.label == "kept"
+    assert [r.value for r in reset.batch.records][:2] == [9, 9]
+
+
+def test_malformed_lines_are_counted_not_fatal(tmp_path: Path, collector: Collector) -> None:
+    training = FakeTraining(tmp_path / "run").begin(2, 2)
+    collector.start(tmp_path)
+    collector.next()
+    status = training.run_dir / STATUS_FILE
+    append_line(status, b"not json\n")
+    append_line(status, b'{"v":1,"type":"warp drive","value":1,"t":1,"seq":9,"attempt":0}\n')
+    append_line(status, b"\xff\xfe\x00garbage\n")
+    training.debug("still alive")
+    batches = collector.until(lambda b: bool(records_of([b], "run")))
+    skipped = sum((u.batch.skipped for b in batches for u in b.updates), start=Counter())
+    assert skipped == {"invalid": 2, "unknown_type": 1}
+    assert records_of(batches, "run")[-1].value == "still alive"
+
+
+def test_a_large_file_arrives_in_slices(tmp_path: Path, collector: Collector) -> None:
+    training = FakeTraining(tmp_path / "big").begin(1, 2000)
+    training.epoch(0, [0.5] * 2000)
+    size = (training.run_dir / STATUS_FILE).stat().st_size
+    collector.start(tmp_path, read_slice=16 << 10, cycle_budget=32 << 10)
+    batches = collector.until(lambda b: b.initial_scan_done)
+    assert len(batches) >= size // (32 << 10)
+    assert all(u.pending for b in batches[:-1] for u in b.updates)
+    assert sum(len(u.batch.records) for b in batches for u in b.updates) == 4004
+
+
+def test_deliveries_wait_for_acknowledgement_and_coalesce(
+    tmp_path: Path, collector: Collector
+) -> None:
+    training = FakeTraining(tmp_path / "run").begin(1, 100)
+    collector.start(tmp_path, ack_timeout=600)
+    collector.next(ack=False)
+    for batch in range(30):
+        training.write(TrainUpdateType.BATCH, batch)
+    time.sleep(0.3)  # time for events to arrive; nothing may be delivered before the ack
+    assert collector.batches.empty()
+    assert collector.watcher is not None
+    collector.watcher.acknowledge()
+    merged = collector.next()
+    assert [r.value for r in records_of([merged], "run")] == list(range(30))
+
+
+def test_the_safety_rescan_finds_what_events_missed(tmp_path: Path, collector: Collector) -> None:
+    training = FakeTraining(tmp_path / "run").begin(1, 1)
+    # The observer polls so rarely that only the re-scan can notice anything in this test.
+    collector.start(tmp_path, poll=3600, rescan_interval=0.1)
+    collector.next()
+    training.debug("seen by the re-scan")
+    FakeTraining(tmp_path / "late").begin(1, 1)
+    batches = collector.until(lambda b: any(u.label == "late" for u in b.updates))
+    if not records_of(batches, "run"):
+        batches += collector.until(lambda b: bool(records_of([b], "run")))
+    assert records_of(batches, "run")[-1].value == "seen by the re-scan"
+
+
+def test_inotify_limits_fall_back_to_polling(
+    tmp_path: Path, collector: Collector, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    real_start = watcher_module.start_observer
+
+    def limited(handler, root, poll_interval):
+        if poll_interval is None:
+            raise OSError(errno.ENOSPC, "inotify watch limit reached")
+        return real_start(handler, root, 0.05)
+
+    monkeypatch.setattr(watcher_module, "start_observer", limited)
+    FakeTraining(tmp_path / "run").begin(1, 1)
+    watcher = collector.start(tmp_path)
+    first = collector.next()
+    assert watcher.mode == "polling"
+    assert "inotify unavailable" in first.watching
+    FakeTraining(tmp_path / "later").begin(1, 1)
+    collector.until(lambda b: any(u.label == "later" for u in b.updates))
+
+
+def test_the_watched_directory_may_itself_be_a_run(tmp_path: Path, collector: Collector) -> None:
+    FakeTraining(tmp_path / "solo").begin(1, 1)
+    collector.start(tmp_path / "solo")
+    assert [u.label for u in collector.next().updates] == ["solo"]
+
+
+def test_stop_is_prompt_and_idempotent(tmp_path: Path) -> None:
+    watcher = RunWatcher(tmp_path, lambda batch: True)
+    watcher.start()
+    watcher.stop()
+    watcher.stop()
+    assert watcher._thread is not None and not watcher._thread.is_alive()
+
+
+# -- run.yaml, job.json and logs -----------------------------------------------------------------
+
+
+def test_key_settings_come_from_a_resolved_run_spec() -> None:
+    spec = {
+        "version": 1,
+        "name": "demo",
+        "data": {"train": "/data/noisy.tif", "val": None, "data_type": "tiff"},
+        "cluster": {"profile": "gpu", "overrides": {}, "resolved": {"partition": "gpu"}},
+        "careamics": {
+            "algorithm_config": {"algorithm": "n2v", "optimizer": {"parameters": {"lr": 1e-4}}},
+            "data_config": {"axes": "YX", "patch_size": [64, 64], "batch_size": 16},
+            "training_config": {"num_epochs": 40},
+        },
+    }
+    settings = dict(key_settings(spec))
+    assert settings == {
+        "data.train": "/data/noisy.tif",
+        "data.data_type": "tiff",
+        "cluster.profile": "gpu",
+        "cluster.resolved.partition": "gpu",
+        "careamics.algorithm_config.algorithm": "n2v",
+        "careamics.algorithm_config.optimizer.parameters.lr": "0.0001",
+        "careamics.data_config.axes": "YX",
+        "careamics.data_config.patch_size": "[64, 64]",
+        "careamics.data_config.batch_size": "16",
+        "careamics.training_config.num_epochs": "40",
+    }
+    # Unknown layouts still show something: their first plain values.
+    assert key_settings({"a": 1, "b": {"c": "x"}, "d": [1]}) == [("a", "1"), ("b.c", "x")]
+
+
+def test_meta_reports_broken_files_and_finds_the_current_job_logs(tmp_path: Path) -> None:
+    runs = write_fixture_runs(tmp_path)
+    meta = load_meta(runs["done"])
+    assert meta.problems == []
+    assert meta.job_id == "4242_0"
+    assert ("training.algorithm", "n2v") in meta.settings
+    assert meta.stdout is not None and meta.stdout.name == "4242_0_0_log.out"
+    assert meta.stderr is not None and meta.stderr.name == "4242_0_0_log.err"
+    broken = runs["crashed"]
+    (broken / "run.yaml").write_text("training: [unclosed\n")
+    (broken / "job.json").write_text("{not json")
+    meta = load_meta(broken)
+    assert meta.job is None and meta.stdout is None and meta.settings == []
+    assert len(meta.problems) == 2
+    assert "run.yaml" in meta.problems[0] and "job.json" in meta.problems[1]
+    # Without job.json, the newest submitit logs are the run's logs.
+    folder = broken / "submitit"
+    folder.mkdir()
+    (folder / "1_0_log.out").write_text("old")
+    os.utime(folder / "1_0_log.out", (1, 1))
+    (folder / "2_0_log.out").write_text("new")
+    (broken / "job.json").unlink()
+    assert load_meta(broken).stdout == folder / "2_0_log.out"
+
+
+def test_read_tail_starts_at_a_line_and_survives_bad_bytes(tmp_path: Path) -> None:
+    log = tmp_path / "log"
+    log.write_bytes(b"".join(b"line %d\n" % i for i in range(1000)) + b"\xff\xfeend\n")
+    tail = read_tail(log, 100)
+    assert tail.startswith("line ") and tail.endswith("\ufffd\ufffdend\n")
+    assert len(tail.encode()) <= 100 + 4
+    assert read_tail(log, 1 << 20).startswith("line 0\n")

@@ -1,0 +1,191 @@
+"""Run folders for the watcher and TUI tests, written by the real :class:`StatusWriter`.
+
+The writer stamps each record with ``time.time()``; here its clock is replaced by a fake one that
+advances by a fixed step per record, so that snapshots (elapsed, ETA, debug times) never change.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import os
+from collections.abc import Callable, Iterator
+from pathlib import Path
+from types import ModuleType, SimpleNamespace
+from unittest import mock
+
+from hpc_runner import writer as writer_module
+from hpc_runner.jobfile import JobRecord, Submission, write_job_file
+from hpc_runner.records import ModelLocation, RecordedException
+from hpc_runner.runs import RUN_SPEC_FILE, STATUS_FILE
+from hpc_runner.status import TrainingState, TrainUpdate, TrainUpdateType
+from hpc_runner.writer import StatusWriter
+
+#: 2023-11-14 22:13:20 UTC: every fixture run starts at or after this time.
+T0 = 1_700_000_000.0
+
+
+class FakeTraining:
+    """Writes what a training would, through the real writer, with a deterministic clock.
+
+    Parameters
+    ----------
+    run_dir : Path
+        The run directory (created).
+    start : float
+        Time of the first record.
+    step : float
+        Seconds between two records.
+    """
+
+    def __init__(
+        self,
+        run_dir: Path,
+        *,
+        start: float = T0,
+        step: float = 1.0,
+        attempt: int = 0,
+        job: str | None = "4242_0",
+        host: str = "node01",
+    ) -> None:
+        self.run_dir = Path(run_dir)
+        self.now = start
+        self.step = step
+        self.writer = StatusWriter(self.run_dir / STATUS_FILE, attempt=attempt, job=job, rank=0)
+        self.writer.host = host
+
+    def _clock(self) -> float:
+        value = self.now
+        self.now += self.step
+        return value
+
+    def write(self, kind: TrainUpdateType, value: object = None) -> None:
+        # The writer imports either the time module or its time() function; replace whichever.
+        clock: object = self._clock
+        if isinstance(writer_module.time, ModuleType):
+            clock = SimpleNamespace(time=self._clock)
+        with mock.patch.object(writer_module, "time", clock):
+            self.writer.write(TrainUpdate(kind, value))
+
+    def begin(self, max_epochs: int, max_batches: int) -> FakeTraining:
+        self.write(TrainUpdateType.MAX_EPOCH, max_epochs)
+        self.write(TrainUpdateType.MAX_BATCH, max_batches)
+        self.write(TrainUpdateType.STATE, TrainingState.TRAINING)
+        return self
+
+    def epoch(self, index: int, losses: list[float], val_loss: float | None = None) -> FakeTraining:
+        self.write(TrainUpdateType.EPOCH, index)
+        for batch, loss in enumerate(losses):
+            self.write(TrainUpdateType.BATCH, batch)
+            self.write(TrainUpdateType.LOSS, loss)
+        if val_loss is not None:
+            self.write(TrainUpdateType.VAL_LOSS, val_loss)
+        return self
+
+    def debug(self, message: str) -> FakeTraining:
+        self.write(TrainUpdateType.DEBUG, message)
+        return self
+
+    def crash(self, exc_type: str, message: str, traceback: str = "") -> FakeTraining:
+        self.write(TrainUpdateType.EXCEPTION, RecordedException(exc_type, message, traceback))
+        self.write(TrainUpdateType.STATE, TrainingState.CRASHED)
+        return self
+
+    def finish(self, state: TrainingState = TrainingState.DONE) -> FakeTraining:
+        checkpoint = str(self.run_dir / "work" / "checkpoints" / "last.ckpt")
+        self.write(TrainUpdateType.CAREAMIST, ModelLocation(checkpoint=checkpoint))
+        self.write(TrainUpdateType.STATE, state)
+        self.writer.close()
+        return self
+
+
+def losses(count: int, first: float = 1.0, factor: float = 0.8) -> list[float]:
+    """A decreasing loss curve."""
+    return [round(first * factor**index, 6) for index in range(count)]
+
+
+def write_fixture_runs(root: Path) -> dict[str, Path]:
+    """Five runs in every state, a sweep folder, a spec and a job record: the snapshot scene."""
+    runs = {}
+    done = FakeTraining(root / "n2v_bsd68", start=T0).begin(3, 4)
+    for epoch in range(3):
+        done.epoch(epoch, losses(4, 0.9 - 0.2 * epoch), val_loss=0.5 - 0.1 * epoch)
+    done.debug("checkpoint saved at epoch 2, step 12").finish()
+    runs["done"] = done.run_dir
+
+    training = FakeTraining(root / "care_live", start=T0 + 100, job="4243_0").begin(5, 10)
+    training.epoch(0, losses(10), val_loss=0.42).epoch(1, losses(10, 0.5), val_loss=0.37)
+    training.epoch(2, losses(4, 0.3))
+    runs["training"] = training.run_dir
+
+    crashed = FakeTraining(root / "sweep" / "lr_0.1", start=T0 + 200, job="4244_1").begin(4, 5)
+    crashed.epoch(0, losses(5, 2.0, 1.3)).debug("loss is growing")
+    crashed.crash(
+        "FloatingPointError",
+        "loss is NaN at step 5",
+        'Traceback (most recent call last):\n  File "train.py", line 9, in fit\n'
+        "FloatingPointError: loss is NaN at step 5\n",
+    )
+    runs["crashed"] = crashed.run_dir
+
+    stopped = FakeTraining(root / "sweep" / "lr_0.01", start=T0 + 300, job="4244_0").begin(4, 5)
+    stopped.epoch(0, losses(5), val_loss=0.61).debug("stop requested (STOP file found)")
+    stopped.finish(TrainingState.STOPPED)
+    runs["stopped"] = stopped.run_dir
+
+    queued = FakeTraining(root / "[b]queued[/b]", start=T0 + 400, job=None)
+    queued.debug("[red]submitted[/red] \x1b[31m to partition gpu")
+    runs["queued"] = queued.run_dir
+
+    (done.run_dir / RUN_SPEC_FILE).write_text(
+        "name: n2v_bsd68\nprofile: gpu\ntraining:\n  algorithm: n2v\n  axes: SYX\n"
+        "  patch_size: [64, 64]\n  batch_size: 16\n  num_epochs: 3\n",
+        encoding="utf-8",
+    )
+    job = JobRecord(scheduler="slurm", submissions=[Submission(0, "4242_0", T0)], host="login01")
+    write_job_file(done.run_dir, job)
+    logs = done.run_dir / "submitit"
+    logs.mkdir()
+    (logs / "4242_0_0_log.out").write_text("epoch 1\nepoch 2\n\x1b[32mdone\x1b[0m\n")
+    (logs / "4242_0_0_log.err").write_text("warning: [bold]not markup[/bold]\n")
+    return runs
+
+
+def append_line(path: Path, line: bytes) -> None:
+    """Append raw bytes as one write, as a writer on another process would."""
+    fd = os.open(path, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o644)
+    try:
+        os.write(fd, line)
+    finally:
+        os.close(fd)
+
+
+async def wait_for(
+    condition: Callable[[], object], pause: Callable[[], object], *, tries: int = 400
+) -> None:
+    """Await ``pause()`` until ``condition()`` holds; fail after ``tries`` pauses (not a timing)."""
+    for _ in range(tries):
+        if condition():
+            return
+        result = pause()
+        if asyncio.iscoroutine(result):
+            await result
+    raise AssertionError(f"condition never became true: {condition}")
+
+
+@contextlib.contextmanager
+def timezone(name: str) -> Iterator[None]:
+    """Format local times in ``name`` (debug message times in snapshots)."""
+    import time
+
+    old = os.environ.get("TZ")
+    os.environ["TZ"] = name
+    time.tzset()
+    try:
+        yield
+    finally:
+        if old is None:
+            del os.environ["TZ"]
+        else:
+            os.environ["TZ"] = old
+        time.tzset()
