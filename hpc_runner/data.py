@@ -20,20 +20,23 @@ that read data, on the compute node or when a spec checks its files.
 from __future__ import annotations
 
 import re
-from collections.abc import Iterator, Mapping, Sequence
+from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
     import numpy as np
+
     from hpc_runner.spec import DataSpec
 
 TIFF_SUFFIXES = (".tif", ".tiff")
 HDF5_SUFFIXES = (".h5", ".hdf5", ".hdf", ".he5")
 NUMPY_SUFFIXES = (".npy", ".npz")
 ZARR_SUFFIXES = (".zarr",)
-_CONTAINER = re.compile(r"^(?P<path>.*?\.(?:h5|hdf5|hdf|he5|npz|zarr))(?::(?P<inner>.*))?$", re.I)
+_CONTAINER = re.compile(
+    r"^(?P<path>.*?\.(?:h5|hdf5|hdf|he5|npz|npy|zarr|tiff?))(?::(?P<inner>.*))?$", re.I
+)
 
 
 class DataSourceError(ValueError):
@@ -77,21 +80,36 @@ def source_kind(source: str) -> str:
     )
 
 
-def careamics_data_type(sources: Sequence[str], requested: str | None = None) -> str:
-    """The careamics ``data_type`` a job's sources need.
+def careamics_data_type(sources: Mapping[str, str | None], requested: str | None = None) -> str:
+    """The careamics ``data_type`` a job's sources need (keys as in a spec's ``data:``).
 
-    ``tiff`` when every source is TIFF (careamics reads them, possibly lazily), ``array``
-    otherwise; a requested ``array`` is always possible since everything can be loaded here.
+    ``tiff`` when every source is TIFF and each target has its input's file name(s) (careamics
+    pairs TIFF inputs and targets by file name and refuses anything else); ``array``
+    otherwise. A requested ``array`` is always possible since everything can be loaded here.
     """
     if requested == "array":
         return "array"
+    given = {key: source for key, source in sources.items() if source is not None}
     kinds = set()
-    for source in sources:
+    for source in given.values():
         try:
             kinds.add(source_kind(source))
         except DataSourceError:
             kinds.add("unknown")
-    return "tiff" if kinds == {"tiff"} else "array"
+    if kinds != {"tiff"}:
+        return "array"
+    for key in ("train", "val"):
+        target = given.get(f"{key}_target")
+        if target is not None and key in given and _tiff_names(given[key]) != _tiff_names(target):
+            return "array"
+    return "tiff"
+
+
+def _tiff_names(source: str) -> list[str]:
+    path = Path(source)
+    if path.is_dir():
+        return sorted(p.name for p in path.iterdir() if p.suffix.lower() in TIFF_SUFFIXES)
+    return [path.name]
 
 
 def check_source(source: str) -> list[tuple[int, ...]]:
@@ -107,6 +125,8 @@ def check_source(source: str) -> list[tuple[int, ...]]:
     if not Path(path).exists():
         raise DataSourceError(f"no such file or directory: {path} (check the path)")
     if kind == "tiff":
+        if inner:
+            raise DataSourceError(f"{path} is a TIFF file: remove ':{inner}'")
         return [_tiff_shape(file) for file in _tiff_files(Path(path))]
     with _open_array(kind, path, inner) as array:
         return [tuple(array.shape)]

@@ -223,8 +223,7 @@ def _data_section(section: Any, spec_dir: Path, problems: Problems) -> DataSpec 
         ok = ok and sources[key] is not None
     if not ok or sources["train"] is None:
         return None
-    given = [s for s in sources.values() if s is not None]
-    return DataSpec(**sources, data_type=careamics_data_type(given))  # type: ignore[arg-type]
+    return DataSpec(**sources, data_type=careamics_data_type(sources))  # type: ignore[arg-type]
 
 
 def _evaluate_section(section: Any, spec_dir: Path, problems: Problems) -> str | None:
