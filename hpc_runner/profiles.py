@@ -12,36 +12,25 @@ can be checked against golden files (``tests/golden/``) without a cluster.
 from __future__ import annotations
 
 import os
-import re
 import shlex
 from collections.abc import Mapping
 from dataclasses import dataclass, field, fields
 from pathlib import Path
 from typing import Any
 
-from hpc_runner.spec_errors import Problems, SpecError, check_keys, join_key, type_name
+from hpc_runner.profile_fields import (
+    Bad,
+    check_consistency,
+    check_field,
+    gres_gpus,
+    max_signal_delay,
+)
+from hpc_runner.spec_errors import Problems, SpecError, check_keys, join_key
 
 #: Where the search for profiles starts; several directories are separated by ``os.pathsep``.
 TEMPLATES_ENV = "HPC_RUNNER_TEMPLATES"
 TEMPLATES_DIR = "slurm_templates"
 CLUSTERS = ("slurm", "local", "debug")
-
-#: sbatch flags that have their own profile field: setting them through
-#: ``additional_parameters`` would silently fight with that field.
-_OWN_FLAGS = {
-    "partition": "partition",
-    "time": "timeout_min",
-    "mem": "mem_gb",
-    "cpus-per-task": "cpus_per_task",
-    "gpus-per-node": "gpus_per_node",
-    "gres": "gres",
-    "account": "account",
-    "qos": "qos",
-    "constraint": "constraint",
-    "signal": "signal_delay_s",
-    "job-name": "the spec's name",
-}
-_GRES_GPU = re.compile(r"^gpu(?::[A-Za-z0-9_.-]+)?:(\d+)$")
 
 
 @dataclass(frozen=True)
@@ -230,124 +219,17 @@ def _build(
 
     values: dict[str, Any] = {}
     for key, value in data.items():
-        checked = _check_field(key, value)
-        if isinstance(checked, _Bad):
+        checked = check_field(key, value)
+        if isinstance(checked, Bad):
             report(key, checked.reason)
         else:
             values[key] = checked
-    _check_consistency(values, report)
+    check_consistency(values, report)
     if problems or override_problems:
         return None
     if values.get("gres") and "gpus_per_node" not in values:
         values["gpus_per_node"] = gres_gpus(values["gres"]) or 0
     return ClusterProfile(name=name, source=path, **values)
-
-
-@dataclass(frozen=True)
-class _Bad:
-    reason: str
-
-
-def _check_field(key: str, value: Any) -> Any:
-    """The normalised value of one field, or a :class:`_Bad` saying what is wrong and the fix."""
-    optional_str = {"partition", "account", "qos", "constraint", "gres"}
-    if key == "description":
-        return (
-            value if isinstance(value, str) else _Bad(f"expected a string, got {type_name(value)}")
-        )
-    if key in optional_str:
-        if value is None or (isinstance(value, str) and value.strip()):
-            return value
-        return _Bad(f"expected a non-empty string or null, got {type_name(value)} {value!r}")
-    if key in {"gpus_per_node", "cpus_per_task"}:
-        if isinstance(value, int) and not isinstance(value, bool) and value >= 0:
-            return value
-        return _Bad(f"expected a whole number >= 0, got {type_name(value)} {value!r}")
-    if key == "timeout_min":
-        if isinstance(value, int) and not isinstance(value, bool) and value >= 1:
-            return value
-        return _Bad(f"expected a whole number of minutes >= 1, got {type_name(value)} {value!r}")
-    if key == "mem_gb":
-        if value is None or (
-            isinstance(value, int | float) and not isinstance(value, bool) and value > 0
-        ):
-            return None if value is None else float(value)
-        return _Bad(f"expected a number of GB > 0 or null, got {type_name(value)} {value!r}")
-    if key == "signal_delay_s":
-        if value is None or (isinstance(value, int) and not isinstance(value, bool) and value > 0):
-            return value
-        return _Bad(f"expected whole seconds > 0 or null (scaled), got {type_name(value)}")
-    if key == "setup":
-        if isinstance(value, str):
-            value = [value]
-        if isinstance(value, list) and all(isinstance(line, str) for line in value):
-            return tuple(value)
-        return _Bad("expected a list of shell lines (strings), e.g. ['module load cuda/12.1']")
-    if key == "additional_parameters":
-        return _check_additional(value)
-    raise AssertionError(key)  # pragma: no cover - keys are checked before
-
-
-def _check_additional(value: Any) -> Any:
-    if value is None:
-        return {}
-    if not isinstance(value, dict):
-        return _Bad(f"expected a mapping of sbatch flags to values, got {type_name(value)}")
-    reasons = []
-    for flag, flag_value in value.items():
-        name = str(flag).lstrip("-").replace("_", "-")
-        if name in _OWN_FLAGS:
-            reasons.append(f"'{flag}' has its own field (set '{_OWN_FLAGS[name]}' instead)")
-        elif not isinstance(flag_value, str | int | float | bool):
-            reasons.append(
-                f"'{flag}' must be a string, number or true, got {type_name(flag_value)}"
-            )
-    if reasons:
-        return _Bad("; ".join(reasons))
-    return {str(flag).lstrip("-"): flag_value for flag, flag_value in value.items()}
-
-
-def _check_consistency(values: dict[str, Any], report: Any) -> None:
-    gres = values.get("gres")
-    if gres and _GRES_GPU.match(gres) is None and gres.startswith("gpu"):
-        report("gres", f"'{gres}' is not GPU gres syntax (write gpu:COUNT or gpu:TYPE:COUNT)")
-    elif gres and "gpus_per_node" in values:
-        count = gres_gpus(gres)
-        if count is not None and count != values["gpus_per_node"]:
-            report(
-                "gpus_per_node",
-                f"{values['gpus_per_node']} disagrees with gres '{gres}' ({count} GPUs): "
-                "make them equal or drop gpus_per_node",
-            )
-    delay = values.get("signal_delay_s")
-    if delay is not None:
-        timeout_min = values.get("timeout_min", 60)
-        limit = min(max_signal_delay(timeout_min), timeout_min * 60 // 2)
-        if delay > limit:
-            report(
-                "signal_delay_s",
-                f"{delay} s is too long for a {timeout_min}-minute limit (the job would be "
-                f"signalled too early to make progress); use at most {limit} s or null",
-            )
-
-
-def gres_gpus(gres: str) -> int | None:
-    """The GPU count of a gres string (``gpu:a100:2`` → 2), None if it names no GPUs."""
-    for part in gres.split(","):
-        match = _GRES_GPU.match(part.strip())
-        if match:
-            return int(match.group(1))
-    return None
-
-
-def max_signal_delay(timeout_min: int) -> int:
-    """The longest signal delay submitit still recognises as a timeout rather than a preemption.
-
-    submitit calls a USR2 a timeout when the job has run at least ``min(0.8 T, T - 10 min)``;
-    a signal sent earlier is taken for a preemption and requeued without using up a retry.
-    """
-    total = timeout_min * 60
-    return int(total - min(0.8 * total, total - 600))
 
 
 def signal_delay(profile: ClusterProfile) -> int:

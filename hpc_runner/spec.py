@@ -39,12 +39,19 @@ from typing import Any
 
 from hpc_runner.profiles import PROFILE_KEYS, ClusterProfile, load_profile
 from hpc_runner.runs import RUN_SPEC_FILE, safe_run_name
+from hpc_runner.spec_data import (
+    DATA_KEYS,
+    DataSpec,
+    check_data_fits,
+    check_ground_truth,
+    data_section,
+    evaluate_section,
+)
 from hpc_runner.spec_errors import (
     Problem,
     Problems,
     SpecError,
     check_keys,
-    join_key,
     load_yaml_mapping,
     type_name,
 )
@@ -62,28 +69,7 @@ __all__ = [
 #: Version of the run.yaml layout written by :func:`dump_run_spec`.
 RUN_SPEC_VERSION = 1
 SPEC_KEYS = ("name", "training", "data", "evaluate", "cluster")
-DATA_KEYS = ("train", "val", "train_target", "val_target")
-EVALUATE_KEYS = ("ground_truth",)
 DEFAULT_PROFILE = "local"
-
-
-@dataclass(frozen=True)
-class DataSpec:
-    """Where the training data are; sources are absolute (``file.h5:/group/dataset`` for HDF5).
-
-    ``data_type`` is the careamics data type the sources need: ``tiff`` (careamics reads the
-    files) or ``array`` (hpc_runner.data reads them into memory on the node).
-    """
-
-    train: str
-    val: str | None = None
-    train_target: str | None = None
-    val_target: str | None = None
-    data_type: str = "array"
-
-    def sources(self) -> dict[str, str]:
-        """The given sources by key (``train``, ``val``, ...)."""
-        return {key: value for key in DATA_KEYS if (value := getattr(self, key)) is not None}
 
 
 @dataclass(frozen=True)
@@ -149,8 +135,8 @@ def load_job_spec(path: str | os.PathLike[str], *, profile: str | None = None) -
         name = spec_path.stem
     name = safe_run_name(name.strip())
 
-    data = _data_section(raw.get("data"), spec_path.parent, problems)
-    ground_truth = _evaluate_section(raw.get("evaluate"), spec_path.parent, problems)
+    data = data_section(raw.get("data"), spec_path.parent, problems)
+    ground_truth = evaluate_section(raw.get("evaluate"), spec_path.parent, problems)
     job_profile, overrides = _cluster_section(raw.get("cluster"), profile, str(path), problems)
 
     data_type = data.data_type if data is not None else "array"
@@ -169,7 +155,9 @@ def load_job_spec(path: str | os.PathLike[str], *, profile: str | None = None) -
         # a full config may ask for "array" with TIFF files: record what will really be used
         data = replace(data, data_type=careamics["data_config"]["data_type"])
         algorithm = careamics["algorithm_config"]["algorithm"]
-        _check_data_fits(data, careamics, algorithm in SUPERVISED, problems)
+        check_data_fits(data, careamics, algorithm in SUPERVISED, problems)
+        if ground_truth is not None:
+            check_ground_truth(data, ground_truth, problems)
     problems.raise_if_any()
     assert data is not None and careamics is not None and job_profile is not None
     return JobSpec(
@@ -182,60 +170,6 @@ def load_job_spec(path: str | os.PathLike[str], *, profile: str | None = None) -
         ground_truth=ground_truth,
         notes=tuple(notes),
     )
-
-
-def _source(value: Any, key: str, spec_dir: Path, problems: Problems) -> str | None:
-    """An absolute, existing, readable data source, or None after reporting the problem."""
-    from hpc_runner.data import DataSourceError, check_source, split_source
-
-    if not isinstance(value, str) or not value.strip():
-        problems.add(key, f"expected a file path (string), got {type_name(value)}")
-        return None
-    file, inner = split_source(value.strip())
-    file_path = Path(file).expanduser()
-    file_path = file_path if file_path.is_absolute() else spec_dir / file_path
-    source = f"{file_path}:{inner}" if inner else str(file_path)
-    try:
-        check_source(source)
-    except DataSourceError as error:
-        problems.add(key, str(error))
-        return None
-    return source
-
-
-def _data_section(section: Any, spec_dir: Path, problems: Problems) -> DataSpec | None:
-    from hpc_runner.data import careamics_data_type
-
-    if not isinstance(section, dict):
-        reason = "missing" if section is None else f"expected a mapping, got {type_name(section)}"
-        problems.add("data", f"{reason} (add 'data: {{train: path/to/images.tif}}')")
-        return None
-    check_keys(section, DATA_KEYS, "data", problems)
-    if section.get("train") is None:
-        problems.add("data.train", "missing (the training images, e.g. 'train: data/noisy.tif')")
-    sources: dict[str, str | None] = {}
-    ok = True
-    for key in DATA_KEYS:
-        if section.get(key) is None:
-            sources[key] = None
-            continue
-        sources[key] = _source(section[key], join_key("data", key), spec_dir, problems)
-        ok = ok and sources[key] is not None
-    if not ok or sources["train"] is None:
-        return None
-    return DataSpec(**sources, data_type=careamics_data_type(sources))  # type: ignore[arg-type]
-
-
-def _evaluate_section(section: Any, spec_dir: Path, problems: Problems) -> str | None:
-    if section is None:
-        return None
-    if not isinstance(section, dict):
-        problems.add("evaluate", f"expected a mapping, got {type_name(section)}")
-        return None
-    check_keys(section, EVALUATE_KEYS, "evaluate", problems)
-    if section.get("ground_truth") is None:
-        return None
-    return _source(section["ground_truth"], "evaluate.ground_truth", spec_dir, problems)
 
 
 def _cluster_section(
@@ -260,47 +194,6 @@ def _cluster_section(
         problems.extend(error.problems)
         return None, overrides
     return resolved, overrides
-
-
-def _check_data_fits(
-    data: DataSpec, careamics: dict[str, Any], supervised: bool, problems: Problems
-) -> None:
-    """Targets where the algorithm needs them, and image dimensions matching the axes."""
-    from hpc_runner.data import check_source
-
-    algorithm = careamics["algorithm_config"]["algorithm"]
-    if supervised and data.train_target is None:
-        problems.add("data.train_target", f"missing: {algorithm} trains on pairs (add the targets)")
-    if not supervised and data.train_target is not None:
-        problems.add("data.train_target", f"{algorithm} is self-supervised: remove the targets")
-    if supervised and data.val is not None and data.val_target is None:
-        problems.add("data.val_target", f"missing: {algorithm} validates on pairs (add it)")
-    if data.val_target is not None and data.val is None:
-        problems.add("data.val_target", "given without data.val (add data.val or remove it)")
-    data_config = careamics["data_config"]
-    axes: str = data_config["axes"]
-    patch = dict(
-        zip([a for a in axes if a in "ZYX"], data_config["patching"]["patch_size"], strict=False)
-    )
-    for key, source in data.sources().items():
-        for shape in check_source(source):
-            if len(shape) != len(axes):
-                problems.add(
-                    join_key("data", key),
-                    f"image has {len(shape)} dimensions {shape} but training axes '{axes}' "
-                    f"has {len(axes)} (set the axes to match the data)",
-                )
-                break
-            small = {
-                a: (shape[axes.index(a)], p) for a, p in patch.items() if shape[axes.index(a)] < p
-            }
-            if small:
-                sizes = ", ".join(f"{a}={n} < {p}" for a, (n, p) in small.items())
-                problems.add(
-                    join_key("data", key),
-                    f"image smaller than the patch ({sizes}): use a smaller training.patch_size",
-                )
-                break
 
 
 def dump_run_spec(spec: JobSpec) -> str:

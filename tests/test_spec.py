@@ -270,6 +270,15 @@ def test_images_must_fit_axes_and_patch(job_dir: Path) -> None:
     assert len(lines) == 1 and "image smaller than the patch (Y=64 < 128, X=64 < 128)" in lines[0]
 
 
+def test_ground_truth_must_match_the_training_image(job_dir: Path) -> None:
+    tifffile.imwrite(job_dir / "data" / "small.tif", tiny_image((32, 32)))
+    lines = problems_of(write_spec(job_dir, n2v_spec(evaluate={"ground_truth": "data/small.tif"})))
+    assert len(lines) == 1
+    assert "evaluate.ground_truth: shape (32, 32) differs from data.train (64, 64)" in lines[0]
+    lines = problems_of(write_spec(job_dir, n2v_spec(evaluate={"ground_truth": "data/nope.tif"})))
+    assert [line.split(": ")[1] for line in lines] == ["evaluate.ground_truth"]
+
+
 def test_nothing_is_written(job_dir: Path) -> None:
     path = write_spec(job_dir, n2v_spec(data={"train": "data/missing.tif"}))
     before = sorted(p.relative_to(job_dir) for p in job_dir.rglob("*"))

@@ -1,0 +1,141 @@
+"""The fields of a cluster profile: each value's type and range, and how fields must agree.
+
+Kept apart from :mod:`hpc_runner.profiles` (files, search path, submitit parameters) so each
+stays small; nothing beyond the standard library and the error helpers is imported.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any
+
+from hpc_runner.spec_errors import type_name
+
+#: sbatch flags that have their own profile field: setting them through
+#: ``additional_parameters`` would silently fight with that field.
+_OWN_FLAGS = {
+    "partition": "partition",
+    "time": "timeout_min",
+    "mem": "mem_gb",
+    "cpus-per-task": "cpus_per_task",
+    "gpus-per-node": "gpus_per_node",
+    "gres": "gres",
+    "account": "account",
+    "qos": "qos",
+    "constraint": "constraint",
+    "signal": "signal_delay_s",
+    "job-name": "the spec's name",
+}
+_GRES_GPU = re.compile(r"^gpu(?::[A-Za-z0-9_.-]+)?:(\d+)$")
+
+
+@dataclass(frozen=True)
+class Bad:
+    """Why a field's value is refused, ending with the fix."""
+
+    reason: str
+
+
+def check_field(key: str, value: Any) -> Any:
+    """The normalised value of one field, or a :class:`Bad` saying what is wrong and the fix."""
+    optional_str = {"partition", "account", "qos", "constraint", "gres"}
+    if key == "description":
+        return (
+            value if isinstance(value, str) else Bad(f"expected a string, got {type_name(value)}")
+        )
+    if key in optional_str:
+        if value is None or (isinstance(value, str) and value.strip()):
+            return value
+        return Bad(f"expected a non-empty string or null, got {type_name(value)} {value!r}")
+    if key in {"gpus_per_node", "cpus_per_task"}:
+        if isinstance(value, int) and not isinstance(value, bool) and value >= 0:
+            return value
+        return Bad(f"expected a whole number >= 0, got {type_name(value)} {value!r}")
+    if key == "timeout_min":
+        if isinstance(value, int) and not isinstance(value, bool) and value >= 1:
+            return value
+        return Bad(f"expected a whole number of minutes >= 1, got {type_name(value)} {value!r}")
+    if key == "mem_gb":
+        if value is None or (
+            isinstance(value, int | float) and not isinstance(value, bool) and value > 0
+        ):
+            return None if value is None else float(value)
+        return Bad(f"expected a number of GB > 0 or null, got {type_name(value)} {value!r}")
+    if key == "signal_delay_s":
+        if value is None or (isinstance(value, int) and not isinstance(value, bool) and value > 0):
+            return value
+        return Bad(f"expected whole seconds > 0 or null (scaled), got {type_name(value)}")
+    if key == "setup":
+        if isinstance(value, str):
+            value = [value]
+        if isinstance(value, list) and all(isinstance(line, str) for line in value):
+            return tuple(value)
+        return Bad("expected a list of shell lines (strings), e.g. ['module load cuda/12.1']")
+    if key == "additional_parameters":
+        return _check_additional(value)
+    raise AssertionError(key)  # pragma: no cover - keys are checked before
+
+
+def _check_additional(value: Any) -> Any:
+    if value is None:
+        return {}
+    if not isinstance(value, dict):
+        return Bad(f"expected a mapping of sbatch flags to values, got {type_name(value)}")
+    reasons = []
+    for flag, flag_value in value.items():
+        name = str(flag).lstrip("-").replace("_", "-")
+        if name in _OWN_FLAGS:
+            reasons.append(f"'{flag}' has its own field (set '{_OWN_FLAGS[name]}' instead)")
+        elif not isinstance(flag_value, str | int | float | bool):
+            reasons.append(
+                f"'{flag}' must be a string, number or true, got {type_name(flag_value)}"
+            )
+    if reasons:
+        return Bad("; ".join(reasons))
+    return {str(flag).lstrip("-"): flag_value for flag, flag_value in value.items()}
+
+
+def check_consistency(values: dict[str, Any], report: Callable[[str, str], None]) -> None:
+    """Fields that are fine alone but contradict each other (gres vs GPUs, signal vs limit)."""
+    gres = values.get("gres")
+    if gres and _GRES_GPU.match(gres) is None and gres.startswith("gpu"):
+        report("gres", f"'{gres}' is not GPU gres syntax (write gpu:COUNT or gpu:TYPE:COUNT)")
+    elif gres and "gpus_per_node" in values:
+        count = gres_gpus(gres)
+        if count is not None and count != values["gpus_per_node"]:
+            report(
+                "gpus_per_node",
+                f"{values['gpus_per_node']} disagrees with gres '{gres}' ({count} GPUs): "
+                "make them equal or drop gpus_per_node",
+            )
+    delay = values.get("signal_delay_s")
+    if delay is not None:
+        timeout_min = values.get("timeout_min", 60)
+        limit = min(max_signal_delay(timeout_min), timeout_min * 60 // 2)
+        if delay > limit:
+            report(
+                "signal_delay_s",
+                f"{delay} s is too long for a {timeout_min}-minute limit (the job would be "
+                f"signalled too early to make progress); use at most {limit} s or null",
+            )
+
+
+def gres_gpus(gres: str) -> int | None:
+    """The GPU count of a gres string (``gpu:a100:2`` → 2), None if it names no GPUs."""
+    for part in gres.split(","):
+        match = _GRES_GPU.match(part.strip())
+        if match:
+            return int(match.group(1))
+    return None
+
+
+def max_signal_delay(timeout_min: int) -> int:
+    """The longest signal delay submitit still recognises as a timeout rather than a preemption.
+
+    submitit calls a USR2 a timeout when the job has run at least ``min(0.8 T, T - 10 min)``;
+    a signal sent earlier is taken for a preemption and requeued without using up a retry.
+    """
+    total = timeout_min * 60
+    return int(total - min(0.8 * total, total - 600))
