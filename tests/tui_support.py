@@ -8,11 +8,15 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import html
 import os
+import re
 from collections.abc import Callable, Iterator
 from pathlib import Path
 from types import ModuleType, SimpleNamespace
 from unittest import mock
+
+from textual.app import App
 
 from hpc_runner import writer as writer_module
 from hpc_runner.jobfile import JobRecord, Submission, write_job_file
@@ -171,6 +175,17 @@ async def wait_for(
         if asyncio.iscoroutine(result):
             await result
     raise AssertionError(f"condition never became true: {condition}")
+
+
+_SVG_TEXT = re.compile(r'<text [^>]*clip-path="url\(#[\w-]+-line-(\d+)\)"[^>]*>([^<]*)</text>')
+
+
+def screen_text(app: App[object]) -> str:
+    """What the app's screen shows, as plain text lines (from its public SVG screenshot)."""
+    lines: dict[int, list[str]] = {}
+    for line, text in _SVG_TEXT.findall(app.export_screenshot()):
+        lines.setdefault(int(line), []).append(html.unescape(text).replace("\xa0", " "))
+    return "\n".join("".join(lines[number]) for number in sorted(lines))
 
 
 @contextlib.contextmanager

@@ -133,6 +133,15 @@ def job_logs(run_dir: Path, job: JobRecord | None) -> tuple[Path | None, Path | 
     return newest_logs(run_dir / SUBMITIT_DIR)
 
 
+def current_logs(run_dir: Path) -> tuple[Path | None, Path | None]:
+    """stdout and stderr of the run's current job; an unreadable ``job.json`` counts as none."""
+    try:
+        job = read_job_file(run_dir)
+    except JobFileError:
+        job = None
+    return job_logs(run_dir, job)
+
+
 def load_meta(run_dir: Path) -> RunMeta:
     """Read ``run.yaml``, ``job.json`` and find the job logs; problems are reported, not raised."""
     import yaml  # here, not at the top: `hpc-runner status` never needs it

@@ -103,6 +103,7 @@ class RunWatcher:
         self._tails: dict[str, StatusTail] = {}
         self._labels: dict[str, str] = {}
         self._fresh: set[str] = set()  # known, not yet delivered even once
+        self._known: tuple[Path, ...] = ()  # replaced whole, so other threads may read it
         self._removed: list[Path] = []
         self._scan_done = False
         self._next_rescan = 0.0
@@ -132,6 +133,10 @@ class RunWatcher:
         if observer is not None:
             observer.stop()
             observer.join(timeout)
+
+    def run_dirs(self) -> list[Path]:
+        """The run directories known now (safe to call from any thread)."""
+        return list(self._known)
 
     def acknowledge(self) -> None:
         """The consumer applied the last batch: the next one may be read and delivered."""
@@ -213,12 +218,14 @@ class RunWatcher:
         status_path = os.path.join(key, STATUS_FILE)
         self._tails[key] = StatusTail(status_path, max_read_bytes=self.read_slice)
         self._fresh.add(key)
+        self._known = (*self._known, Path(key))
 
     def _forget(self, key: str) -> None:
         del self._tails[key]
         del self._labels[key]
         self._fresh.discard(key)
         self._removed.append(Path(key))
+        self._known = tuple(path for path in self._known if str(path) != key)
 
     def _rescan(self) -> None:
         found = {os.path.normpath(path) for path in find_runs(self.root)}

@@ -1,0 +1,252 @@
+"""``hpc-runner watch``: every run below a directory, live, rebuilt from the status files.
+
+Data path (shared/DESIGN.md): the :class:`~hpc_runner.watch.RunWatcher` thread reads and decodes
+records and posts them as :class:`~hpc_runner.tui.messages.RunsRead`; this app applies them to each
+run's :class:`~hpc_runner.run_state.RunState` on the UI thread, so the evented ``TrainingStatus``
+changes there and its psygnal events mark the run dirty. Dirty runs are redrawn by one coalesced
+refresh at most every :attr:`WatchApp.REFRESH_INTERVAL` seconds, whatever the rate of records.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import math
+import time
+from collections.abc import Callable
+from functools import partial
+from pathlib import Path
+from typing import Any, ClassVar
+
+from psygnal import EmissionInfo
+from textual.app import App
+from textual.binding import Binding, BindingType
+from textual.dom import DOMNode
+from textual.timer import Timer
+
+from hpc_runner.scheduler import SchedulerPoller
+from hpc_runner.status import TrainingState
+from hpc_runner.tui.detail_screen import DetailScreen
+from hpc_runner.tui.help_screen import HelpScreen
+from hpc_runner.tui.logs_screen import LogsScreen
+from hpc_runner.tui.messages import ActionDone, RunsRead, SchedulerRead, WatcherFailed
+from hpc_runner.tui.model import RunEntry
+from hpc_runner.tui.run_screen import RunScreen
+from hpc_runner.tui.runs_screen import RunsScreen
+from hpc_runner.watch.batches import WatchBatch
+from hpc_runner.watch.scheduler_watch import SchedulerWatcher
+from hpc_runner.watch.watcher import RunWatcher
+
+
+class WatchApp(App[None]):
+    """The monitoring TUI.
+
+    Parameters
+    ----------
+    root : Path
+        The runs directory.
+    poll : float | None
+        Poll interval in seconds; None lets the watcher choose (inotify unless on a network FS).
+    clock : callable
+        Wall-clock time for elapsed and ETA; tests inject a fixed one.
+    root_label : str | None
+        How the directory is named on screen (default: as given).
+    watcher_options : dict | None
+        Extra keyword arguments for :class:`RunWatcher` (tests shorten its intervals).
+    scheduler_interval : float | None
+        Seconds between two looks at the runs' scheduler jobs; None: never ask the scheduler.
+    scheduler_poller : SchedulerPoller | None
+        Who asks the scheduler (default: a :class:`SchedulerPoller` asking SLURM at most every
+        30 s); tests pass one that asks more often.
+    """
+
+    TITLE = "hpc-runner watch"
+    ENABLE_COMMAND_PALETTE = False
+    BINDINGS: ClassVar[list[BindingType]] = [
+        Binding("q", "quit", "Quit", tooltip="leave (runs keep running)"),
+        Binding("question_mark", "help", "Help", key_display="?", tooltip="this list of keys"),
+        Binding("f1", "help", "Help", show=False, tooltip="this list of keys"),
+        Binding("g", "rescan", "Rescan", show=False, tooltip="look for new runs and re-read all"),
+    ]
+
+    #: Seconds between two redraws of changed runs (at most ten a second).
+    REFRESH_INTERVAL = 0.1
+    #: Seconds between two updates of elapsed times and ETAs of running trainings.
+    TICK_INTERVAL = 1.0
+
+    def __init__(
+        self,
+        root: Path,
+        *,
+        poll: float | None = None,
+        clock: Callable[[], float] = time.time,
+        root_label: str | None = None,
+        watcher_options: dict[str, Any] | None = None,
+        scheduler_interval: float | None = 10.0,
+        scheduler_poller: SchedulerPoller | None = None,
+    ) -> None:
+        super().__init__()
+        self.root = Path(root)
+        self.poll = poll
+        self.clock = clock
+        self.root_label = root_label or str(root)
+        self.watcher_options = watcher_options or {}
+        self.entries: dict[str, RunEntry] = {}
+        self.watcher: RunWatcher | None = None
+        self.scheduler_interval = scheduler_interval
+        self.scheduler_poller = scheduler_poller
+        self.scheduler_watcher: SchedulerWatcher | None = None
+        self.scan_done = asyncio.Event()
+        self.refresh_count = 0
+        self._scanned = False
+        self._dirty: set[str] = set()
+        self._last_refresh = -math.inf
+        self._refresh_timer: Timer | None = None
+
+    def get_default_screen(self) -> RunsScreen:
+        return RunsScreen(self.entries, self.clock, self.root_label)
+
+    def on_mount(self) -> None:
+        self.watcher = RunWatcher(
+            self.root,
+            self._deliver,
+            poll=self.poll,
+            on_error=lambda text: self.post_message(WatcherFailed(text)),
+            **self.watcher_options,
+        )
+        self.runs_screen.watching = self.watcher.watching
+        self.watcher.start()
+        if self.scheduler_interval is not None:
+            self.scheduler_watcher = SchedulerWatcher(
+                self.watcher.run_dirs,
+                lambda views: self.post_message(SchedulerRead(views)),
+                interval=self.scheduler_interval,
+                poller=self.scheduler_poller,
+            )
+            self.scheduler_watcher.start()
+        self.set_interval(self.TICK_INTERVAL, self._tick)
+
+    def on_unmount(self) -> None:
+        for thread in (self.watcher, self.scheduler_watcher):
+            if thread is not None:
+                thread.stop()
+
+    @property
+    def runs_screen(self) -> RunsScreen:
+        screen = self.screen_stack[0]
+        assert isinstance(screen, RunsScreen)
+        return screen
+
+    # -- from the watcher thread -----------------------------------------------------------
+
+    def _deliver(self, batch: WatchBatch) -> bool:
+        """Called on the watcher thread: queue the batch for the UI thread."""
+        return self.post_message(RunsRead(batch))
+
+    # -- on the UI thread ------------------------------------------------------------------
+
+    def on_runs_read(self, message: RunsRead) -> None:
+        """Apply a batch to the runs' states (psygnal events fire here, on the UI thread)."""
+        batch = message.batch
+        new_runs = False
+        try:
+            for path in batch.removed:
+                if self.entries.pop(str(path), None) is not None:
+                    self._dirty.add(str(path))
+            for update in batch.updates:
+                key = str(update.run_dir)
+                entry = self.entries.get(key)
+                if entry is None:
+                    entry = self.entries[key] = RunEntry(key, update.label, update.run_dir)
+                    entry.run.status.events.connect(partial(self._status_changed, key))
+                    new_runs = True
+                if update.batch.reset:
+                    entry.samples.clear()
+                entry.run.apply_batch(update.batch)
+                entry.note_progress()
+                entry.loading, entry.error = update.pending, update.error
+                self._dirty.add(key)  # debug messages, losses and exceptions have no event
+            if batch.watching:
+                self.runs_screen.watching = batch.watching
+            if batch.initial_scan_done:
+                self._scanned = True
+                self.runs_screen.scanning = False
+                self._dirty.add("")  # the status line changes even if no run did
+        finally:
+            if self.watcher is not None:
+                self.watcher.acknowledge()
+        if new_runs and self.scheduler_watcher is not None:
+            self.scheduler_watcher.check_soon()
+        self._schedule_refresh()
+
+    def on_scheduler_read(self, message: SchedulerRead) -> None:
+        """The scheduler's view of some jobs changed: it may change the state shown."""
+        for run_dir, view in message.views.items():
+            entry = self.entries.get(str(run_dir))
+            if entry is not None:
+                entry.job_id, entry.scheduler = view.job_id, view.scheduler
+                self._dirty.add(entry.key)
+        self._schedule_refresh()
+
+    def _status_changed(self, key: str, info: EmissionInfo) -> None:
+        self._dirty.add(key)
+        self._schedule_refresh()
+
+    def _schedule_refresh(self) -> None:
+        if self._refresh_timer is not None or not self._dirty:
+            return
+        wait = self._last_refresh + self.REFRESH_INTERVAL - time.monotonic()
+        if wait > 0:
+            self._refresh_timer = self.set_timer(wait, self._refresh_now)
+        else:
+            self._refresh_now()
+
+    def _refresh_now(self) -> None:
+        """Redraw every changed run on every screen that shows runs (coalesced)."""
+        self._refresh_timer = None
+        self._last_refresh = time.monotonic()
+        changed, self._dirty = frozenset(self._dirty), set()
+        now = self.clock()
+        for screen in self.screen_stack:
+            if isinstance(screen, RunScreen):
+                screen.refresh_runs(changed, now)
+        self.refresh_count += 1
+        if self._scanned and not self.scan_done.is_set():
+            self.scan_done.set()
+
+    def _tick(self) -> None:
+        """Elapsed times and ETAs of running trainings move with the clock."""
+        training = TrainingState.TRAINING
+        self._dirty.update(k for k, e in self.entries.items() if e.state is training)
+        self._dirty.add("")
+        self._schedule_refresh()
+
+    def on_watcher_failed(self, message: WatcherFailed) -> None:
+        self.runs_screen.watching = "not watching"
+        self.notify(
+            message.text, title="watching stopped", severity="error", timeout=30, markup=False
+        )
+
+    def on_action_done(self, message: ActionDone) -> None:
+        if message.ok:
+            self.notify(message.text, timeout=8, markup=False)
+        else:
+            self.notify(message.text, severity="error", timeout=15, markup=False)
+
+    def action_help(self) -> None:
+        if isinstance(self.screen, HelpScreen):
+            self.screen.dismiss()
+            return
+        sections: list[tuple[str, type[DOMNode]]] = [
+            ("Runs table", RunsScreen),
+            ("Run details", DetailScreen),
+            ("Logs panel", LogsScreen),
+            ("Everywhere", type(self)),
+        ]
+        self.push_screen(HelpScreen(sections))
+
+    def action_rescan(self) -> None:
+        if self.scheduler_watcher is not None:
+            self.scheduler_watcher.check_soon()
+        if self.watcher is not None:
+            self.watcher.request_rescan()
+            self.notify("re-reading every run", timeout=2)

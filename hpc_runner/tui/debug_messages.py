@@ -1,0 +1,47 @@
+"""The run's recent debug messages, newest last, shown literally."""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Iterable
+
+from rich.text import Text
+from textual.widgets import Static
+
+from hpc_runner.tui.text import literal
+
+#: Messages shown (the run state keeps the last hundred).
+SHOWN = 50
+
+
+def debug_text(messages: Iterable[tuple[float, str]]) -> Text:
+    """``HH:MM:SS message`` lines (local time); control characters made visible, no markup."""
+    lines = list(messages)[-SHOWN:]
+    if not lines:
+        return Text("no debug messages", style="dim")
+    text = Text()
+    for index, (stamp, message) in enumerate(lines):
+        if index:
+            text.append("\n")
+        text.append(time.strftime("%H:%M:%S ", time.localtime(stamp)), style="dim")
+        text.append_text(literal(message))
+    return text
+
+
+class DebugMessages(Static):
+    """A scrollable list of debug messages; :meth:`show` replaces it and scrolls to the end."""
+
+    DEFAULT_CSS = """
+    DebugMessages {
+        width: 1fr; height: 1fr; overflow-y: auto; padding: 0 1;
+        border: round $primary-darken-2;
+    }
+    """
+
+    def __init__(self, *, id: str | None = None) -> None:
+        super().__init__(markup=False, id=id)
+        self.border_title = "Debug messages"
+
+    def show(self, messages: Iterable[tuple[float, str]]) -> None:
+        self.update(debug_text(messages))
+        self.call_after_refresh(self.scroll_end, animate=False)

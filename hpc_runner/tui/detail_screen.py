@@ -1,0 +1,161 @@
+"""One run in detail: progress bars, loss curves, facts and settings, debug messages, exception."""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable, Collection, Mapping
+from typing import ClassVar
+
+from rich.text import Text
+from textual.app import ComposeResult
+from textual.binding import Binding, BindingType
+from textual.containers import Horizontal
+from textual.timer import Timer
+from textual.widgets import Footer, Static
+
+from hpc_runner.tui.debug_messages import DebugMessages
+from hpc_runner.tui.exception_view import ExceptionView
+from hpc_runner.tui.loss_plot import LossPlot, downsample
+from hpc_runner.tui.messages import MetaLoaded
+from hpc_runner.tui.model import STATE_STYLES, RunEntry, elapsed, eta, format_duration
+from hpc_runner.tui.progress_panel import TrainingProgress
+from hpc_runner.tui.run_info import RunInfo
+from hpc_runner.tui.run_screen import RunScreen
+from hpc_runner.tui.text import literal
+from hpc_runner.watch.meta import RunMeta, load_meta
+
+#: Plots are redrawn at most this often (seconds): plotext is the costliest thing on screen.
+PLOT_INTERVAL = 0.5
+
+
+def title_text(entry: RunEntry, now: float, *, removed: bool = False) -> Text:
+    """``name  STATE  elapsed 3m05s  ETA 1m10s`` (name literal)."""
+    state = entry.state
+    text = literal(entry.label, "bold")
+    text.append("  ")
+    text.append(state.name, style=STATE_STYLES[state])
+    text.append(f"  elapsed {format_duration(elapsed(entry, now))}")
+    text.append(f"  ETA {format_duration(eta(entry, now))}")
+    if removed:
+        text.append("  (run directory removed)", style="bold red")
+    return text
+
+
+class DetailScreen(RunScreen):
+    """Everything about one run, kept up to date by the app's coalesced refresh.
+
+    Parameters
+    ----------
+    entry : RunEntry
+        The run shown.
+    entries : Mapping[str, RunEntry]
+        The app's runs, to notice that this one was removed.
+    clock : callable
+        Current time for elapsed and ETA.
+    """
+
+    DEFAULT_CSS = """
+    DetailScreen #title { height: 1; background: $panel; padding: 0 1; }
+    DetailScreen #plots { height: 3fr; min-height: 8; }
+    DetailScreen #lower { height: 2fr; min-height: 6; }
+    DetailScreen TrainingProgress { margin: 1 1 0 1; }
+    """
+
+    BINDINGS: ClassVar[list[BindingType]] = [
+        Binding("escape", "back", "Back", tooltip="back to the runs table"),
+        Binding("backspace", "back", "Back", show=False, tooltip="back to the runs table"),
+    ]
+
+    def __init__(
+        self, entry: RunEntry, entries: Mapping[str, RunEntry], clock: Callable[[], float]
+    ) -> None:
+        super().__init__()
+        self.entry = entry
+        self.entries = entries
+        self.clock = clock
+        self.meta: RunMeta | None = None
+        self._meta_for: tuple[object, ...] | None = None
+        self._plotted: tuple[object, ...] | None = None
+        self._last_plot = -PLOT_INTERVAL
+        self._plot_timer: Timer | None = None
+
+    def compose(self) -> ComposeResult:
+        yield Static(id="title", markup=False)
+        yield TrainingProgress()
+        with Horizontal(id="plots"):
+            yield LossPlot("loss", "step", id="loss")
+            yield LossPlot("val_loss", "epoch", id="val-loss")
+        with Horizontal(id="lower"):
+            yield RunInfo(id="info")
+            yield DebugMessages(id="debug")
+        yield ExceptionView(id="exception")
+        yield Footer()
+
+    def on_mount(self) -> None:
+        self.refresh_runs({self.entry.key})
+
+    def current_entry(self) -> RunEntry | None:
+        return self.entry
+
+    def action_back(self) -> None:
+        self.dismiss()
+
+    def refresh_runs(self, changed: Collection[str], now: float | None = None) -> None:
+        """Redraw if this run changed; the title (elapsed, ETA) on every call."""
+        now = self.clock() if now is None else now
+        entry = self.entry
+        removed = entry.key not in self.entries
+        self.query_one("#title", Static).update(title_text(entry, now, removed=removed))
+        if entry.key not in changed:
+            return
+        run = entry.run
+        self.query_one(TrainingProgress).show(run.status)
+        self.query_one(DebugMessages).show(run.debug)
+        self.query_one(ExceptionView).show(run.exception)
+        self.query_one(RunInfo).show(entry, self.meta)
+        self._plot_soon()
+        meta_key = (run.job, run.attempt, run.status.state)
+        if meta_key != self._meta_for:
+            self._meta_for = meta_key
+            self._load_meta()
+
+    def _plot_soon(self) -> None:
+        run = self.entry.run
+        version = (id(run.losses), len(run.losses), len(run.val_losses))
+        if version == self._plotted or self._plot_timer is not None:
+            return
+        wait = self._last_plot + PLOT_INTERVAL - time.monotonic()
+        if wait > 0:
+            self._plot_timer = self.set_timer(wait, self._plot)
+        else:
+            self._plot()
+
+    def on_resize(self) -> None:
+        self._plotted = None  # more (or fewer) points fit now
+        self._plot_soon()
+
+    def _plot(self) -> None:
+        self._plot_timer = None
+        loss_plot = self.query_one("#loss", LossPlot)
+        if not loss_plot.size.width:  # not laid out yet: its width sets how many points to draw
+            self.call_after_refresh(self._plot_soon)
+            return
+        self._last_plot = time.monotonic()
+        run = self.entry.run
+        self._plotted = (id(run.losses), len(run.losses), len(run.val_losses))
+        loss_plot.show(*downsample(run.losses, max(16, 2 * loss_plot.size.width)))
+        pairs = [(epoch + 1.0, value) for epoch, value in run.val_losses if value == value]
+        self.query_one("#val-loss", LossPlot).show([x for x, _ in pairs], [y for _, y in pairs])
+
+    def _load_meta(self) -> None:
+        run_dir, key = self.entry.run_dir, self.entry.key
+
+        def work() -> None:
+            self.post_message(MetaLoaded(key, load_meta(run_dir)))
+
+        self.run_worker(work, thread=True, group="meta", exclusive=True)
+
+    def on_meta_loaded(self, message: MetaLoaded) -> None:
+        if message.key == self.entry.key:
+            self.meta = message.meta
+            self.query_one(RunInfo).show(self.entry, self.meta)

@@ -1,0 +1,96 @@
+"""Every key of every screen, listed from the screens' own bindings (so it cannot fall behind)."""
+
+from __future__ import annotations
+
+from typing import ClassVar
+
+from rich.table import Table
+from rich.text import Text
+from textual.app import ComposeResult
+from textual.binding import Binding, BindingType
+from textual.containers import VerticalScroll
+from textual.dom import DOMNode
+from textual.screen import ModalScreen
+from textual.widgets import Static
+
+#: Keys that Textual's own widgets provide, which no BINDINGS list of ours names.
+TABLE_KEYS = [
+    ("↑ ↓ PgUp PgDn Home End", "move the highlight in the runs table"),
+]
+GENERIC_KEYS = [
+    ("tab / shift+tab", "move the focus (buttons, panes)"),
+    ("ctrl+q", "quit"),
+]
+MOUSE = [
+    ("click a row", "highlight a run; click it again to open its details"),
+    ("click Run / State / Best val", "sort by that column"),
+    ("click a key in the footer", "do what it says"),
+    ("wheel", "scroll tables, logs and messages"),
+]
+
+
+def bindings_of(node_class: type[DOMNode]) -> list[Binding]:
+    """The bindings a class declares itself and inherits, base classes first, one per action."""
+    seen: dict[str, Binding] = {}
+    for cls in reversed(node_class.__mro__):
+        if not cls.__module__.startswith("hpc_runner."):
+            continue  # Textual's generic bindings (focus, copy) are listed once, below
+        declared: list[BindingType] = cls.__dict__.get("BINDINGS", [])
+        for binding in Binding.make_bindings(declared):
+            seen[binding.key] = binding
+    return list(seen.values())
+
+
+class HelpScreen(ModalScreen[None]):
+    """The key reference; Esc, q or ? closes it.
+
+    Parameters
+    ----------
+    sections : list of (title, node class)
+        Which screens (and the app) to list, in order.
+    """
+
+    DEFAULT_CSS = """
+    HelpScreen { align: center middle; }
+    HelpScreen > VerticalScroll {
+        width: 84; height: 90%; border: thick $primary; background: $surface; padding: 0 1;
+    }
+    """
+
+    BINDINGS: ClassVar[list[BindingType]] = [
+        Binding("escape", "dismiss", "Close"),
+        Binding("q", "dismiss", "Close"),
+        Binding("question_mark", "dismiss", "Close"),
+    ]
+
+    def __init__(self, sections: list[tuple[str, type[DOMNode]]]) -> None:
+        super().__init__()
+        self.sections = sections
+
+    def compose(self) -> ComposeResult:
+        with VerticalScroll():
+            yield Static(self.help_table(), id="keys")
+
+    def on_mount(self) -> None:
+        self.query_one(VerticalScroll).border_title = "hpc-runner watch — keys"
+
+    def help_table(self) -> Table:
+        table = Table(box=None, show_header=False, expand=True, padding=(0, 1))
+        table.add_column("key", style="bold", width=28, no_wrap=True)
+        table.add_column("does")
+        for title, node_class in self.sections:
+            table.add_row(Text(title, style="bold underline"), "")
+            for binding in bindings_of(node_class):
+                does = binding.tooltip or binding.description
+                table.add_row(self.app.get_key_display(binding), does)
+            if title.startswith("Runs"):
+                for key, does in TABLE_KEYS:
+                    table.add_row(key, does)
+            table.add_row("", "")
+        for key, does in GENERIC_KEYS:
+            table.add_row(key, does)
+        table.add_row("", "")
+        table.add_row(Text("Mouse", style="bold underline"), "")
+        for key, does in MOUSE:
+            table.add_row(key, does)
+        return table

@@ -1,0 +1,69 @@
+"""A loss curve drawn in the terminal (plotext), fed at most a few hundred points.
+
+A long training has millions of steps; plotting them all would take seconds per frame. The curve
+is averaged into at most ``2 * width`` buckets (two braille dots per cell), which is also what
+the eye can see at that size.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Sequence
+
+from textual_plotext import PlotextPlot
+
+
+def downsample(values: Sequence[float], max_points: int) -> tuple[list[float], list[float]]:
+    """(x, y) of at most ``max_points`` bucket means of ``values``; x counts from 1, NaN skipped.
+
+    Parameters
+    ----------
+    values : sequence of float
+        The curve, one value per step (an ``array('d')`` is read without copying into Python).
+    max_points : int
+        Upper bound on the number of points returned.
+    """
+    count = len(values)
+    if count <= max_points:
+        pairs = [(index + 1.0, value) for index, value in enumerate(values) if math.isfinite(value)]
+        return [x for x, _ in pairs], [y for _, y in pairs]
+    import numpy as np  # only for long curves: numpy costs ~0.1 s to import
+
+    width = math.ceil(count / max(1, max_points))
+    usable = count // width * width
+    # A copy, not a view: a view would pin the array's buffer and forbid appending to it.
+    data = np.array(values[:usable], dtype=np.float64).reshape(-1, width)
+    finite = np.isfinite(data)
+    sums = np.where(finite, data, 0.0).sum(axis=1)
+    counts = finite.sum(axis=1)
+    keep = counts > 0
+    centres = np.arange(len(sums)) * width + (width + 1) / 2
+    return centres[keep].tolist(), (sums[keep] / counts[keep]).tolist()
+
+
+class LossPlot(PlotextPlot):
+    """One curve with a title and an x label; :meth:`show` replaces the data."""
+
+    DEFAULT_CSS = """
+    LossPlot { height: 1fr; min-height: 8; }
+    """
+
+    def __init__(self, title: str, x_label: str, *, id: str | None = None) -> None:
+        super().__init__(id=id)
+        self.title = title
+        self.x_label = x_label
+        self.points = 0
+
+    def on_mount(self) -> None:
+        super().on_mount()
+        self.show([], [])
+
+    def show(self, xs: list[float], ys: list[float]) -> None:
+        plt = self.plt
+        plt.clear_data()
+        plt.title(self.title if ys else f"{self.title} (no values yet)")
+        plt.xlabel(self.x_label)
+        if ys:
+            plt.plot(xs, ys, marker="braille")
+        self.points = len(ys)
+        self.refresh()

@@ -1,0 +1,69 @@
+"""Facts about one run: where it is, its job, attempt, host, logs, model, and key settings."""
+
+from __future__ import annotations
+
+from rich.text import Text
+from textual.widgets import Static
+
+from hpc_runner.tui.model import RunEntry
+from hpc_runner.tui.text import literal
+from hpc_runner.watch.meta import RunMeta
+
+
+def info_text(entry: RunEntry, meta: RunMeta | None) -> Text:
+    """``key  value`` lines; every value from a file is shown literally."""
+    run = entry.run
+    rows: list[tuple[str, str]] = [("run", entry.label), ("directory", str(entry.run_dir))]
+    job = entry.job_id or (meta.job_id if meta else None) or run.job
+    rows.append(("job", job or "-"))
+    if entry.scheduler is not None:
+        rows.append(("scheduler", entry.scheduler.describe()))
+    if entry.reason:
+        rows.append(("note", entry.reason))
+    rows.append(("attempt", str(run.attempt)))
+    rows.append(("host", run.host or "-"))
+    if meta is None:
+        rows.append(("logs", "reading…"))
+    else:
+        logs = [str(path) for path in (meta.stdout, meta.stderr) if path is not None]
+        rows.append(("logs", "\n".join(logs) if logs else "none yet (submitit/*_log.out)"))
+    if run.model is not None:
+        rows.append(("model", run.model.best_checkpoint or run.model.checkpoint or "-"))
+    if run.skipped:
+        detail = ", ".join(f"{count} {reason}" for reason, count in sorted(run.skipped.items()))
+        rows.append(("skipped lines", detail))
+    if entry.error:
+        rows.append(("read error", entry.error))
+    if meta is not None:
+        rows.extend(meta.settings)
+    width = max(len(key) for key, _ in rows) + 2
+    text = Text()
+    for index, (key, value) in enumerate(rows):
+        if index:
+            text.append("\n")
+        text.append(key.ljust(width), style="bold")
+        indent = "\n" + " " * width
+        text.append(indent.join(literal(part).plain for part in value.split("\n")))
+    if meta is not None:
+        for problem in meta.problems:
+            text.append("\n")
+            text.append_text(literal(problem, "yellow"))
+    return text
+
+
+class RunInfo(Static):
+    """Shows :func:`info_text`; :meth:`show` is called on updates and when meta data arrives."""
+
+    DEFAULT_CSS = """
+    RunInfo {
+        width: 1fr; height: 1fr; overflow-y: auto; padding: 0 1;
+        border: round $primary-darken-2;
+    }
+    """
+
+    def __init__(self, *, id: str | None = None) -> None:
+        super().__init__(markup=False, id=id)
+        self.border_title = "Run"
+
+    def show(self, entry: RunEntry, meta: RunMeta | None) -> None:
+        self.update(info_text(entry, meta))

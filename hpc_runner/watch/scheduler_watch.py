@@ -1,0 +1,121 @@
+"""What the scheduler says about every run's job, asked now and then on a thread of its own.
+
+A status file cannot report its own training's death (a job killed for memory, or cancelled,
+stops writing and its file says TRAINING forever); the scheduler knows. The questions are the
+submission side's (:class:`hpc_runner.scheduler.SchedulerPoller`: one batched ``sacct`` for all
+SLURM jobs, rate-limited, local runs through their controller pid); this thread only decides when
+to ask, and hands the answers to the UI. It has its own thread because ``sacct`` on a busy
+cluster can take seconds, and record reading must not wait for it.
+"""
+
+from __future__ import annotations
+
+import os
+import threading
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+
+from hpc_runner.jobfile import JobFileError, JobRecord, read_job_file
+from hpc_runner.runs import JOB_FILE
+from hpc_runner.scheduler import SchedulerPoller, SchedulerState
+
+
+@dataclass(frozen=True)
+class JobView:
+    """One run's current job and what the scheduler says about it (None: nobody to ask)."""
+
+    job_id: str | None
+    scheduler: SchedulerState | None
+
+
+class SchedulerWatcher:
+    """Every ``interval`` seconds, the scheduler state of each run's job, delivered if changed.
+
+    Parameters
+    ----------
+    runs : callable
+        Returns the run directories to ask about (called on this thread: must be thread-safe).
+    deliver : callable
+        Called on this thread with ``{run_dir: JobView}`` for the runs whose view changed.
+    interval : float
+        Seconds between two looks. The poller asks SLURM at most every ``poller.min_interval_s``
+        (runs seen for the first time are asked about at once).
+    poller : SchedulerPoller | None
+        The submission side's poller (a test may give one with a fake command runner).
+    """
+
+    def __init__(
+        self,
+        runs: Callable[[], list[Path]],
+        deliver: Callable[[dict[Path, JobView]], object],
+        *,
+        interval: float = 10.0,
+        poller: SchedulerPoller | None = None,
+    ) -> None:
+        self._runs = runs
+        self._deliver = deliver
+        self.interval = interval
+        self.poller = poller or SchedulerPoller()
+        self._stopping = threading.Event()
+        self._wake = threading.Event()
+        self._thread: threading.Thread | None = None
+        self._records: dict[Path, tuple[tuple[int, int] | None, JobRecord | None]] = {}
+        self._shown: dict[Path, JobView] = {}
+
+    def start(self) -> None:
+        self._thread = threading.Thread(target=self._loop, name="hpc-runner-scheduler", daemon=True)
+        self._thread.start()
+
+    def stop(self, timeout: float = 5.0) -> None:
+        self._stopping.set()
+        self._wake.set()
+        if self._thread is not None and self._thread is not threading.current_thread():
+            self._thread.join(timeout)
+
+    def check_soon(self) -> None:
+        """Look again now (new runs appeared, or the user asked for a re-scan)."""
+        self._wake.set()
+
+    def _loop(self) -> None:
+        while not self._stopping.is_set():
+            self._wake.clear()
+            self.check()
+            self._wake.wait(self.interval)
+
+    def check(self) -> dict[Path, JobView]:
+        """Ask once (on the calling thread) and deliver what changed; returns the changes."""
+        jobs = {run_dir: self._job_record(run_dir) for run_dir in self._runs()}
+        for gone in set(self._records) - set(jobs):
+            del self._records[gone]
+            self._shown.pop(gone, None)
+        if not any(jobs.values()):
+            return {}
+        states = self.poller.states(jobs)
+        changed = {}
+        for run_dir, job in jobs.items():
+            view = JobView(job.job_id if job else None, states.get(run_dir))
+            if self._shown.get(run_dir) != view:
+                self._shown[run_dir] = changed[run_dir] = view
+        if changed and not self._stopping.is_set():
+            self._deliver(changed)
+        return changed
+
+    def _job_record(self, run_dir: Path) -> JobRecord | None:
+        """``job.json``, re-read only when it changed (a stat per run instead of a read)."""
+        try:
+            stat = os.stat(run_dir / JOB_FILE)
+            identity: tuple[int, int] | None = (stat.st_mtime_ns, stat.st_size)
+        except OSError:
+            identity = None
+        cached = self._records.get(run_dir)
+        if cached is not None and cached[0] == identity:
+            return cached[1]
+        record = None
+        if identity is not None:
+            try:
+                record = read_job_file(run_dir)
+            except JobFileError:
+                record = None  # the detail view reports why; the status file still tells a lot
+        self._records[run_dir] = (identity, record)
+        return record

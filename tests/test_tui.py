@@ -1,0 +1,383 @@
+"""The TUI under Textual's Pilot over real run folders, with the real watcher (inotify, polling)."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import pytest
+from rich.text import Text
+from textual.widgets import Label, Static
+
+from hpc_runner.runs import STATUS_FILE, STOP_FILE
+from hpc_runner.status import TrainingState, TrainUpdateType
+from hpc_runner.tui import actions
+from hpc_runner.tui.app import WatchApp
+from hpc_runner.tui.confirm import ConfirmDialog
+from hpc_runner.tui.detail_screen import DetailScreen
+from hpc_runner.tui.exception_view import ExceptionView
+from hpc_runner.tui.help_screen import HelpScreen, bindings_of
+from hpc_runner.tui.logs_screen import LogsScreen
+from hpc_runner.tui.messages import ActionDone
+from hpc_runner.tui.run_info import RunInfo
+from hpc_runner.tui.runs_screen import RunsScreen
+from hpc_runner.tui.runs_table import RunsTable
+from hpc_runner.tui.text import printable
+from tests.tui_support import (
+    T0,
+    FakeTraining,
+    append_line,
+    screen_text,
+    wait_for,
+    write_fixture_runs,
+)
+
+#: "Now" for every app in these tests: a little after the fixture's live run last wrote.
+NOW = T0 + 170
+
+MODES = [pytest.param(None, id="inotify"), pytest.param(0.05, id="polling")]
+
+pytestmark = pytest.mark.filterwarnings("ignore:Callback with id:RuntimeWarning")
+
+
+class RecordingApp(WatchApp):
+    """The real app, remembering the outcome of every action it reported."""
+
+    def __init__(self, root: Path, **options: object) -> None:
+        options.setdefault("clock", lambda: NOW)
+        options.setdefault("scheduler_interval", None)
+        options.setdefault("watcher_options", {"min_interval": 0.0})
+        super().__init__(root, **options)  # type: ignore[arg-type]
+        self.outcomes: list[ActionDone] = []
+
+    def on_action_done(self, message: ActionDone) -> None:
+        self.outcomes.append(message)
+        super().on_action_done(message)
+
+
+@pytest.fixture
+def runs_root(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
+    monkeypatch.chdir(tmp_path)
+    write_fixture_runs(Path("runs"))
+    return Path("runs")
+
+
+async def until(pilot, condition) -> None:
+    await wait_for(condition, lambda: pilot.pause(0.02))
+
+
+def cell(table: RunsTable, key: str, column: str) -> str:
+    return table.get_cell(key, column).plain
+
+
+def select(table: RunsTable, key: str) -> None:
+    table.move_cursor(row=table.get_row_index(key))
+
+
+async def started(pilot) -> RunsTable:
+    await until(pilot, lambda: pilot.app.scan_done.is_set())
+    return pilot.app.runs_screen.table
+
+
+@pytest.mark.parametrize("poll", MODES)
+async def test_records_appended_to_a_real_file_show_up(runs_root: Path, poll) -> None:
+    app = RecordingApp(runs_root, poll=poll)
+    async with app.run_test(size=(120, 40)) as pilot:
+        table = await started(pilot)
+        key = str(runs_root / "care_live")
+        assert (cell(table, key, "epoch"), cell(table, key, "batch")) == ("3/5", "4/10")
+        training = FakeTraining(runs_root / "care_live", start=T0 + 160, job="4243_0")
+        training.write(TrainUpdateType.BATCH, 4)
+        training.write(TrainUpdateType.LOSS, 0.0123)
+        await until(pilot, lambda: cell(table, key, "batch") == "5/10")
+        assert cell(table, key, "loss") == "0.0123"
+        # The detail view follows the same run live.
+        select(table, key)
+        await pilot.press("enter")
+        detail = app.screen
+        assert isinstance(detail, DetailScreen) and detail.entry.key == key
+        training.epoch(3, [0.01] * 10, val_loss=0.2).debug("epoch 4 done")
+        epoch_label = detail.query_one("#epoch-label", Label)
+        await until(pilot, lambda: str(epoch_label.content) == "Epoch 4/5")
+        await until(pilot, lambda: "epoch 4 done" in screen_text(app))
+        assert app.entries[key].run.best_val_loss == 0.2
+
+
+@pytest.mark.parametrize("poll", MODES)
+async def test_a_run_created_after_start_shows_up(runs_root: Path, poll) -> None:
+    app = RecordingApp(runs_root, poll=poll)
+    async with app.run_test(size=(120, 40)) as pilot:
+        table = await started(pilot)
+        assert len(table.visible_keys) == 5
+        FakeTraining(runs_root / "sweep" / "lr_0.5", start=T0 + 150).begin(4, 5).epoch(0, [1.0])
+        key = str(runs_root / "sweep" / "lr_0.5")
+        await until(pilot, lambda: key in table.visible_keys and cell(table, key, "batch") == "1/5")
+        assert cell(table, key, "state") == "TRAINING"
+        await until(pilot, lambda: "6 runs" in screen_text(app))
+
+
+async def test_stop_writes_STOP_only_after_confirmation(runs_root: Path) -> None:
+    app = RecordingApp(runs_root)
+    async with app.run_test(size=(120, 40)) as pilot:
+        table = await started(pilot)
+        run_dir = runs_root / "care_live"
+        select(table, str(run_dir))
+        await pilot.press("s")
+        assert isinstance(app.screen, ConfirmDialog)
+        assert not (run_dir / STOP_FILE).exists()
+        await pilot.press("n")
+        assert isinstance(app.screen, RunsScreen)
+        await pilot.press("s", "enter")  # Enter presses the focused button: "keep running"
+        assert isinstance(app.screen, RunsScreen)
+        await pilot.pause(0.1)
+        assert not (run_dir / STOP_FILE).exists()
+        await pilot.press("s")
+        await pilot.click("#yes")  # the mouse works too
+        await until(pilot, lambda: (run_dir / STOP_FILE).exists())
+        await until(pilot, lambda: bool(app.outcomes))
+        assert app.outcomes[-1].ok and str(run_dir / STOP_FILE) in app.outcomes[-1].text
+        # A finished run has nothing to stop: no question, no file.
+        done = runs_root / "n2v_bsd68"
+        select(table, str(done))
+        await pilot.press("s")
+        assert isinstance(app.screen, RunsScreen)
+        assert not (done / STOP_FILE).exists()
+
+
+async def test_cancel_and_resume_ask_then_call_the_jobs_module(
+    runs_root: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import hpc_runner.jobs
+
+    calls: list[tuple[str, Path]] = []
+    monkeypatch.setattr(
+        hpc_runner.jobs, "cancel_run", lambda d: calls.append(("cancel", d)) or "scancel 4244"
+    )
+    monkeypatch.setattr(
+        hpc_runner.jobs,
+        "resume_run",
+        lambda d: calls.append(("resume", d)) or (1, "4250", "last.ckpt"),
+    )
+    app = RecordingApp(runs_root)
+    async with app.run_test(size=(120, 40)) as pilot:
+        table = await started(pilot)
+        crashed = runs_root / "sweep" / "lr_0.1"
+        select(table, str(crashed))
+        await pilot.press("c")
+        assert isinstance(app.screen, ConfirmDialog) and calls == []
+        await pilot.press("y")
+        await until(pilot, lambda: len(app.outcomes) == 1)
+        assert calls == [("cancel", crashed)] and app.outcomes[0].text == "scancel 4244"
+        await pilot.press("r", "y")
+        await until(pilot, lambda: len(app.outcomes) == 2)
+        assert calls[-1] == ("resume", crashed)
+        assert app.outcomes[1].text == "resubmitted lr_0.1: attempt 1, job 4250 (from last.ckpt)"
+        # Without the submission side, the action says so instead of failing.
+        monkeypatch.setattr(actions, "JOBS_MODULE", "hpc_runner.not_there")
+        await pilot.press("c", "y")
+        await until(pilot, lambda: len(app.outcomes) == 3)
+        assert not app.outcomes[2].ok and "not available" in app.outcomes[2].text
+
+
+HOSTILE = [
+    "[bold red]x[/]",
+    "[link=https://example.com]click[/link]",
+    "\x1b[31mred\x1b[0m",
+    "\x1b]0;owned\x07title",
+    "bell\x07 back\x08space\r\nnext line",
+]
+
+
+async def test_markup_and_escapes_from_files_are_shown_literally(runs_root: Path) -> None:
+    for index, text in enumerate(HOSTILE):
+        name = text.replace("/", "|").replace("\n", " ")
+        run = FakeTraining(runs_root / f"hostile{index} {name}", start=T0 + index).begin(2, 2)
+        run.debug(text).crash(text, text, f"Traceback:\n  {text}\n")
+    status = runs_root / "care_live" / STATUS_FILE
+    append_line(status, b"{broken json\n")
+    append_line(status, b'{"v":1,"type":"loss","value":"[red]x[/red]","t":1,"seq":1,"attempt":0}\n')
+    app = RecordingApp(runs_root)
+    async with app.run_test(size=(160, 50)) as pilot:
+        table = await started(pilot)
+        assert len(table.visible_keys) == 5 + len(HOSTILE)
+        shown = screen_text(app)
+        assert "[bold red]x[|]" in shown and "[link=https:||example.com]click[|link]" in shown
+        assert "␛[31mred␛[0m" in shown and "␛]0;owned␇title" in shown
+        for index, text in enumerate(HOSTILE):
+            key = next(k for k in table.visible_keys if f"hostile{index} " in k)
+            name_cell = table.get_cell(key, "name")
+            assert isinstance(name_cell, Text) and name_cell.spans == []
+            select(table, key)
+            await pilot.press("enter")
+            detail = app.screen
+            assert isinstance(detail, DetailScreen)
+            await until(pilot, lambda d=detail: d.meta is not None)
+            exception = detail.query_one(ExceptionView)
+            assert exception.display
+            rendered = exception.content
+            assert isinstance(rendered, Text)
+            assert "\x1b" not in rendered.plain and "\x07" not in rendered.plain
+            assert not any(span.style and "link" in str(span.style) for span in rendered.spans)
+            page = screen_text(app)
+            assert "\x1b" not in page and "\x07" not in page
+            assert printable(text).split("\n")[0] in page  # visible, character by character
+            await pilot.press("escape")
+        # The two bad lines were counted, not applied, and the run's details say so.
+        live = str(runs_root / "care_live")
+        assert app.entries[live].run.skipped == {"invalid": 2}
+        select(table, live)
+        await pilot.press("enter")
+        info = app.screen.query_one(RunInfo)
+        await until(pilot, lambda: "skipped lines" in str(info.content))
+        assert "2 invalid" in str(info.content)
+
+
+async def test_sort_filter_and_the_selection_survive_updates(runs_root: Path) -> None:
+    app = RecordingApp(runs_root)
+    async with app.run_test(size=(120, 40)) as pilot:
+        table = await started(pilot)
+        names = lambda: [app.entries[key].label.split("/")[-1] for key in table.visible_keys]  # noqa: E731
+        assert names() == ["b]", "care_live", "n2v_bsd68", "lr_0.01", "lr_0.1"]
+        done = str(runs_root / "n2v_bsd68")
+        select(table, done)
+        await pilot.press("o")  # by state: running, waiting, needing attention, over
+        assert table.sort_by == "state"
+        assert names() == ["care_live", "b]", "lr_0.1", "lr_0.01", "n2v_bsd68"]
+        assert table.selected_key == done
+        await pilot.press("o")  # by best val_loss, unknown last
+        assert names() == ["n2v_bsd68", "care_live", "lr_0.01", "b]", "lr_0.1"]
+        assert table.selected_key == done
+        # A new best val_loss moves a run to the top; the highlight stays on its run.
+        FakeTraining(runs_root / "sweep" / "lr_0.01", start=T0 + 400).write(
+            TrainUpdateType.VAL_LOSS, 0.01
+        )
+        await until(pilot, lambda: names()[0] == "lr_0.01")
+        assert table.selected_key == done
+        await pilot.press("f")  # only TRAINING
+        assert table.state_filter is TrainingState.TRAINING and names() == ["care_live"]
+        for _ in range(5):
+            await pilot.press("f")
+        assert table.state_filter is None and len(names()) == 5
+        # Clicking a header sorts by it (the State column starts after the name column).
+        x = table.columns[table.ordered_columns[0].key].get_render_width(table) + 2
+        await pilot.click(RunsTable, offset=(x, 0))
+        assert table.sort_by == "state"
+
+
+async def test_mouse_opens_details_and_escape_returns(runs_root: Path) -> None:
+    app = RecordingApp(runs_root)
+    async with app.run_test(size=(120, 40)) as pilot:
+        table = await started(pilot)
+        row = table.get_row_index(str(runs_root / "sweep" / "lr_0.1"))
+        await pilot.click(RunsTable, offset=(3, row + 1))
+        await pilot.click(RunsTable, offset=(3, row + 1))
+        detail = app.screen
+        assert isinstance(detail, DetailScreen) and detail.entry.label == "sweep/lr_0.1"
+        exception = detail.query_one(ExceptionView)
+        assert exception.display and "loss is NaN at step 5" in str(exception.content)
+        await pilot.press("escape")
+        assert isinstance(app.screen, RunsScreen)
+
+
+async def test_logs_panel_shows_the_job_output_literally(runs_root: Path) -> None:
+    app = RecordingApp(runs_root)
+    async with app.run_test(size=(120, 40)) as pilot:
+        table = await started(pilot)
+        select(table, str(runs_root / "n2v_bsd68"))
+        await pilot.press("l")
+        logs = app.screen
+        assert isinstance(logs, LogsScreen)
+        await until(pilot, lambda: logs.loaded is not None)
+        stdout = logs.query_one("#stdout", Static).content
+        stderr = logs.query_one("#stderr", Static).content
+        assert str(stdout) == "epoch 1\nepoch 2\ndone\n"  # colour codes removed
+        assert str(stderr) == "warning: [bold]not markup[/bold]\n"
+        assert isinstance(stderr, Text) and stderr.spans == []
+        assert "4242_0_0_log.out" in screen_text(app)
+        await pilot.press("escape")
+        # A run whose job has not started has no logs yet, and says so.
+        select(table, str(runs_root / "[b]queued[/b]"))
+        await pilot.press("l")
+        await until(pilot, lambda: app.screen.loaded is not None)
+        assert "no log yet" in str(app.screen.query_one("#stdout", Static).content)
+
+
+async def test_help_lists_every_key(runs_root: Path) -> None:
+    app = RecordingApp(runs_root)
+    async with app.run_test(size=(120, 60)) as pilot:
+        await started(pilot)
+        await pilot.press("question_mark")
+        assert isinstance(app.screen, HelpScreen)
+        shown = screen_text(app)
+        for screen in (RunsScreen, DetailScreen, LogsScreen, WatchApp):
+            for binding in bindings_of(screen):
+                assert (binding.tooltip or binding.description) in shown, binding
+        await pilot.press("question_mark")
+        assert isinstance(app.screen, RunsScreen)
+
+
+async def test_the_scheduler_amends_a_dead_local_job(runs_root: Path) -> None:
+    from hpc_runner.jobfile import JobRecord, Submission, write_job_file
+
+    run_dir = runs_root / "care_live"
+    # A local job whose controller process is gone and left no result: it died.
+    write_job_file(
+        run_dir, JobRecord(scheduler="local", submissions=[Submission(0, "999999999", T0)])
+    )
+    app = RecordingApp(runs_root, scheduler_interval=0.05)
+    async with app.run_test(size=(120, 40)) as pilot:
+        table = await started(pilot)
+        key = str(run_dir)
+        await until(pilot, lambda: cell(table, key, "scheduler") == "FAILED")
+        assert cell(table, key, "state") == "CRASHED"
+        assert app.entries[key].run.status.state is TrainingState.TRAINING  # the file's view
+        select(table, key)
+        await pilot.press("enter")
+        info = app.screen.query_one(RunInfo)
+        await until(pilot, lambda: "ended without a result" in str(info.content))
+        assert "job 999999999 ended: FAILED" in str(info.content)
+
+
+async def test_a_flood_of_records_is_coalesced_into_bounded_refreshes(runs_root: Path) -> None:
+    app = RecordingApp(runs_root)
+    async with app.run_test(size=(120, 40)) as pilot:
+        await started(pilot)
+        app.REFRESH_INTERVAL = 3600.0  # the next redraw waits an hour: count what happens meanwhile
+        before = app.refresh_count
+        trainings = [
+            FakeTraining(runs_root / "flood" / f"run{i:02d}", start=T0 + i).begin(1, 2000)
+            for i in range(20)
+        ]
+        for training in trainings:
+            training.epoch(0, [0.5] * 2000)
+        keys = {str(t.run_dir) for t in trainings}
+
+        def all_applied() -> bool:
+            entries = [app.entries.get(key) for key in keys]
+            return all(e is not None and e.run.status.batch_idx == 1999 for e in entries)
+
+        await until(pilot, all_applied)
+        # 80,000 records in 20 new runs, psygnal events for each status field: all applied to
+        # the model, yet no redraw ran; they wait, coalesced, for the next refresh slot.
+        assert app.refresh_count == before
+        assert keys <= app._dirty
+        table = app.runs_screen.table
+        assert not keys & set(table.visible_keys)
+        app._refresh_now()
+        assert keys <= set(table.visible_keys)
+        assert all(cell(table, key, "batch") == "2000/2000" for key in keys)
+
+
+def test_tui_modules_import_no_torch_lightning_or_careamics() -> None:
+    import subprocess
+    import sys
+
+    code = (
+        "import sys; import hpc_runner.tui.app, hpc_runner.watch, hpc_runner.cli.watch_cmd; "
+        "heavy = {'torch', 'lightning', 'careamics', 'pytorch_lightning', 'torchvision'}; "
+        "print(sorted({m.split('.')[0] for m in sys.modules} & heavy))"
+    )
+    env = {**os.environ, "PYTHONPATH": os.getcwd()}
+    result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, env=env)
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.strip() == "[]"
