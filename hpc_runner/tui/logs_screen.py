@@ -14,6 +14,7 @@ from textual.widgets import Footer, Static
 
 from hpc_runner.tui.messages import LogsLoaded, LogText
 from hpc_runner.tui.model import RunEntry
+from hpc_runner.tui.run_info import shown_path
 from hpc_runner.tui.text import literal, strip_ansi
 from hpc_runner.watch.meta import current_logs, read_tail
 
@@ -99,6 +100,6 @@ class LogsScreen(ModalScreen[None]):
             at_end = pane.scroll_y >= pane.max_scroll_y
             self.query_one(f"#{name}", Static).update(log_text(log))
             if log.path:
-                pane.border_subtitle = literal(log.path)
+                pane.border_subtitle = literal(shown_path(Path(log.path), self.entry))
             if at_end:  # follow the end, unless the user scrolled up to read
                 pane.call_after_refresh(pane.scroll_end, animate=False)

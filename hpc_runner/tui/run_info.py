@@ -2,12 +2,22 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
 from rich.text import Text
 from textual.widgets import Static
 
 from hpc_runner.tui.model import RunEntry
 from hpc_runner.tui.text import literal
 from hpc_runner.watch.meta import RunMeta
+
+
+def shown_path(path: Path, entry: RunEntry) -> str:
+    """A path inside the run directory relative to it (short, and the same on every machine)."""
+    try:
+        return str(path.relative_to(entry.run_dir.resolve()))
+    except ValueError:
+        return str(path)
 
 
 def info_text(entry: RunEntry, meta: RunMeta | None) -> Text:
@@ -25,7 +35,7 @@ def info_text(entry: RunEntry, meta: RunMeta | None) -> Text:
     if meta is None:
         rows.append(("logs", "reading…"))
     else:
-        logs = [str(path) for path in (meta.stdout, meta.stderr) if path is not None]
+        logs = [shown_path(path, entry) for path in (meta.stdout, meta.stderr) if path is not None]
         rows.append(("logs", "\n".join(logs) if logs else "none yet (submitit/*_log.out)"))
     if run.model is not None:
         rows.append(("model", run.model.best_checkpoint or run.model.checkpoint or "-"))
