@@ -285,7 +285,7 @@ def _zarr_array(path: str, inner: str | None) -> Any:
     import zarr
 
     try:
-        node = zarr.open(path, mode="r")
+        node: Any = zarr.open(path, mode="r")
         if inner:
             node = node[inner.strip("/")]
     except (OSError, KeyError, ValueError, zarr.errors.BaseZarrError) as error:

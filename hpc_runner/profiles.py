@@ -333,5 +333,5 @@ def sbatch_preview(
 
     command = " ".join([python, "-u -m submitit.core._submit", shlex.quote(str(folder))])
     return _make_sbatch_string(
-        command=command, folder=folder, **sbatch_parameters(profile, job_name=job_name)
+        command=command, folder=os.fspath(folder), **sbatch_parameters(profile, job_name=job_name)
     )

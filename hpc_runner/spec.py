@@ -123,7 +123,7 @@ def load_job_spec(path: str | os.PathLike[str], *, profile: str | None = None) -
     from hpc_runner.spec_training import SUPERVISED, resolve_training
 
     spec_path = Path(path).expanduser().absolute()
-    problems = Problems(path)
+    problems = Problems(os.fspath(path))
     raw = load_yaml_mapping(spec_path, problems)
     if raw is None:
         raise SpecError(problems.items)
@@ -140,7 +140,8 @@ def load_job_spec(path: str | os.PathLike[str], *, profile: str | None = None) -
     job_profile, overrides = _cluster_section(raw.get("cluster"), profile, str(path), problems)
 
     data_type = data.data_type if data is not None else "array"
-    careamics, notes = (None, [])
+    careamics: dict[str, Any] | None = None
+    notes: list[str] = []
     if "training" not in raw:
         problems.add("training", "missing (add 'training:' with 'algorithm: n2v' ... or 'config:')")
     else:

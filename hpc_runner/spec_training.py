@@ -51,11 +51,12 @@ def _factory(algorithm: str) -> Callable[..., Any]:
         create_advanced_n2v_config,
     )
 
-    return {
+    factories: dict[str, Callable[..., Any]] = {
         "n2v": create_advanced_n2v_config,
         "care": create_advanced_care_config,
         "n2n": create_advanced_n2n_config,
-    }[algorithm]
+    }
+    return factories[algorithm]
 
 
 def experiment_name(name: str) -> str:
@@ -229,8 +230,8 @@ def _model_at(title: str, loc: tuple[Any, ...]) -> Any:
     from careamics.config.configuration import Configuration
     from careamics.config.n2v_configuration import N2VConfiguration
 
-    models = {"N2VConfiguration": N2VConfiguration, "Configuration": Configuration}
-    model = models.get(title) or getattr(config_module, title, None)
+    models: dict[str, Any] = {"N2VConfiguration": N2VConfiguration, "Configuration": Configuration}
+    model: Any = models.get(title) or getattr(config_module, title, None)
     if loc and loc[0] in ALGORITHMS:  # the union's tag
         model = N2VConfiguration if loc[0] == "n2v" else Configuration
         loc = loc[1:]

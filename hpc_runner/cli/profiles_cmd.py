@@ -52,7 +52,9 @@ def run(args: argparse.Namespace) -> int:
         dirs = ", ".join(str(d) for d in templates_dirs())
         print(f"no profiles found (searched {dirs})", file=sys.stderr)
         return 0
-    rows = [("NAME", "PARTITION", "GPUS", "CPUS", "MEM", "TIME", "DESCRIPTION")]
+    rows: list[tuple[str, ...]] = [
+        ("NAME", "PARTITION", "GPUS", "CPUS", "MEM", "TIME", "DESCRIPTION")
+    ]
     rows += [_row(profile) for profile in profiles]
     widths = [max(len(row[i]) for row in rows) for i in range(len(rows[0]) - 1)]
     for row in rows:
