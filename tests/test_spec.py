@@ -324,13 +324,57 @@ def test_bad_run_yaml(tmp_path: Path) -> None:
         load_run_spec(tmp_path)
 
 
-def test_submit_command_reports_bad_spec(job_dir: Path) -> None:
-    """Through the command line: exit 2, file and key named, no traceback, nothing written."""
-    from hpc_runner.cli import build_parser
+def submit_exists() -> bool:
+    from hpc_runner.cli import COMMANDS
 
-    if "submit" not in build_parser()._subparsers._group_actions[0].choices:  # type: ignore[union-attr]
+    return any(command.__name__.endswith(".submit_cmd") for command in COMMANDS)
+
+
+BAD_SPECS = {
+    "syntax": ("name: x\ntraining: [\n", "line 3, column 1: YAML syntax error"),
+    "unknown key": (
+        {"training": {**TINY_N2V, "epochz": 3}},
+        "training.epochz: unknown key (did you mean 'epochs'?)",
+    ),
+    "wrong type": (
+        {"cluster": {"profile": "test_cpu", "mem_gb": "lots"}},
+        "cluster.mem_gb: expected",
+    ),
+    "missing data": ({"data": {"train": "data/gone.tif"}}, "data.train: no such file or directory"),
+    "unknown profile": (
+        {"cluster": {"profile": "gpuz"}},
+        "cluster.profile: unknown cluster profile",
+    ),
+    "careamics value": (
+        {"training": {**TINY_N2V, "patch_size": [16, 20]}},
+        "training.patch_size: careamics: Patch size must be squared",
+    ),
+}
+
+
+@pytest.mark.parametrize("case", sorted(BAD_SPECS))
+def test_submit_command_reports_bad_spec(
+    job_dir: Path, case: str, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """Through the command line: exit 2, file and key named, nothing written."""
+    if not submit_exists():
         pytest.skip("the submit command is not there yet")
-    path = write_spec(job_dir, n2v_spec(training={**TINY_N2V, "epochz": 3}))
+    from hpc_runner.cli import main
+
+    content, expected = BAD_SPECS[case]
+    spec = content if isinstance(content, str) else n2v_spec(**content)
+    path = write_spec(job_dir, spec)
+    runs = job_dir / "runs"
+    assert main(["submit", str(path), "--cluster", "local", "--runs-dir", str(runs)]) == 2
+    err = capsys.readouterr().err
+    assert f"{path}: {expected}" in err
+    assert not runs.exists() or not any(runs.iterdir())
+
+
+def test_submit_command_bad_spec_has_no_traceback(job_dir: Path) -> None:
+    if not submit_exists():
+        pytest.skip("the submit command is not there yet")
+    path = write_spec(job_dir, n2v_spec(training={**TINY_N2V, "epochz": 3}, nmae="x"))
     runs = job_dir / "runs"
     result = subprocess.run(
         [sys.executable, "-m", "hpc_runner", "submit", str(path), "--runs-dir", str(runs)],
@@ -338,6 +382,8 @@ def test_submit_command_reports_bad_spec(job_dir: Path) -> None:
         text=True,
     )
     assert result.returncode == 2
+    assert result.stderr.startswith("hpc-runner submit: ")
+    assert f"{path}: nmae: unknown key (did you mean 'name'?)" in result.stderr
     assert f"{path}: training.epochz: unknown key (did you mean 'epochs'?)" in result.stderr
     assert "Traceback" not in result.stderr
     assert not runs.exists() or not any(runs.iterdir())
