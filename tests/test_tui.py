@@ -382,3 +382,39 @@ def test_tui_modules_import_no_torch_lightning_or_careamics() -> None:
     result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, env=env)
     assert result.returncode == 0, result.stderr
     assert result.stdout.strip() == "[]"
+
+
+@pytest.mark.slurm
+async def test_cancel_on_a_real_slurm_job_shows_cancelled_and_stopped(
+    runs_root: Path, slurm_cluster
+) -> None:
+    import subprocess
+
+    from hpc_runner.jobfile import JobRecord, Submission, write_job_file
+    from hpc_runner.scheduler import SchedulerPoller
+
+    submitted = subprocess.run(
+        ["sbatch", "--parsable", "-p", slurm_cluster.cpu_partition, "-o", "/dev/null",
+         "--wrap", "sleep 300"],
+        capture_output=True, text=True, check=True,
+    )  # fmt: skip
+    job_id = submitted.stdout.strip().split(";")[0]
+    run_dir = runs_root / "care_live"
+    write_job_file(run_dir, JobRecord(scheduler="slurm", submissions=[Submission(0, job_id, T0)]))
+    app = RecordingApp(
+        runs_root, scheduler_interval=0.2, scheduler_poller=SchedulerPoller(min_interval_s=0.5)
+    )
+    try:
+        async with app.run_test(size=(120, 40)) as pilot:
+            table = await started(pilot)
+            key = str(run_dir)
+            await until(pilot, lambda: cell(table, key, "scheduler") in ("PENDING", "RUNNING"))
+            assert cell(table, key, "state") == "TRAINING"
+            select(table, key)
+            await pilot.press("c", "y")  # the real cancel: hpc_runner.jobs.cancel_run → scancel
+            await until(pilot, lambda: bool(app.outcomes))
+            assert app.outcomes[0].ok, app.outcomes[0].text
+            await until(pilot, lambda: cell(table, key, "scheduler") == "CANCELLED")
+            assert cell(table, key, "state") == "STOPPED"
+    finally:
+        subprocess.run(["scancel", job_id], check=False)

@@ -165,7 +165,7 @@ def append_line(path: Path, line: bytes) -> None:
 
 
 async def wait_for(
-    condition: Callable[[], object], pause: Callable[[], object], *, tries: int = 400
+    condition: Callable[[], object], pause: Callable[[], object], *, tries: int = 1500
 ) -> None:
     """Await ``pause()`` until ``condition()`` holds; fail after ``tries`` pauses (not a timing)."""
     for _ in range(tries):
@@ -204,3 +204,70 @@ def timezone(name: str) -> Iterator[None]:
         else:
             os.environ["TZ"] = old
         time.tzset()
+
+
+class TerminalSession:
+    """A command running in a pseudo-terminal of a given size, its output collected.
+
+    This is how a user runs ``hpc-runner watch``: a real terminal driver, real key presses.
+    """
+
+    def __init__(self, command: list[str], *, size: tuple[int, int] = (120, 30), **popen) -> None:
+        import fcntl
+        import pty
+        import struct
+        import subprocess
+        import termios
+
+        master, slave = pty.openpty()
+        columns, rows = size
+        fcntl.ioctl(slave, termios.TIOCSWINSZ, struct.pack("HHHH", rows, columns, 0, 0))
+        env = {**os.environ, "TERM": "xterm-256color", "COLUMNS": str(columns), "LINES": str(rows)}
+        self.process = subprocess.Popen(
+            command, stdin=slave, stdout=slave, stderr=slave, env=env, close_fds=True, **popen
+        )
+        os.close(slave)
+        self.master = master
+        self.output = bytearray()
+
+    def read_until(self, needle: bytes, timeout: float = 60.0) -> bool:
+        """Collect output until ``needle`` appears (True) or ``timeout`` passes (False)."""
+        import select
+        import time
+
+        deadline = time.monotonic() + timeout
+        start = max(0, len(self.output) - len(needle))
+        while needle not in self.output[start:]:
+            remaining = deadline - time.monotonic()
+            if remaining <= 0:
+                return False
+            ready, _, _ = select.select([self.master], [], [], min(remaining, 0.5))
+            if ready:
+                try:
+                    chunk = os.read(self.master, 1 << 16)
+                except OSError:  # the child closed the terminal
+                    return needle in self.output[start:]
+                self.output += chunk
+        return True
+
+    def send(self, keys: bytes) -> None:
+        os.write(self.master, keys)
+
+    def close(self, timeout: float = 10.0) -> int | None:
+        """Wait for the process to end (draining its output); kill it after ``timeout``.
+
+        Returns its exit code, or None if it had to be killed.
+        """
+        import time
+
+        deadline = time.monotonic() + timeout
+        try:
+            while self.process.poll() is None and time.monotonic() < deadline:
+                self.read_until(b"\0", 0.2)  # keeps the terminal drained while it shuts down
+            if self.process.poll() is None:
+                self.process.kill()
+                self.process.wait()
+                return None
+            return self.process.returncode
+        finally:
+            os.close(self.master)
