@@ -62,6 +62,7 @@ __all__ = [
     "Problem",
     "SpecError",
     "dump_run_spec",
+    "job_spec_from_mapping",
     "load_job_spec",
     "load_run_spec",
 ]
@@ -120,13 +121,41 @@ def load_job_spec(path: str | os.PathLike[str], *, profile: str | None = None) -
         With every problem found (syntax, unknown keys, types, missing data files, unknown
         profile, careamics validation), each naming the file and the key path.
     """
-    from hpc_runner.spec_training import SUPERVISED, resolve_training
-
     spec_path = Path(path).expanduser().absolute()
     problems = Problems(os.fspath(path))
     raw = load_yaml_mapping(spec_path, problems)
     if raw is None:
         raise SpecError(problems.items)
+    try:
+        spec = job_spec_from_mapping(raw, spec_path, profile=profile, file_label=os.fspath(path))
+    except SpecError as error:  # duplicate keys the YAML reader found come first
+        raise SpecError([*problems.items, *error.problems]) from None
+    problems.raise_if_any()
+    return spec
+
+
+def job_spec_from_mapping(
+    raw: dict[str, Any],
+    spec_path: str | os.PathLike[str],
+    *,
+    profile: str | None = None,
+    file_label: str | None = None,
+) -> JobSpec:
+    """Validate a job spec already read into a mapping (a sweep's base with overrides applied).
+
+    Relative paths in ``raw`` are relative to ``spec_path``'s directory; problems name
+    ``file_label`` (default: ``spec_path``) and the key path.
+
+    Raises
+    ------
+    SpecError
+        With every problem found, as :func:`load_job_spec`.
+    """
+    from hpc_runner.spec_training import SUPERVISED, resolve_training
+
+    spec_path = Path(spec_path).expanduser().absolute()
+    path = file_label if file_label is not None else str(spec_path)
+    problems = Problems(path)
     check_keys(raw, SPEC_KEYS, "", problems)
 
     name = raw.get("name", spec_path.stem)
