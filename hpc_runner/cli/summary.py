@@ -1,0 +1,87 @@
+"""``hpc-runner status DIR --summary``: a sweep's runs ranked by best val_loss, and the winner.
+
+Kept out of ``status_cmd`` so that the plain status table stays as it is; standard library
+only at import, like every command module.
+"""
+
+from __future__ import annotations
+
+import csv
+import io
+import json
+from pathlib import Path
+from typing import Any
+
+SUMMARY_COLUMNS = ("RANK", "RUN", "STATE", "BEST_VAL_LOSS", "EPOCH", "ATTEMPT", "MODEL")
+
+
+def print_summary(root: Path, *, as_json: bool = False, as_csv: bool = False) -> int:
+    """Print the ranked runs below ``root`` (table, JSON object or CSV); exit code 0."""
+    from hpc_runner.results import best, sweep_results, to_csv
+
+    rows = sweep_results(root)
+    winner = best(rows)
+    if as_json:
+        print(json.dumps({"best": winner, "runs": rows}, indent=2))
+        return 0
+    if as_csv:
+        print(to_csv(rows), end="")
+        return 0
+    if not rows:
+        print(f"no runs below {root}")
+        return 0
+    table = [SUMMARY_COLUMNS, *(_summary_row(row) for row in rows)]
+    widths = [max(len(line[i]) for line in table) for i in range(len(SUMMARY_COLUMNS))]
+    for line in table:
+        print(
+            "  ".join(cell.ljust(width) for cell, width in zip(line, widths, strict=True)).rstrip()
+        )
+    if winner is None:
+        print("best: none yet (no run is DONE with a validation loss)")
+        return 0
+    print(f"best: {_printable(winner['run'])} (best val_loss {winner['best_val_loss']:.6g})")
+    print(f"  model: {winner['model'] or '-'}")
+    for key in ("bmz_archive", "predictions"):
+        if winner[key]:
+            print(f"  {key.replace('_', ' ')}: {winner[key]}")
+    return 0
+
+
+def _summary_row(row: dict[str, Any]) -> tuple[str, ...]:
+    loss = row["best_val_loss"]
+    return (
+        str(row["rank"]) if row["rank"] is not None else "-",
+        _printable(row["run"]),
+        row["state"],
+        "-" if loss is None else f"{loss:.6g}",
+        f"{row['epoch']}/{row['max_epochs']}" if row["max_epochs"] else str(row["epoch"] or "-"),
+        str(row["attempt"]),
+        row["model"] or "-",
+    )
+
+
+def _printable(text: str) -> str:
+    """Run names come from the filesystem: show control characters as ``?``."""
+    return "".join(char if char.isprintable() else "?" for char in text)
+
+
+def status_csv(summaries: list[dict[str, Any]]) -> str:
+    """``status --csv``: the ``status --json`` objects as CSV, ``model`` split into columns."""
+    model_keys: list[str] = []
+    for summary in summaries:
+        model_keys += [key for key in summary.get("model") or {} if key not in model_keys]
+    columns = [key for key in (summaries[0] if summaries else {}) if key != "model"]
+    out = io.StringIO()
+    writer = csv.writer(out, lineterminator="\n")
+    writer.writerow([*columns, *(f"model.{key}" for key in model_keys)])
+    for summary in summaries:
+        model = summary.get("model") or {}
+        writer.writerow(
+            [_cell(summary.get(column)) for column in columns]
+            + [_cell(model.get(key)) for key in model_keys]
+        )
+    return out.getvalue()
+
+
+def _cell(value: Any) -> str:
+    return "" if value is None else str(value)

@@ -1,0 +1,125 @@
+"""``hpc-runner sweep SWEEP.yaml``: expand a sweep, validate every run, submit them as one array."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from pathlib import Path
+from typing import Any
+
+CLUSTERS = ("auto", "slurm", "local", "debug")
+
+
+def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
+    parser = subparsers.add_parser(
+        "sweep",
+        help="submit every run of a sweep (a grid over a job spec) as one job array",
+        description=(
+            "Expand SWEEP.yaml (a base job spec, a grid and/or zip of values), validate every "
+            "run, and submit the runs that do not exist yet as one job array into "
+            "RUNS_DIR/<sweep name>/<run>. Runs that exist are skipped; --only-failed "
+            "resubmits those that crashed, were cancelled or never started."
+        ),
+    )
+    parser.add_argument("sweep", type=Path, metavar="SWEEP.yaml", help="the sweep spec")
+    parser.add_argument(
+        "--dry-run", action="store_true", help="print the runs (validated), write nothing"
+    )
+    parser.add_argument("--json", action="store_true", help="with --dry-run: a JSON array")
+    parser.add_argument(
+        "--only-failed",
+        action="store_true",
+        help="resubmit runs that CRASHED, were cancelled or never started",
+    )
+    parser.add_argument(
+        "--cluster", choices=CLUSTERS, default="auto", help="where to run (default: auto)"
+    )
+    parser.add_argument("--profile", help="cluster profile for every run")
+    parser.add_argument(
+        "--runs-dir",
+        type=Path,
+        help="where the sweep's directory goes (default: $HPC_RUNNER_RUNS_DIR or ./runs)",
+    )
+    parser.set_defaults(func=run)
+
+
+def run(args: argparse.Namespace) -> int:
+    from hpc_runner.runs import default_runs_dir
+    from hpc_runner.sweep import load_sweep
+    from hpc_runner.sweep_check import check_sweep
+    from hpc_runner.sweep_submit import plan_sweep
+
+    sweep = load_sweep(args.sweep)
+    checked = check_sweep(sweep, profile=args.profile)
+    sweep_dir: Path = (args.runs_dir or default_runs_dir()) / sweep.name
+    plan = plan_sweep(checked, sweep_dir, only_failed=args.only_failed)
+    if args.dry_run:
+        print_plan(plan, as_json=args.json)
+        return 0
+    if args.json:
+        print("hpc-runner sweep: --json only goes with --dry-run", file=sys.stderr)
+        return 2
+    for note in sorted({note for _, spec in checked for note in spec.notes}):
+        print(f"note: {note}", file=sys.stderr)
+    return submit(plan, sweep, sweep_dir, args)
+
+
+def submit(plan: list[Any], sweep: Any, sweep_dir: Path, args: argparse.Namespace) -> int:
+    from hpc_runner.errors import HpcRunnerError
+    from hpc_runner.sweep_submit import submit_plan, write_sweep_file
+
+    skipped = [item for item in plan if item.action == "skip"]
+    for item in skipped:
+        print(f"skipped {item.run.name}: {item.reason}")
+    if len(skipped) == len(plan):
+        hint = "" if args.only_failed else " (--only-failed resubmits failed ones)"
+        print(f"nothing to submit: all {len(plan)} runs of {sweep_dir} exist{hint}")
+        return 0
+    submitted = submit_plan(plan, sweep, sweep_dir, cluster=args.cluster)
+    write_sweep_file(sweep, sweep_dir, [item.run for item in plan])
+    print(f"sweep directory: {sweep_dir.absolute()}")
+    for item, one in zip([i for i in plan if i.action != "skip"], submitted, strict=True):
+        again = f" ({item.reason}, attempt {item.attempt})" if item.action == "retry" else ""
+        print(f"{item.run.name}: job {one.job_id}{again}")
+    scheduler = submitted[0].scheduler
+    throttle = ""
+    if scheduler == "slurm" and sweep.array_parallelism:
+        throttle = f": one job array, at most {sweep.array_parallelism} at once"
+    elif scheduler == "local" and len(submitted) > 1:
+        throttle = ": all at once, array_parallelism applies to SLURM only"
+    print(f"{len(submitted)} runs submitted ({scheduler}{throttle})", flush=True)
+    if scheduler == "debug":
+        from hpc_runner.submit import run_debug
+
+        for one in submitted:
+            try:
+                result = run_debug(one)
+            except Exception as exc:  # the training's own error; its status file has it all
+                raise HpcRunnerError(
+                    f"{one.run_dir.name}: the training failed: {type(exc).__name__}: {exc}"
+                ) from None
+            print(f"{one.run_dir.name}: {result['state']}")
+    return 0
+
+
+def print_plan(plan: list[Any], *, as_json: bool) -> None:
+    """The runs a submission would make: as text lines, or a JSON array for scripts."""
+    if as_json:
+        entries = [
+            {"run": item.run.name, "overrides": item.run.overrides, "action": item.action}
+            for item in plan
+        ]
+        print(json.dumps(entries, indent=2))
+        return
+    width = max((len(item.run.name) for item in plan), default=0)
+    for item in plan:
+        values = "  ".join(
+            f"{key}={json.dumps(value)}" for key, value in item.run.overrides.items()
+        )
+        action = {"new": "", "retry": f"  [resubmit: {item.reason}]"}.get(
+            item.action, f"  [skip: {item.reason}]"
+        )
+        print(f"{item.run.name.ljust(width)}  {values}{action}")
+    submitted = sum(item.action != "skip" for item in plan)
+    print(f"{len(plan)} runs, {submitted} to submit (dry run: nothing written)")

@@ -1,0 +1,180 @@
+"""Validate every run of a sweep as the job spec it will be, before anything is written.
+
+Each run is the base job spec with the sweep's ``cluster:`` keys and the run's own values set
+(:func:`hpc_runner.sweep.apply_overrides`), checked by :func:`hpc_runner.spec.job_spec_from_mapping`
+like any job spec. Problems are reported once each and point at the sweep file where a sweep
+value caused them (``sweep.yaml: grid.training.patch_size: value [8, 8]: ... (runs: ...)``);
+problems every run shares come from the base job spec and name it. careamics is imported
+(by the spec's training section) only when this runs.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from hpc_runner.spec_errors import Problem, Problems, SpecError, load_yaml_mapping
+from hpc_runner.sweep import SweepRun, SweepSpec, apply_overrides
+
+if TYPE_CHECKING:
+    from hpc_runner.spec import JobSpec
+
+#: Job spec keys that hold file paths: a sweep's values for them are relative to the sweep file.
+PATH_KEYS = frozenset(
+    {
+        "data.train",
+        "data.val",
+        "data.train_target",
+        "data.val_target",
+        "evaluate.ground_truth",
+        "training.config",
+        "after.predict.images",
+        "after.export_bmz.input",
+    }
+)
+
+
+def rebase_paths(path: str, value: Any, directory: Path) -> Any:
+    """``value`` with relative file paths under ``path`` made absolute against ``directory``
+    (``file.h5:/group/data`` keeps its inner path; lists and mappings are walked)."""
+    from hpc_runner.data import split_source
+
+    if isinstance(value, Mapping):
+        return {key: rebase_paths(f"{path}.{key}", item, directory) for key, item in value.items()}
+    if isinstance(value, list) and path in PATH_KEYS:
+        return [rebase_paths(path, item, directory) for item in value]
+    if isinstance(value, str) and path in PATH_KEYS:
+        file, inner = split_source(value)
+        resolved = Path(file).expanduser()
+        if not resolved.is_absolute():
+            resolved = directory / resolved
+        return f"{resolved}:{inner}" if inner else str(resolved)
+    return value
+
+
+def run_mapping(base: Mapping[str, Any], sweep: SweepSpec, run: SweepRun) -> dict[str, Any]:
+    """The job spec mapping of one run: base + the sweep's cluster keys + the run's values."""
+    directory = Path(sweep.directory)
+    overrides: dict[str, Any] = {f"cluster.{key}": value for key, value in sweep.cluster.items()}
+    overrides.update(
+        {path: rebase_paths(path, value, directory) for path, value in run.overrides.items()}
+    )
+    overrides["name"] = run.name
+    return apply_overrides(base, overrides)
+
+
+def check_sweep(
+    sweep: SweepSpec, *, profile: str | None = None, runs: list[SweepRun] | None = None
+) -> list[tuple[SweepRun, JobSpec]]:
+    """Every run of the sweep (or the ``runs`` given) as a validated job spec.
+
+    Raises
+    ------
+    SpecError
+        Every problem of every run, each once, naming the sweep file and the sweep key
+        where a sweep value caused it, else the base job spec and its key.
+    """
+    from hpc_runner.spec import job_spec_from_mapping
+
+    base_path = Path(sweep.base)
+    base_label = _label(base_path, sweep)
+    base_problems = Problems(base_label)
+    base = load_yaml_mapping(base_path, base_problems)
+    if base is None:
+        raise SpecError(base_problems.items)
+    runs = sweep.runs() if runs is None else runs
+    checked: list[tuple[SweepRun, JobSpec]] = []
+    failures: list[tuple[SweepRun, list[Problem]]] = []
+    for run in runs:
+        try:
+            mapping = run_mapping(base, sweep, run)
+            spec = job_spec_from_mapping(mapping, base_path, profile=profile, file_label=base_label)
+        except KeyError as error:  # a path through a value that is not a mapping
+            key = str(error.args[0]).split(":", 1)[0]
+            section = "grid" if key in sweep.grid else "zip"
+            failures.append((run, [Problem(sweep.source, f"{section}.{key}", str(error.args[0]))]))
+            continue
+        except SpecError as error:
+            failures.append((run, error.problems))
+            continue
+        checked.append((run, spec))
+    problems = [*base_problems.items, *_attribute(failures, runs, sweep, base_label)]
+    if problems:
+        raise SpecError(problems)
+    return checked
+
+
+def _attribute(
+    failures: list[tuple[SweepRun, list[Problem]]],
+    runs: list[SweepRun],
+    sweep: SweepSpec,
+    base_label: str,
+) -> list[Problem]:
+    """One problem per distinct cause: at the sweep key whose value caused it (the key the
+    problem is about, else the one value exactly the failing runs share), at the base spec's
+    key when every run has it, else at the base key with the runs that have it."""
+    grouped: dict[tuple[str, str, str], list[SweepRun]] = {}
+    for run, problems in failures:
+        for problem in problems:
+            where = _override_key(problem, run, base_label)
+            if where is not None:
+                reason = _value_reason(run, where, problem.key, problem.reason)
+                key = (sweep.source, where, reason)
+            else:
+                key = (problem.file, problem.key, problem.reason)
+            grouped.setdefault(key, []).append(run)
+    result = []
+    for (file, key, reason), failing in grouped.items():
+        if file != sweep.source and len(failing) == len(runs):
+            result.append(Problem(file, key, reason))  # the base spec's own problem
+            continue
+        if file != sweep.source:
+            cause = _shared_value(failing, runs)
+            if cause is not None:
+                reason = _value_reason(failing[0], cause, key, reason)
+                file, key = sweep.source, cause
+            else:
+                file, key, reason = sweep.source, "base", f"{base_label} {key}: {reason}"
+        names = [run.name for run in failing]
+        shown = ", ".join(names[:5]) + (f" and {len(names) - 5} more" if len(names) > 5 else "")
+        reason = f"{reason} (run{'s' if len(names) > 1 else ''} {shown})"
+        if key != "base":
+            key = f"{'grid' if key in sweep.grid else 'zip'}.{key}"
+        result.append(Problem(file, key, reason))
+    return result
+
+
+def _shared_value(failing: list[SweepRun], runs: list[SweepRun]) -> str | None:
+    """The sweep key whose value the failing runs, and only they, have in common."""
+    names = {run.name for run in failing}
+    for key, value in failing[0].overrides.items():
+        having = {run.name for run in runs if key in run.overrides and run.overrides[key] == value}
+        if having == names:
+            return key
+    return None
+
+
+def _override_key(problem: Problem, run: SweepRun, base_label: str) -> str | None:
+    """The sweep key (of this run's values) the problem's key path is at or below."""
+    if problem.file != base_label:
+        return None
+    for path in run.overrides:
+        if problem.key == path or problem.key.startswith((f"{path}.", f"{path}[")):
+            return path
+    return None
+
+
+def _value_reason(run: SweepRun, path: str, key: str, reason: str) -> str:
+    """``value [8, 8] (data.train): reason``: the value, and the job spec key if another."""
+    inner = key[len(path) :].lstrip(".") if key.startswith(path) else key
+    where = f" ({inner})" if inner else ""
+    return f"value {run.overrides[path]!r}{where}: {reason}"
+
+
+def _label(path: Path, sweep: SweepSpec) -> str:
+    """The base spec's name in messages: relative to the sweep file's folder when inside it."""
+    try:
+        return str(Path(sweep.source).parent / path.relative_to(sweep.directory))
+    except ValueError:
+        return str(path)
