@@ -11,10 +11,17 @@ import argparse
 import sys
 from collections.abc import Sequence
 
-from hpc_runner.cli import control_cmd, profiles_cmd, status_cmd, submit_cmd, watch_cmd
+from hpc_runner.cli import (
+    control_cmd,
+    profiles_cmd,
+    status_cmd,
+    submit_cmd,
+    sweep_cmd,
+    watch_cmd,
+)
 from hpc_runner.errors import HpcRunnerError
 
-COMMANDS = [submit_cmd, status_cmd, watch_cmd, control_cmd, profiles_cmd]
+COMMANDS = [submit_cmd, sweep_cmd, status_cmd, watch_cmd, control_cmd, profiles_cmd]
 
 
 def build_parser() -> argparse.ArgumentParser:
