@@ -1,4 +1,5 @@
-"""``hpc-runner status [DIR] [--json]``: every run below DIR, rebuilt from its status file."""
+"""``hpc-runner status [DIR] [--json|--csv] [--summary]``: every run below DIR, rebuilt from its
+status file; ``--summary`` ranks them (a sweep) by best validation loss."""
 
 from __future__ import annotations
 
@@ -15,6 +16,12 @@ def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) ->
     )
     parser.add_argument("dir", nargs="?", type=Path, help="runs directory (default: ./runs)")
     parser.add_argument("--json", action="store_true", help="print a JSON array for scripts")
+    parser.add_argument(
+        "--summary",
+        action="store_true",
+        help="rank the runs (a sweep) by best val_loss and name the best run's model",
+    )
+    parser.add_argument("--csv", action="store_true", help="print CSV (rows as with --json)")
     parser.set_defaults(func=run)
 
 
@@ -27,6 +34,12 @@ def run(args: argparse.Namespace) -> int:
     root: Path = args.dir or default_runs_dir()
     if not root.is_dir():
         raise UsageError(f"{root}: no such directory (give the runs directory, e.g. ./runs)")
+    if args.json and args.csv:
+        raise UsageError("choose one of --json and --csv")
+    if args.summary:
+        from hpc_runner.cli.summary import print_summary
+
+        return print_summary(root, as_json=args.json, as_csv=args.csv)
     runs = collect(root)
     jobs = job_records(run_dir for _, run_dir, _ in runs)
     schedulers = scheduler_states(jobs)  # one batched query; none without SLURM jobs
@@ -43,6 +56,10 @@ def run(args: argparse.Namespace) -> int:
         import msgspec
 
         print(msgspec.json.format(msgspec.json.encode(summaries)).decode())
+    elif args.csv:
+        from hpc_runner.cli.summary import status_csv
+
+        print(status_csv(summaries), end="")
     else:
         print_table(summaries, root)
     return 0
