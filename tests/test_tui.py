@@ -67,11 +67,11 @@ async def until(pilot, condition) -> None:
 
 
 def cell(table: RunsTable, key: str, column: str) -> str:
-    return table.get_cell(key, column).plain
+    return table.cell(key, column).plain
 
 
 def select(table: RunsTable, key: str) -> None:
-    table.move_cursor(row=table.get_row_index(key))
+    table.move_cursor(table.row_index(key))
 
 
 async def started(pilot) -> RunsTable:
@@ -206,7 +206,7 @@ async def test_markup_and_escapes_from_files_are_shown_literally(runs_root: Path
         assert "␛[31mred␛[0m" in shown and "␛]0;owned␇title" in shown
         for index, text in enumerate(HOSTILE):
             key = next(k for k in table.visible_keys if f"hostile{index} " in k)
-            name_cell = table.get_cell(key, "name")
+            name_cell = table.cell(key, "name")
             assert isinstance(name_cell, Text) and name_cell.spans == []
             select(table, key)
             await pilot.press("enter")
@@ -260,8 +260,7 @@ async def test_sort_filter_and_the_selection_survive_updates(runs_root: Path) ->
             await pilot.press("f")
         assert table.state_filter is None and len(names()) == 5
         # Clicking a header sorts by it (the State column starts after the name column).
-        x = table.columns[table.ordered_columns[0].key].get_render_width(table) + 2
-        await pilot.click(RunsTable, offset=(x, 0))
+        await pilot.click(RunsTable, offset=(table.column_x("state") + 1, 0))
         assert table.sort_by == "state"
 
 
@@ -269,7 +268,7 @@ async def test_mouse_opens_details_and_escape_returns(runs_root: Path) -> None:
     app = RecordingApp(runs_root)
     async with app.run_test(size=(120, 40)) as pilot:
         table = await started(pilot)
-        row = table.get_row_index(str(runs_root / "sweep" / "lr_0.1"))
+        row = table.row_index(str(runs_root / "sweep" / "lr_0.1"))
         await pilot.click(RunsTable, offset=(3, row + 1))
         await pilot.click(RunsTable, offset=(3, row + 1))
         detail = app.screen
@@ -310,7 +309,7 @@ async def test_help_lists_every_key(runs_root: Path) -> None:
         await pilot.press("question_mark")
         assert isinstance(app.screen, HelpScreen)
         shown = screen_text(app)
-        for screen in (RunsScreen, DetailScreen, LogsScreen, WatchApp):
+        for screen in (RunsScreen, RunsTable, DetailScreen, LogsScreen, WatchApp):
             for binding in bindings_of(screen):
                 assert (binding.tooltip or binding.description) in shown, binding
         await pilot.press("question_mark")

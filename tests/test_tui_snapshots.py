@@ -50,7 +50,7 @@ async def open_details(pilot: Pilot[None], label: str) -> None:
     app = pilot.app
     assert isinstance(app, WatchApp)
     table = app.runs_screen.table
-    table.move_cursor(row=table.get_row_index(f"runs/{label}"))
+    table.move_cursor(table.row_index(f"runs/{label}"))
     await pilot.press("enter")
     detail = app.screen
     assert isinstance(detail, DetailScreen)

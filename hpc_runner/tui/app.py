@@ -32,6 +32,7 @@ from hpc_runner.tui.messages import ActionDone, RunsRead, SchedulerRead, Watcher
 from hpc_runner.tui.model import RunEntry
 from hpc_runner.tui.run_screen import RunScreen
 from hpc_runner.tui.runs_screen import RunsScreen
+from hpc_runner.tui.runs_table import RunsTable
 from hpc_runner.watch.batches import WatchBatch
 from hpc_runner.watch.scheduler_watch import SchedulerWatcher
 from hpc_runner.watch.watcher import RunWatcher
@@ -236,11 +237,11 @@ class WatchApp(App[None]):
         if isinstance(self.screen, HelpScreen):
             self.screen.dismiss()
             return
-        sections: list[tuple[str, type[DOMNode]]] = [
-            ("Runs table", RunsScreen),
-            ("Run details", DetailScreen),
-            ("Logs panel", LogsScreen),
-            ("Everywhere", type(self)),
+        sections: list[tuple[str, tuple[type[DOMNode], ...]]] = [
+            ("Runs table", (RunsScreen, RunsTable)),
+            ("Run details", (DetailScreen,)),
+            ("Logs panel", (LogsScreen,)),
+            ("Everywhere", (type(self),)),
         ]
         self.push_screen(HelpScreen(sections))
 

@@ -105,7 +105,8 @@ class DetailScreen(RunScreen):
         now = self.clock() if now is None else now
         entry = self.entry
         removed = entry.key not in self.entries
-        self.query_one("#title", Static).update(title_text(entry, now, removed=removed))
+        title = title_text(entry, now, removed=removed)
+        self.query_one("#title", Static).update(title, layout=False)
         if entry.key not in changed:
             return
         run = entry.run

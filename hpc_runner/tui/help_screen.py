@@ -13,10 +13,7 @@ from textual.dom import DOMNode
 from textual.screen import ModalScreen
 from textual.widgets import Static
 
-#: Keys that Textual's own widgets provide, which no BINDINGS list of ours names.
-TABLE_KEYS = [
-    ("↑ ↓ PgUp PgDn Home End", "move the highlight in the runs table"),
-]
+#: Keys that Textual itself provides, which no BINDINGS list of ours names.
 GENERIC_KEYS = [
     ("tab / shift+tab", "move the focus (buttons, panes)"),
     ("ctrl+q", "quit"),
@@ -46,8 +43,8 @@ class HelpScreen(ModalScreen[None]):
 
     Parameters
     ----------
-    sections : list of (title, node class)
-        Which screens (and the app) to list, in order.
+    sections : list of (title, node classes)
+        Which screens and widgets (and the app) to list, in order.
     """
 
     DEFAULT_CSS = """
@@ -63,7 +60,7 @@ class HelpScreen(ModalScreen[None]):
         Binding("question_mark", "dismiss", "Close"),
     ]
 
-    def __init__(self, sections: list[tuple[str, type[DOMNode]]]) -> None:
+    def __init__(self, sections: list[tuple[str, tuple[type[DOMNode], ...]]]) -> None:
         super().__init__()
         self.sections = sections
 
@@ -78,14 +75,12 @@ class HelpScreen(ModalScreen[None]):
         table = Table(box=None, show_header=False, expand=True, padding=(0, 1))
         table.add_column("key", style="bold", width=28, no_wrap=True)
         table.add_column("does")
-        for title, node_class in self.sections:
+        for title, node_classes in self.sections:
             table.add_row(Text(title, style="bold underline"), "")
-            for binding in bindings_of(node_class):
-                does = binding.tooltip or binding.description
-                table.add_row(self.app.get_key_display(binding), does)
-            if title.startswith("Runs"):
-                for key, does in TABLE_KEYS:
-                    table.add_row(key, does)
+            for node_class in node_classes:
+                for binding in bindings_of(node_class):
+                    does = binding.tooltip or binding.description
+                    table.add_row(self.app.get_key_display(binding), does)
             table.add_row("", "")
         for key, does in GENERIC_KEYS:
             table.add_row(key, does)

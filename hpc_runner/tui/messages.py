@@ -50,6 +50,14 @@ class RunsChanged(Message):
         self.now = now
 
 
+class RunSelected(Message):
+    """The user chose a run in the table (Enter, or a click on the highlighted row)."""
+
+    def __init__(self, key: str) -> None:
+        super().__init__()
+        self.key = key
+
+
 class MetaLoaded(Message):
     """A worker read a run's ``run.yaml``, ``job.json`` and found its logs."""
 

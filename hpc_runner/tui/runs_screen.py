@@ -7,8 +7,9 @@ from typing import ClassVar
 
 from textual.app import ComposeResult
 from textual.binding import Binding, BindingType
-from textual.widgets import DataTable, Footer
+from textual.widgets import Footer
 
+from hpc_runner.tui.messages import RunSelected
 from hpc_runner.tui.model import RunEntry
 from hpc_runner.tui.run_screen import RunScreen
 from hpc_runner.tui.runs_table import RunsTable
@@ -80,8 +81,8 @@ class RunsScreen(RunScreen):
         if entry is not None:
             self.app.push_screen(DetailScreen(entry, self.entries, self.clock))
 
-    def on_data_table_row_selected(self, event: DataTable.RowSelected) -> None:
-        event.stop()
+    def on_run_selected(self, message: RunSelected) -> None:
+        message.stop()
         self.action_open_run()
 
     def action_cycle_sort(self) -> None:

@@ -1,23 +1,37 @@
-"""The runs table: one row per run, sortable, filterable by state, selection kept across updates."""
+"""The runs table: one row per run, sortable, filterable by state, selection kept across updates.
+
+Why not Textual's ``DataTable``: its render cache is keyed by a table-wide update counter, so
+changing one cell (an elapsed time, every second) re-renders every visible cell, ~80 ms per frame
+with a screenful of runs; a flood of records would keep a core busy. Here each row is rendered
+once into a :class:`~textual.strip.Strip` when its cells change and cached; drawing a frame only
+crops and styles cached strips (Textual's line API).
+"""
 
 from __future__ import annotations
 
 from collections.abc import Callable, Collection, Mapping
+from typing import ClassVar
 
+from rich.cells import cell_len
+from rich.style import Style
 from rich.text import Text
-from textual import on
-from textual.widgets import DataTable
+from textual import events
+from textual.binding import Binding, BindingType
+from textual.geometry import Size
+from textual.scroll_view import ScrollView
+from textual.strip import Strip
 
 from hpc_runner.status import TrainingState
+from hpc_runner.tui.messages import RunSelected
 from hpc_runner.tui.model import FILTERS, SORTS, RunEntry, row_cells, sort_key
 
-#: (key, header, width); None = as wide as the widest name.
-COLUMNS: tuple[tuple[str, str, int | None], ...] = (
-    ("name", "Run", None),
+#: (key, header, width); the name column is as wide as the longest name, up to MAX_NAME_WIDTH.
+COLUMNS: tuple[tuple[str, str, int], ...] = (
+    ("name", "Run", 0),
     ("state", "State", 10),
     ("scheduler", "Scheduler", 10),
     ("epoch", "Epoch", 7),
-    ("batch", "Batch", 9),
+    ("batch", "Batch", 11),
     ("loss", "Loss", 9),
     ("best", "Best val", 9),
     ("elapsed", "Elapsed", 8),
@@ -25,15 +39,15 @@ COLUMNS: tuple[tuple[str, str, int | None], ...] = (
     ("attempt", "Try", 3),
 )
 COLUMN_KEYS = tuple(key for key, _, _ in COLUMNS)
+#: Numbers are right-aligned, their headers too.
+RIGHT_ALIGNED = frozenset({"loss", "best", "elapsed", "eta", "attempt"})
+MAX_NAME_WIDTH = 48
 
 #: Clicking these headers sorts by: run name, state, best val_loss.
 HEADER_SORTS = {"name": "name", "state": "state", "best": "val_loss"}
 
-#: Removing rows one by one costs O(rows) each: past this many, the table is rebuilt instead.
-_REBUILD_AFTER = 32
 
-
-class RunsTable(DataTable[Text]):
+class RunsTable(ScrollView, can_focus=True):
     """Every run below the watched directory, kept in sync with the app's entries by :meth:`sync`.
 
     Parameters
@@ -44,36 +58,83 @@ class RunsTable(DataTable[Text]):
         Current time for elapsed and ETA (injected so that tests are reproducible).
     """
 
+    COMPONENT_CLASSES: ClassVar[set[str]] = {
+        "runs-table--header",
+        "runs-table--even-row",
+        "runs-table--cursor",
+    }
+
     DEFAULT_CSS = """
-    RunsTable { height: 1fr; }
+    RunsTable { height: 1fr; background: $surface; }
+    RunsTable > .runs-table--header { text-style: bold; background: $panel; color: $foreground; }
+    RunsTable > .runs-table--even-row { background: $surface-lighten-1 50%; }
+    RunsTable > .runs-table--cursor {
+        background: $block-cursor-blurred-background; color: $block-cursor-blurred-foreground;
+    }
+    RunsTable:focus > .runs-table--cursor {
+        background: $block-cursor-background; color: $block-cursor-foreground; text-style: bold;
+    }
     """
+
+    BINDINGS: ClassVar[list[BindingType]] = [
+        Binding("up", "cursor(-1)", "Up", show=False, tooltip="highlight the run above"),
+        Binding("down", "cursor(1)", "Down", show=False, tooltip="highlight the run below"),
+        Binding("pageup", "page(-1)", "Page up", show=False, tooltip="one screen up"),
+        Binding("pagedown", "page(1)", "Page down", show=False, tooltip="one screen down"),
+        Binding("home", "to(0)", "First", show=False, tooltip="highlight the first run"),
+        Binding("end", "to(-1)", "Last", show=False, tooltip="highlight the last run"),
+    ]
 
     def __init__(
         self, entries: Mapping[str, RunEntry], clock: Callable[[], float], **kwargs: object
     ) -> None:
-        super().__init__(cursor_type="row", zebra_stripes=True, **kwargs)  # type: ignore[arg-type]
+        super().__init__(**kwargs)  # type: ignore[arg-type]
         self.entries = entries
         self.clock = clock
         self.sort_by = "name"
         self.state_filter: TrainingState | None = None
+        self._order: list[str] = []
         self._cells: dict[str, tuple[Text, ...]] = {}
+        self._strips: dict[str, Strip] = {}
+        self._widths = [max(width, cell_len(header)) for _, header, width in COLUMNS]
+        self._selected: str | None = None
+        self._styles: dict[str, Style] = {}
+        self.cursor_row = 0
 
-    def on_mount(self) -> None:
-        for key, header, width in COLUMNS:
-            self.add_column(Text(header), key=key, width=width)
-        self.sync()
-
-    @property
-    def selected_key(self) -> str | None:
-        """Key of the highlighted run, None if the table is empty."""
-        if not self._cells or not self.is_valid_row_index(self.cursor_row):
-            return None
-        return self.coordinate_to_cell_key(self.cursor_coordinate).row_key.value
+    # -- what tests and screens ask ------------------------------------------------------------
 
     @property
     def visible_keys(self) -> list[str]:
         """Keys of the rows shown, top to bottom."""
-        return [row.key.value or "" for row in self.ordered_rows]
+        return list(self._order)
+
+    @property
+    def selected_key(self) -> str | None:
+        """Key of the highlighted run, None if the table is empty."""
+        return self._order[self.cursor_row] if self._order else None
+
+    def row_index(self, key: str) -> int:
+        return self._order.index(key)
+
+    def cell(self, key: str, column: str) -> Text:
+        """What a cell shows (``column`` is one of :data:`COLUMN_KEYS`)."""
+        return self._cells[key][COLUMN_KEYS.index(column)]
+
+    def column_x(self, column: str) -> int:
+        """Where a column starts, in cells from the table's left edge."""
+        index = COLUMN_KEYS.index(column)
+        return sum(width + 2 for width in self._widths[:index])
+
+    def move_cursor(self, row: int, *, scroll: bool = True) -> None:
+        """Highlight a row (clamped) and, by default, scroll it into view."""
+        if not self._order:
+            self.cursor_row, self._selected = 0, None
+            return
+        self.cursor_row = max(0, min(row, len(self._order) - 1))
+        self._selected = self._order[self.cursor_row]
+        if scroll:
+            self._scroll_to_cursor()
+        self.refresh()
 
     def cycle_sort(self) -> str:
         self.sort_by = SORTS[(SORTS.index(self.sort_by) + 1) % len(SORTS)]
@@ -85,23 +146,14 @@ class RunsTable(DataTable[Text]):
         self.sync()
         return self.state_filter
 
-    @on(DataTable.HeaderSelected)
-    def _sort_by_header(self, event: DataTable.HeaderSelected) -> None:
-        sort = HEADER_SORTS.get(event.column_key.value or "")
-        if sort is None:
-            self.notify("click Run, State or Best val to sort", timeout=3)
-        else:
-            self.sort_by = sort
-            self.sync()
+    # -- keeping up with the entries -----------------------------------------------------------
 
     def sync(self, changed: Collection[str] = (), now: float | None = None) -> None:
-        """Show the app's entries: add, remove and re-sort rows, rewrite the changed cells.
+        """Show the app's entries: new rows, removed rows, order, and the changed runs' cells.
 
-        Only cells whose text changed are written, and the highlighted run stays highlighted
+        Only rows whose text changed are rendered again; the highlighted run stays highlighted
         wherever sorting moves it.
         """
-        if not self.columns:
-            return
         now = self.clock() if now is None else now
         shown = [
             entry
@@ -109,46 +161,126 @@ class RunsTable(DataTable[Text]):
             if self.state_filter is None or entry.state is self.state_filter
         ]
         shown.sort(key=lambda entry: sort_key(entry, self.sort_by))
-        wanted = [entry.key for entry in shown]
-        selected = self.selected_key
-        wanted_set = set(wanted)
-        stale = [key for key in self._cells if key not in wanted_set]
-        if len(stale) > _REBUILD_AFTER:
-            self._rebuild(shown, now, selected)
-            return
-        for key in stale:
-            self.remove_row(key)
+        for key in [key for key in self._cells if key not in self.entries]:
             del self._cells[key]
+            self._strips.pop(key, None)
+        redrawn = []
         for entry in shown:
-            if entry.key not in self._cells:
-                self._cells[entry.key] = cells = row_cells(entry, now)
-                self.add_row(*cells, key=entry.key)
-            elif entry.key in changed:
-                self._update_row(entry, now)
-        if self.visible_keys != wanted:
-            position = {key: index for index, key in enumerate(wanted)}
-            self.sort("name", key=lambda cell: position[cell.run_key])
-        self._keep_selection(selected, scroll=False)
+            if entry.key in changed or entry.key not in self._cells:
+                cells = row_cells(entry, now)
+                if self._cells.get(entry.key) != cells:
+                    self._cells[entry.key] = cells
+                    self._strips.pop(entry.key, None)
+                    redrawn.append(entry.key)
+        order = [entry.key for entry in shown]
+        layout = (order, list(self._widths), self.cursor_row)
+        self._order = order
+        self._fit_name_column()
+        if self._selected in self._order:
+            self.cursor_row = self._order.index(self._selected)
+        self.cursor_row = max(0, min(self.cursor_row, len(self._order) - 1))
+        self._selected = self._order[self.cursor_row] if self._order else None
+        self.virtual_size = Size(sum(width + 2 for width in self._widths), len(self._order) + 1)
+        if layout != (self._order, self._widths, self.cursor_row):
+            self.refresh()
+        else:  # same rows in the same places: repaint only the lines whose text changed
+            for key in redrawn:
+                self.refresh_line(self._order.index(key) + 1)
 
-    def _update_row(self, entry: RunEntry, now: float) -> None:
-        new = row_cells(entry, now)
-        old = self._cells[entry.key]
-        for column, before, after in zip(COLUMN_KEYS, old, new, strict=True):
-            if before != after or before.style != after.style:
-                self.update_cell(entry.key, column, after, update_width=column == "name")
-        self._cells[entry.key] = new
+    def _fit_name_column(self) -> None:
+        names = [self._cells[key][0].cell_len for key in self._order]
+        width = min(MAX_NAME_WIDTH, max([cell_len(COLUMNS[0][1]), *names]))
+        if width != self._widths[0]:
+            self._widths[0] = width
+            self._strips.clear()
 
-    def _rebuild(self, shown: list[RunEntry], now: float, selected: str | None) -> None:
-        self.clear()
-        self._cells = {}
-        for entry in shown:
-            self._cells[entry.key] = cells = row_cells(entry, now)
-            self.add_row(*cells, key=entry.key)
-        self._keep_selection(selected, scroll=True)
+    # -- drawing -------------------------------------------------------------------------------
 
-    def _keep_selection(self, selected: str | None, *, scroll: bool) -> None:
-        if selected is None or selected not in self._cells:
+    def _render_row(self, cells: tuple[Text, ...]) -> Strip:
+        line = Text(no_wrap=True, end="")
+        for cell, width in zip(cells, self._widths, strict=True):
+            text = cell.copy()
+            text.truncate(width, overflow="ellipsis")
+            text.align(cell.justify if cell.justify in ("right", "center") else "left", width)
+            line.append(" ")
+            line.append_text(text)
+            line.append(" ")
+        return Strip(list(line.render(self.app.console)), line.cell_len)
+
+    def _style(self, name: str) -> Style:
+        """The widget's style, or a component style over it (cached until theme or focus change)."""
+        style = self._styles.get(name)
+        if style is None:
+            style = self.rich_style
+            if name:
+                style = style + self.get_component_rich_style(name)
+            self._styles[name] = style
+        return style
+
+    def render_line(self, y: int) -> Strip:
+        scroll_x, scroll_y = self.scroll_offset
+        width = self.size.width
+        if y == 0:
+            header = self._style("runs-table--header")
+            labels = tuple(
+                Text(label, justify="right" if key in RIGHT_ALIGNED else "left")
+                for key, label, _ in COLUMNS
+            )
+            heading = self._render_row(labels).apply_style(header)
+            return heading.crop_extend(scroll_x, scroll_x + width, header)
+        index = scroll_y + y - 1
+        if index >= len(self._order):
+            return Strip.blank(width, self._style(""))
+        key = self._order[index]
+        cached = self._strips.get(key)
+        if cached is None:
+            cached = self._strips[key] = self._render_row(self._cells[key])
+        if index == self.cursor_row:
+            style = self._style("runs-table--cursor")
+        else:
+            style = self._style("runs-table--even-row" if index % 2 else "")
+        return cached.apply_style(style).crop_extend(scroll_x, scroll_x + width, style)
+
+    def notify_style_update(self) -> None:
+        super().notify_style_update()
+        self._styles.clear()  # theme or focus changed
+        self._strips.clear()
+
+    # -- keys and mouse ------------------------------------------------------------------------
+
+    def _scroll_to_cursor(self) -> None:
+        rows = max(1, self.size.height - 1)
+        top = self.scroll_offset.y
+        if self.cursor_row < top:
+            self.scroll_to(y=self.cursor_row, animate=False)
+        elif self.cursor_row >= top + rows:
+            self.scroll_to(y=self.cursor_row - rows + 1, animate=False)
+
+    def action_cursor(self, step: int) -> None:
+        self.move_cursor(self.cursor_row + step)
+
+    def action_page(self, direction: int) -> None:
+        self.move_cursor(self.cursor_row + direction * max(1, self.size.height - 2))
+
+    def action_to(self, row: int) -> None:
+        self.move_cursor(row if row >= 0 else len(self._order) - 1)
+
+    def on_click(self, event: events.Click) -> None:
+        scroll_x, scroll_y = self.scroll_offset
+        if event.y == 0:
+            x = event.x + scroll_x
+            column = next((key for key in reversed(COLUMN_KEYS) if x >= self.column_x(key)), "name")
+            sort = HEADER_SORTS.get(column)
+            if sort is None:
+                self.notify("click Run, State or Best val to sort", timeout=3)
+            else:
+                self.sort_by = sort
+                self.sync()
             return
-        index = self.get_row_index(selected)
-        if index != self.cursor_row:
-            self.move_cursor(row=index, scroll=scroll)
+        index = scroll_y + event.y - 1
+        if index >= len(self._order):
+            return
+        if index == self.cursor_row or event.chain > 1:
+            self.post_message(RunSelected(self._order[index]))
+        else:
+            self.move_cursor(index, scroll=False)

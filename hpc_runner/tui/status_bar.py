@@ -44,6 +44,8 @@ class StatusBar(Static):
     StatusBar { height: 1; background: $panel; padding: 0 1; }
     """
 
+    _shown: Text | None = None
+
     def show(
         self,
         root: str,
@@ -54,13 +56,15 @@ class StatusBar(Static):
         watching: str,
         scanning: bool,
     ) -> None:
-        self.update(
-            status_line(
-                root,
-                entries,
-                sort_by=sort_by,
-                state_filter=state_filter,
-                watching=watching,
-                scanning=scanning,
-            )
+        line = status_line(
+            root,
+            entries,
+            sort_by=sort_by,
+            state_filter=state_filter,
+            watching=watching,
+            scanning=scanning,
         )
+        if line != self._shown:  # Text equality: same characters, same styles
+            self._shown = line
+            # One line whatever it says: no layout pass (which would cost a whole screen).
+            self.update(line, layout=False)
