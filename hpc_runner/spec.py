@@ -23,6 +23,9 @@ A job spec::
     cluster:
       profile: gpu                 # a slurm_templates/ profile (hpc-runner profiles)
       timeout_min: 30              # + overrides of any profile field
+    after:                         # optional, once the training is DONE (spec_after):
+      predict: {tile_size: [256, 256]}     # denoise images (default: data.train)
+      export_bmz: {authors: [Your Name]}   # a BioImage Model Zoo archive
 
 :func:`load_job_spec` checks everything (YAML syntax, keys, types, data files, the profile and
 careamics' own validation) and raises one :class:`SpecError` listing every problem as
@@ -39,6 +42,7 @@ from typing import Any
 
 from hpc_runner.profiles import PROFILE_KEYS, ClusterProfile, load_profile
 from hpc_runner.runs import RUN_SPEC_FILE, safe_run_name
+from hpc_runner.spec_after import AfterSpec, after_section
 from hpc_runner.spec_data import (
     DATA_KEYS,
     DataSpec,
@@ -69,7 +73,7 @@ __all__ = [
 
 #: Version of the run.yaml layout written by :func:`dump_run_spec`.
 RUN_SPEC_VERSION = 1
-SPEC_KEYS = ("name", "training", "data", "evaluate", "cluster")
+SPEC_KEYS = ("name", "training", "data", "evaluate", "cluster", "after")
 DEFAULT_PROFILE = "local"
 
 
@@ -95,6 +99,8 @@ class JobSpec:
         A clean image to report PSNR against (``evaluate.ground_truth``), absolute.
     notes : tuple of str
         Warnings careamics gave while resolving the configuration (worth showing the user).
+    after : AfterSpec or None
+        Prediction and model export once the training is DONE (``after:``, see spec_after).
     """
 
     name: str
@@ -105,6 +111,7 @@ class JobSpec:
     source: str = ""
     ground_truth: str | None = None
     notes: tuple[str, ...] = ()
+    after: AfterSpec | None = None
 
     @property
     def algorithm(self) -> str:
@@ -188,6 +195,7 @@ def job_spec_from_mapping(
         check_data_fits(data, careamics, algorithm in SUPERVISED, problems)
         if ground_truth is not None:
             check_ground_truth(data, ground_truth, problems)
+    after = after_section(raw.get("after"), spec_path.parent, careamics, problems)
     problems.raise_if_any()
     assert data is not None and careamics is not None and job_profile is not None
     return JobSpec(
@@ -199,6 +207,7 @@ def job_spec_from_mapping(
         source=str(spec_path),
         ground_truth=ground_truth,
         notes=tuple(notes),
+        after=after,
     )
 
 
@@ -242,6 +251,7 @@ def dump_run_spec(spec: JobSpec) -> str:
             "resolved": {**spec.profile.to_dict(), "source": spec.profile.source},
         },
         "notes": list(spec.notes),
+        "after": spec.after.to_dict() if spec.after else None,
         "careamics": spec.careamics,
     }
     header = f"# Resolved by hpc-runner from {spec.source}; used on the compute node.\n"
@@ -277,6 +287,7 @@ def load_run_spec(run_dir: str | os.PathLike[str]) -> JobSpec:
             source=document.get("source", ""),
             ground_truth=(document.get("evaluate") or {}).get("ground_truth"),
             notes=tuple(document.get("notes") or ()),
+            after=AfterSpec.from_dict(document.get("after")),
         )
     except (KeyError, TypeError) as error:
         problems.add("-", f"not a valid run.yaml ({error!r}): resubmit the job spec")
