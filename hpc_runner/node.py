@@ -18,12 +18,15 @@ import os
 import socket
 import sys
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from submitit.helpers import Checkpointable, DelayedSubmission
 
 from hpc_runner.runs import STATUS_FILE, WORK_DIR
 from hpc_runner.status import TrainingState
+
+if TYPE_CHECKING:
+    from hpc_runner.node_signals import NodeStatusCallback, SignalState
 
 
 def current_job_id() -> str | None:
@@ -148,11 +151,7 @@ def rerun_attempt(job: NodeJob, status_path: Path) -> tuple[int, str | None, str
 
 def run(job: NodeJob) -> dict[str, Any]:
     """Train the run of ``job`` (the body of :meth:`NodeJob.__call__`)."""
-    from hpc_runner.node_signals import (
-        NodeStatusCallback,
-        SignalState,
-        requeue_callback,
-    )
+    from hpc_runner.node_signals import NodeStatusCallback, SignalState
 
     run_dir = Path(job.run_dir)
     status_path = run_dir / STATUS_FILE
@@ -161,6 +160,23 @@ def run(job: NodeJob) -> dict[str, Any]:
     callback = NodeStatusCallback(status_path, attempt=job.attempt, job=job_id)
     signals = SignalState(callback, job)
     signals.install()
+    try:
+        return _run(job, run_dir, job_id, callback, signals, note)
+    finally:
+        signals.restore()
+
+
+def _run(
+    job: NodeJob,
+    run_dir: Path,
+    job_id: str | None,
+    callback: NodeStatusCallback,
+    signals: SignalState,
+    note: str | None,
+) -> dict[str, Any]:
+    from hpc_runner.node_signals import requeue_callback
+
+    status_path = run_dir / STATUS_FILE
     start = f"attempt {job.attempt} starting on {node_context()}"
     if job.checkpoint_path:
         start += f", resuming from {job.checkpoint_path}"

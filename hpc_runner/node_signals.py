@@ -77,13 +77,24 @@ class SignalState:
         self.fit_active = False
         self.requeue_pending = False  # the fit ended at a step boundary; requeue follows
         self.sigterm_seen = False
+        self._saved: dict[int, Any] = {}
 
     def install(self) -> None:
         """Take over the preemption signal (keeping submitit's handler) and note SIGTERM."""
         signum = preempt_signal()
         self.requeue_handler = signal.getsignal(signum)
+        self._saved = {
+            signum: self.requeue_handler,
+            signal.SIGTERM: signal.getsignal(signal.SIGTERM),
+        }
         signal.signal(signum, self.on_preempt)
         signal.signal(signal.SIGTERM, self.on_sigterm)
+
+    def restore(self) -> None:
+        """Put back the handlers found at :meth:`install` (a job run inside another program)."""
+        for signum, handler in self._saved.items():
+            signal.signal(signum, handler if handler is not None else signal.SIG_DFL)
+        self._saved = {}
 
     def on_preempt(self, signum: int, frame: Any) -> None:
         if self.preempt_signum is not None:

@@ -63,8 +63,10 @@ def run(args: argparse.Namespace) -> int:
 
 
 def watch(run_dir: Path) -> int:
-    """Hand over to ``hpc-runner watch`` if it exists, else print progress lines until the end."""
-    if importlib.util.find_spec("hpc_runner.cli.watch_cmd") is not None:
+    """Hand over to the ``hpc-runner watch`` TUI on a terminal, else print progress lines until
+    the run ends (a full-screen UI makes no sense in a pipe or a log file)."""
+    tui = importlib.util.find_spec("hpc_runner.cli.watch_cmd") is not None
+    if tui and sys.stdin.isatty() and sys.stdout.isatty():
         sys.stdout.flush()
         os.execv(sys.executable, [sys.executable, "-m", "hpc_runner", "watch", str(run_dir)])
     from hpc_runner.jobs import follow_run

@@ -1,0 +1,197 @@
+"""Real trainings through the real one-node SLURM test cluster (tests/slurm_cluster.py).
+
+Each test submits tiny careamics trainings with the ``test_cpu`` profile (partition ``cpu``, one
+CPU, 10 minutes) and follows them through their status files and ``hpc-runner status --json``.
+Where a test must act on a running training (cancel, preempt) the training is made long by its
+number of epochs, and the test waits for the status file to show progress before acting.
+"""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from hpc_runner.jobfile import read_job_file
+from hpc_runner.run_state import RunState
+from hpc_runner.status import TrainingState
+from hpc_runner.submit import SubmittedRun, submit_specs
+from tests.run_support import (
+    cli,
+    debug_messages,
+    run_state,
+    status_json,
+    wait_for,
+    wait_state,
+    write_spec,
+)
+from tests.slurm_cluster import SlurmCluster
+
+pytestmark = [pytest.mark.slurm, pytest.mark.training]
+
+FINAL = (TrainingState.DONE, TrainingState.STOPPED, TrainingState.CRASHED)
+START_S = 180  # a job waits for a free CPU (other tests share the cluster), then imports careamics
+
+
+def _submit(tmp_path: Path, name: str, **spec: object) -> SubmittedRun:
+    from hpc_runner.spec import load_job_spec
+
+    path = write_spec(tmp_path / "spec", name, profile="test_cpu", **spec)  # type: ignore[arg-type]
+    loaded = load_job_spec(path)
+    (submitted,) = submit_specs([loaded], tmp_path / "runs", cluster="slurm")
+    return submitted
+
+
+def _final(run_dir: Path, timeout: float = START_S) -> RunState:
+    return wait_state(run_dir, lambda r: r.status.state in FINAL, timeout=timeout, what="the end")
+
+
+def _scheduler_says(runs: Path, run: str, state: str) -> dict[str, object]:
+    def probe() -> dict[str, object] | None:
+        entry = status_json(runs)[run]
+        return entry if entry["scheduler_state"] == state else None
+
+    return wait_for(probe, timeout=60, what=f"{run}: sacct to say {state}", interval=1.0)
+
+
+def _states(run_dir: Path) -> list[tuple[int, str]]:
+    lines = (run_dir / "status.jsonl").read_text().splitlines()
+    return [(r["attempt"], r["value"]) for r in map(json.loads, lines) if r["type"] == "state"]
+
+
+def test_tiny_spec_reaches_done_with_a_checkpoint(
+    tmp_path: Path, slurm_cluster: SlurmCluster
+) -> None:
+    spec = write_spec(tmp_path / "spec", ground_truth=True)
+    runs = tmp_path / "runs"
+    answer = cli(
+        "submit", str(spec), "--cluster", "slurm", "--profile", "test_cpu", "--runs-dir", str(runs)
+    )
+    assert answer.returncode == 0, answer.stderr
+    assert answer.stdout.splitlines()[1].endswith("(slurm)")
+    run_dir = runs / "tiny"
+    record = read_job_file(run_dir)
+    assert record is not None and record.scheduler == "slurm"
+
+    run = _final(run_dir)
+    assert run.status.state is TrainingState.DONE, run.exception
+    assert run.model is not None and Path(run.model.checkpoint or "").is_file()
+    assert run.job == record.job_id  # every record names the SLURM job
+    entry = _scheduler_says(runs, "tiny", "COMPLETED")
+    assert (entry["state"], entry["job"], entry["reason"]) == ("DONE", record.job_id, None)
+    messages = debug_messages(run_state(run_dir))  # complete now: the job has ended
+    assert f"python {sys.executable}," in messages[0]  # the node ran the submitter's venv
+    assert "cpus 1," in messages[0]  # the profile's allocation, seen by the node
+    assert any(m.startswith("PSNR before denoising") for m in messages)  # after DONE
+    assert any(m.startswith("PSNR after denoising") for m in messages)
+    logs = cli("logs", str(run_dir))
+    assert logs.returncode == 0 and "Job completed successfully" in logs.stdout
+
+
+def test_three_runs_as_one_job_array(tmp_path: Path, slurm_cluster: SlurmCluster) -> None:
+    from hpc_runner.spec import load_job_spec
+
+    specs = [
+        load_job_spec(write_spec(tmp_path / "spec", name, profile="test_cpu"))
+        for name in ("a", "b", "c")
+    ]
+    submitted = submit_specs(specs, tmp_path / "runs" / "sweep", cluster="slurm")
+    array = submitted[0].job_id.split("_")[0]  # one sbatch, three tasks
+    assert [run.job_id for run in submitted] == [f"{array}_{i}" for i in range(3)]
+    for run in submitted:
+        state = _final(run.run_dir)
+        assert state.status.state is TrainingState.DONE, state.exception
+        assert state.job == run.job_id
+    runs = tmp_path / "runs"
+    for label in ("sweep/a", "sweep/b", "sweep/c"):
+        assert _scheduler_says(runs, label, "COMPLETED")["state"] == "DONE"
+    assert (tmp_path / "runs" / "sweep" / "submitit").is_dir()  # one submitit folder for the array
+    assert cli("logs", str(submitted[2].run_dir)).returncode == 0
+
+
+def test_a_cancelled_run_is_shown_cancelled(tmp_path: Path, slurm_cluster: SlurmCluster) -> None:
+    submitted = _submit(tmp_path, "cancelme", epochs=5000)
+    run_dir = submitted.run_dir
+    wait_state(run_dir, lambda r: r.status.epoch_idx >= 1, timeout=START_S, what="epoch 2")
+    answer = cli("cancel", str(run_dir))
+    assert answer.returncode == 0 and answer.stdout.strip() == f"scancel {submitted.job_id}"
+    entry = _scheduler_says(tmp_path / "runs", "cancelme", "CANCELLED")
+    assert entry["state"] == "STOPPED"
+    assert f"job {submitted.job_id} was cancelled" in str(entry["reason"])
+    record = read_job_file(run_dir)
+    assert record is not None and record.cancelled is not None
+
+
+def test_a_preempted_run_is_requeued_and_resumes(
+    tmp_path: Path, slurm_cluster: SlurmCluster
+) -> None:
+    submitted = _submit(tmp_path, "preempt", epochs=40)
+    run_dir, job_id = submitted.run_dir, submitted.job_id
+    wait_state(run_dir, lambda r: r.status.epoch_idx >= 2, timeout=START_S, what="epoch 3")
+    subprocess.run(["scancel", "--signal=USR2", job_id], check=True, timeout=30)
+    wait_for(lambda: slurm_pending(job_id), timeout=60, what="the job to be requeued")
+    slurm_cluster.release_held(job_id)  # instead of SLURM's ~2 minute hold
+    run = _final(run_dir)
+    assert run.status.state is TrainingState.DONE, run.exception
+    assert run.attempt == 1
+    assert len(run.losses) == 40 * 7  # the epochs continued: not one step lost or repeated
+    assert _states(run_dir) == [(0, "TRAINING"), (1, "TRAINING"), (1, "DONE")]
+    messages = debug_messages(run)
+    assert any(m.startswith("saved requeue-attempt0.ckpt") for m in messages)
+    assert any(m.startswith("resumed at epoch") for m in messages)
+    assert _scheduler_says(tmp_path / "runs", "preempt", "COMPLETED")["attempt"] == 1
+
+
+def test_a_crash_in_training_is_crashed_with_its_reason(
+    tmp_path: Path, slurm_cluster: SlurmCluster
+) -> None:
+    from hpc_runner.spec import load_job_spec
+
+    path = write_spec(tmp_path / "spec", "crash", profile="test_cpu")
+    spec = load_job_spec(path)  # valid when checked ...
+    np.save(tmp_path / "spec" / "crash.npy", np.zeros((3, 64, 64), np.float32))  # ... then 3-D
+    (submitted,) = submit_specs([spec], tmp_path / "runs", cluster="slurm")
+    run = _final(submitted.run_dir)
+    assert run.status.state is TrainingState.CRASHED
+    assert run.exception is not None and "axes" in run.exception.message.lower()
+    entry = _scheduler_says(tmp_path / "runs", "crash", "FAILED")
+    assert entry["state"] == "CRASHED" and entry["exception"].startswith(run.exception.exc_type)
+
+
+def test_the_time_limit_requeues_with_a_scaled_signal_delay(
+    tmp_path: Path, slurm_cluster: SlurmCluster
+) -> None:
+    """A 1-minute limit: USR2 comes 10 s before it (not the 90 s default, which is at once)."""
+    submitted = _submit(tmp_path, "limit", epochs=100_000, timeout_min=1)
+    run_dir, job_id = submitted.run_dir, submitted.job_id
+    script = (run_dir / "submitit" / f"{job_id}_submission.sh").read_text()
+    assert "#SBATCH --signal=USR2@10" in script and "#SBATCH --time=1" in script
+    run = wait_state(
+        run_dir,
+        lambda r: any("requeueing as attempt 1" in m for m in debug_messages(r)),
+        timeout=START_S,
+        what="the time limit's USR2",
+    )
+    signalled = next(t for t, m in run.debug if m.startswith("SIGUSR2 received"))
+    assert signalled - run.first_time > 25  # type: ignore[operator]  # near the limit, not at once
+    wait_for(lambda: slurm_pending(job_id), timeout=60, what="the requeued job to pend")
+    slurm_cluster.release_held(job_id)
+    wait_state(
+        run_dir,
+        lambda r: r.attempt == 1 and r.status.state is TrainingState.TRAINING,
+        timeout=START_S,
+        what="attempt 1 to train",
+    )
+    assert cli("stop", str(run_dir)).returncode == 0
+    run = _final(run_dir)
+    assert (run.status.state, run.attempt) == (TrainingState.STOPPED, 1)
+
+
+def slurm_pending(job_id: str) -> bool:
+    command = ["squeue", "-h", "-j", job_id, "-o", "%T"]
+    answer = subprocess.run(command, capture_output=True, text=True, timeout=30, check=False)
+    return answer.stdout.strip() == "PENDING"

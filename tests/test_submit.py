@@ -1,0 +1,228 @@
+"""Submitting without a cluster: the run directory, the local process, and the run-control commands.
+
+Every run here is a real tiny careamics training in a real local submitit job, started detached
+from the submitting process.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import sys
+from pathlib import Path
+
+import pytest
+
+from hpc_runner.errors import UsageError
+from hpc_runner.jobfile import read_job_file
+from hpc_runner.jobs import cancel_run, log_files, resume_run
+from hpc_runner.status import TrainingState
+from hpc_runner.submit import choose_cluster, create_run_dir, submit_specs
+from tests.run_support import (
+    cli,
+    debug_messages,
+    run_state,
+    status_json,
+    wait_for,
+    wait_state,
+    write_spec,
+)
+
+pytestmark = pytest.mark.training
+
+SLURM_COMMANDS = {"sbatch", "srun", "squeue", "sacct", "scancel", "scontrol", "sinfo", "salloc"}
+FINAL = (TrainingState.DONE, TrainingState.STOPPED, TrainingState.CRASHED)
+
+
+@pytest.fixture
+def no_slurm_path(tmp_path: Path) -> str:
+    """A PATH like this machine's, minus SLURM's commands: a workstation without a cluster."""
+    shadow = tmp_path / "no-slurm-bin"
+    shadow.mkdir()
+    for directory in os.environ.get("PATH", "").split(os.pathsep):
+        if not os.path.isdir(directory):
+            continue
+        for name in os.listdir(directory):
+            link = shadow / name
+            if name not in SLURM_COMMANDS and not link.exists():
+                link.symlink_to(Path(directory) / name)
+    return str(shadow)
+
+
+def test_choose_cluster(no_slurm_path: str, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("PATH", no_slurm_path)
+    assert choose_cluster("auto") == "local"
+    fake = Path(no_slurm_path).parent / "with-sbatch"
+    fake.mkdir()
+    (fake / "sbatch").write_text("#!/bin/sh\n")
+    (fake / "sbatch").chmod(0o755)
+    monkeypatch.setenv("PATH", f"{fake}{os.pathsep}{no_slurm_path}")
+    assert choose_cluster("auto") == "slurm"
+    assert choose_cluster("debug") == "debug"
+    with pytest.raises(UsageError, match="unknown cluster"):
+        choose_cluster("kubernetes")
+
+
+def test_run_directories_never_collide(tmp_path: Path) -> None:
+    first = create_run_dir(tmp_path / "runs", "n2v")
+    second = create_run_dir(tmp_path / "runs", "n2v")
+    assert (first.name, second.name) == ("n2v", "n2v-2")
+
+
+def test_submit_watch_locally_reaches_done(tmp_path: Path) -> None:
+    spec = write_spec(tmp_path / "spec")
+    runs = tmp_path / "runs"
+    answer = cli("submit", str(spec), "--cluster", "local", "--runs-dir", str(runs), "--watch")
+    assert answer.returncode == 0, answer.stderr
+    lines = answer.stdout.splitlines()
+    assert lines[0] == f"run directory: {runs.absolute() / 'tiny'}"
+    assert lines[1].startswith("job: ") and lines[1].endswith("(local)")
+    assert lines[-1].startswith("DONE  epoch 2/2  batch 7/7")
+    run_dir = runs / "tiny"
+    assert {p.name for p in run_dir.iterdir()} >= {"run.yaml", "status.jsonl", "job.json", "work"}
+    record = read_job_file(run_dir)
+    assert record is not None and record.scheduler == "local" and record.python == sys.executable
+    entry = wait_for(
+        lambda: (e := status_json(runs)["tiny"])["scheduler_state"] == "COMPLETED" and e,
+        timeout=60,
+        what="the local job to finish",
+    )
+    assert entry["state"] == "DONE" and entry["job"] == record.job_id
+    assert entry["model"]["checkpoint"].endswith("tiny_last.ckpt")
+
+    logs = cli("logs", "tiny", "--runs-dir", str(runs))
+    assert logs.returncode == 0
+    assert f"==> {log_files(run_dir)[0]} <==" in logs.stdout
+    assert "Job completed successfully" in logs.stdout
+
+
+def test_submit_returns_while_the_training_goes_on_then_stop(
+    tmp_path: Path, no_slurm_path: str
+) -> None:
+    """`submit` (auto, no SLURM on PATH) exits at once; its detached job outlives it; `stop`."""
+    spec = write_spec(tmp_path / "spec", epochs=400)
+    runs = tmp_path / "runs"
+    answer = cli("submit", str(spec), "--runs-dir", str(runs), path=no_slurm_path)
+    assert answer.returncode == 0, answer.stderr
+    assert "(local)" in answer.stdout
+    run_dir = runs / "tiny"
+    # the submitting process has exited; the training now starts and goes on without it
+    wait_state(run_dir, lambda r: r.status.epoch_idx >= 1, timeout=120, what="epoch 2")
+    stop = cli("stop", str(run_dir))
+    assert stop.returncode == 0 and "stop requested" in stop.stdout
+    run = wait_state(run_dir, lambda r: r.status.state in FINAL, timeout=60, what="a final state")
+    assert run.status.state is TrainingState.STOPPED
+    assert run.status.epoch_idx < 399 and run.model is not None
+
+    wait_for(
+        lambda: status_json(runs)["tiny"]["scheduler_state"] == "COMPLETED",
+        timeout=60,
+        what="the stopped job's process to exit",
+    )
+    # resume: the next attempt continues from the last checkpoint (and the STOP file is gone)
+    attempt, job_id, checkpoint = resume_run(run_dir)
+    assert attempt == 1 and checkpoint.endswith(".ckpt")
+    stopped_at = run.status.epoch_idx
+    resumed = wait_state(
+        run_dir, lambda r: r.attempt == 1 and r.status.epoch_idx > stopped_at, timeout=120,
+        what="the resumed attempt to train",
+    )  # fmt: skip
+    steps = len(run.losses)  # the stopped attempt's optimizer steps: the resume starts there
+    assert any(
+        m.startswith("resumed at epoch") and m.endswith(f", step {steps}")
+        for m in debug_messages(resumed)
+    )
+    record = read_job_file(run_dir)
+    assert record is not None and [s.how for s in record.submissions] == ["submit", "resume"]
+    assert record.job_id == job_id
+    with pytest.raises(UsageError, match="stop or cancel it first"):
+        resume_run(run_dir)  # its job is running
+
+    assert "interrupted" in cancel_run(run_dir)
+    run = wait_state(run_dir, lambda r: r.status.state in FINAL, timeout=30, what="cancellation")
+    assert run.status.state is TrainingState.STOPPED  # the interrupt was recorded
+    entry = status_json(runs)["tiny"]
+    assert (entry["state"], entry["scheduler_state"], entry["attempt"]) == (
+        "STOPPED",
+        "CANCELLED",
+        1,
+    )
+
+
+def test_a_preempted_local_job_is_requeued_and_resumes(tmp_path: Path) -> None:
+    """USR2 to the training process, as the local controller sends near its time limit."""
+    from hpc_runner.spec import load_job_spec
+
+    spec = load_job_spec(write_spec(tmp_path / "spec", epochs=20))
+    (submitted,) = submit_specs([spec], tmp_path / "runs", cluster="local")
+    run_dir = submitted.run_dir
+    wait_state(run_dir, lambda r: r.status.epoch_idx >= 2, timeout=120, what="epoch 3")
+    task = _training_process(int(submitted.job_id))
+    os.kill(task, signal.SIGUSR2)
+    run = wait_state(run_dir, lambda r: r.status.state in FINAL, timeout=180, what="DONE")
+    assert run.status.state is TrainingState.DONE
+    assert run.attempt == 1
+    assert len(run.losses) == 20 * 7  # not one step lost or repeated
+    messages = debug_messages(run)
+    assert any("SIGUSR2 received" in m for m in messages)
+    saved = next(m for m in messages if m.startswith("saved requeue-attempt0.ckpt"))
+    assert "requeueing as attempt 1" in saved
+    assert any(
+        m.startswith("attempt 1 starting") and "requeue-attempt0.ckpt" in m for m in messages
+    )
+    lines = [json.loads(line) for line in (run_dir / "status.jsonl").read_text().splitlines()]
+    states = [(r["attempt"], r["value"]) for r in lines if r["type"] == "state"]
+    assert states == [(0, "TRAINING"), (1, "TRAINING"), (1, "DONE")]  # no CRASHED in between
+
+
+def _training_process(controller: int) -> int:
+    from hpc_runner.jobs import _cmdline, _descendants
+
+    def find() -> int | None:
+        tasks = [p for p in _descendants(controller) if b"submitit.core._submit" in _cmdline(p)]
+        return tasks[0] if tasks else None
+
+    return wait_for(find, timeout=30, what="the training process")
+
+
+def test_bad_spec_exits_2_and_writes_nothing(tmp_path: Path) -> None:
+    spec = write_spec(tmp_path / "spec")
+    spec.write_text(spec.read_text().replace("epochs: 2", "epochz: 2"))
+    runs = tmp_path / "runs"
+    answer = cli("submit", str(spec), "--cluster", "local", "--runs-dir", str(runs))
+    assert answer.returncode == 2
+    assert answer.stderr.startswith("hpc-runner submit: ") and "training.epochz" in answer.stderr
+    assert "Traceback" not in answer.stderr
+    assert not runs.exists()
+
+
+def test_a_failed_submission_leaves_no_run_directory(
+    tmp_path: Path, no_slurm_path: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from hpc_runner.errors import HpcRunnerError
+    from hpc_runner.spec import load_job_spec
+
+    spec = load_job_spec(write_spec(tmp_path / "spec"))
+    monkeypatch.setenv("PATH", no_slurm_path)
+    with pytest.raises(HpcRunnerError, match="srun is not on PATH"):
+        submit_specs([spec], tmp_path / "runs", cluster="slurm")
+    assert list((tmp_path / "runs").iterdir()) == []
+
+
+def test_debug_cluster_trains_inside_submit(tmp_path: Path) -> None:
+    spec = write_spec(tmp_path / "spec")
+    answer = cli("submit", str(spec), "--cluster", "debug", "--runs-dir", str(tmp_path / "runs"))
+    assert answer.returncode == 0, answer.stderr
+    assert answer.stdout.splitlines()[-1] == "state: DONE"
+    run = run_state(tmp_path / "runs" / "tiny")
+    assert run.status.state is TrainingState.DONE and (run.job or "").startswith("DEBUG_")
+    cancel = cli("cancel", str(tmp_path / "runs" / "tiny"))
+    assert cancel.returncode == 2 and "nothing to cancel" in cancel.stderr
+
+
+def test_control_commands_name_a_missing_run(tmp_path: Path) -> None:
+    for command in ("stop", "cancel", "resume", "logs"):
+        answer = cli(command, "nope", "--runs-dir", str(tmp_path))
+        assert answer.returncode == 2, command
+        assert answer.stderr.startswith(f"hpc-runner {command}: nope: no such run")
