@@ -11,7 +11,9 @@ A source is a path, optionally followed by ``:INNER`` naming one array inside a 
 =====================================  ==================================================
 
 When every source of a job is TIFF, careamics reads the files itself (``data_type: tiff``);
-otherwise everything is read into memory here and handed over as arrays (``data_type: array``).
+when one is HDF5, careamics reads patches lazily through :mod:`hpc_runner.hdf5_stack`
+(``data_type: custom``: a dataset larger than memory trains); otherwise everything is read into
+memory here and handed over as arrays (``data_type: array``).
 The spec side (:func:`source_kind`, :func:`split_source`, :func:`careamics_data_type`) is pure
 and imports nothing heavy; numpy, tifffile, h5py and zarr are imported inside the functions
 that read data, on the compute node or when a spec checks its files.
@@ -84,8 +86,9 @@ def careamics_data_type(sources: Mapping[str, str | None], requested: str | None
     """The careamics ``data_type`` a job's sources need (keys as in a spec's ``data:``).
 
     ``tiff`` when every source is TIFF and each target has its input's file name(s) (careamics
-    pairs TIFF inputs and targets by file name and refuses anything else); ``array``
-    otherwise. A requested ``array`` is always possible since everything can be loaded here.
+    pairs TIFF inputs and targets by file name and refuses anything else); ``custom`` when a
+    source is HDF5 (read lazily, patch by patch); ``array`` otherwise. A requested ``array``
+    is always possible since everything can be loaded here.
     """
     if requested == "array":
         return "array"
@@ -96,6 +99,8 @@ def careamics_data_type(sources: Mapping[str, str | None], requested: str | None
             kinds.add(source_kind(source))
         except DataSourceError:
             kinds.add("unknown")
+    if "hdf5" in kinds:
+        return "custom"
     if kinds != {"tiff"}:
         return "array"
     for key in ("train", "val"):
@@ -152,8 +157,9 @@ def training_arguments(data: DataSpec, careamics_config: Mapping[str, Any]) -> d
     """The data keyword arguments for ``CAREamist.train(...)``.
 
     With the config's ``data_type`` ``tiff`` the paths are passed through for careamics to
-    read; with ``array`` every source is read into memory here. Only the sources the spec
-    names appear (``train_data`` always).
+    read; with ``custom`` too, with the lazy HDF5 loader as ``loading``; with ``array`` every
+    source is read into memory here. Only the sources the spec names appear (``train_data``
+    always).
     """
     data_type = careamics_config["data_config"]["data_type"]
     sources = {
@@ -168,13 +174,19 @@ def training_arguments(data: DataSpec, careamics_config: Mapping[str, Any]) -> d
             continue
         if data_type == "tiff":
             arguments[argument] = Path(source)
+        elif data_type == "custom":
+            arguments[argument] = source
         elif data_type == "array":
             arguments[argument] = load_source(source)
         else:
             raise DataSourceError(
-                f"careamics data_type '{data_type}' is not supported by hpc-runner (use tiff or "
-                "array; the spec chooses it from the data files)"
+                f"careamics data_type '{data_type}' is not supported by hpc-runner (use tiff, "
+                "custom or array; the spec chooses it from the data files)"
             )
+    if data_type == "custom":
+        from hpc_runner.hdf5_stack import lazy_loading
+
+        arguments["loading"] = lazy_loading()
     return arguments
 
 
