@@ -5,6 +5,7 @@
     after:
       predict:                        # denoise images with the trained model
         images: data/noisy.tif        # a source or a list (as in data:); default: data.train
+        axes: SYX                     # the images' axes; default: the training's axes
         tile_size: [256, 256]         # predict tile by tile (large images); default: whole
         tile_overlap: [48, 48]        # even, smaller than the tile; default: a quarter tile
         format: tiff                  # tiff (one file per image) or hdf5 (one file)
@@ -30,7 +31,7 @@ from typing import Any
 from hpc_runner.spec_errors import Problems, check_keys, join_key, type_name
 
 AFTER_KEYS = ("predict", "export_bmz")
-PREDICT_KEYS = ("images", "tile_size", "tile_overlap", "format")
+PREDICT_KEYS = ("images", "axes", "tile_size", "tile_overlap", "format")
 BMZ_KEYS = ("authors", "name", "description", "data_description", "input")
 AUTHOR_KEYS = ("name", "affiliation", "email", "github_user", "orcid")
 FORMATS = ("tiff", "hdf5")
@@ -41,6 +42,7 @@ class PredictSpec:
     """Prediction after training: sources (None = the training data), tiling, output format."""
 
     images: tuple[str, ...] | None = None
+    axes: str | None = None
     tile_size: tuple[int, ...] | None = None
     tile_overlap: tuple[int, ...] | None = None
     format: str = "tiff"
@@ -143,6 +145,14 @@ def _predict(
     images = None
     if section.get("images") is not None:
         images = _sources(section["images"], "after.predict.images", spec_dir, problems)
+    axes = section.get("axes")
+    if axes is not None and (not isinstance(axes, str) or not axes or set(axes) - set("STCZYX")):
+        problems.add(
+            "after.predict.axes", f"expected axes like 'SYX' (letters of STCZYX), got {axes!r}"
+        )
+        axes = None
+    if images is not None and careamics is not None:
+        _check_dimensions(images, axes or careamics["data_config"]["axes"], problems)
     fmt = section.get("format", "tiff")
     if fmt not in FORMATS:
         problems.add("after.predict.format", f"'{fmt}' is not one of {', '.join(FORMATS)}")
@@ -153,7 +163,25 @@ def _predict(
     if tile is not None and careamics is not None:
         overlap = overlap or tuple(min(48, size // 4 // 2 * 2) for size in tile)
         _check_tiles(tile, overlap, careamics, problems)
-    return PredictSpec(images=images, tile_size=tile, tile_overlap=overlap, format=str(fmt))
+    return PredictSpec(
+        images=images, axes=axes, tile_size=tile, tile_overlap=overlap, format=str(fmt)
+    )
+
+
+def _check_dimensions(images: tuple[str, ...], axes: str, problems: Problems) -> None:
+    from hpc_runner.data import check_source
+
+    for index, source in enumerate(images):
+        for shape in check_source(source):
+            if len(shape) != len(axes):
+                problems.add(
+                    join_key("after.predict.images", index)
+                    if len(images) > 1
+                    else "after.predict.images",
+                    f"image has {len(shape)} dimensions {shape} but the axes '{axes}' have "
+                    f"{len(axes)} (set after.predict.axes, e.g. 'S{axes}' for a stack)",
+                )
+                return
 
 
 def _ints(value: Any, key: str, problems: Problems) -> tuple[int, ...] | None:
