@@ -5,7 +5,8 @@ the attempt number, a checkpoint to resume from), so its pickle is tiny and neve
 status or a model along. On the node it reads ``run.yaml``, builds the ``CAREamist`` with the run's
 own ``work/`` directory, data loader workers within the CPUs SLURM granted and the progress bar
 off, trains with the status callback, and records where the model is - plus the PSNR before and
-after when the spec names a ground truth.
+after when the spec names a ground truth, then the spec's ``after:`` steps (predictions, a
+BioImage Model Zoo archive: :mod:`hpc_runner.after`).
 
 On timeout or preemption (USR2, see :mod:`hpc_runner.node_signals`) it saves a checkpoint at a
 step boundary and submitit requeues :meth:`NodeJob.checkpoint`'s successor: the same run, attempt
@@ -211,11 +212,17 @@ def _run(
     if spec.ground_truth and state is TrainingState.DONE:
         _report_psnr(careamist, spec, train_kwargs, callback)
     location = callback.model_location(careamist.trainer)
+    if spec.after is not None and state is TrainingState.DONE:
+        from hpc_runner.after import run_after
+
+        location = run_after(careamist, spec, run_dir, callback, location)
     return {
         "run_dir": str(run_dir),
         "attempt": job.attempt,
         "state": state.name,
         "checkpoint": location.checkpoint if location else None,
+        "predictions": location.predictions if location else None,
+        "bmz_archive": location.bmz_archive if location else None,
     }
 
 
