@@ -56,6 +56,10 @@ class Collector:
             self.watcher.acknowledge()
         return batch
 
+    def initial(self) -> list[WatchBatch]:
+        """The batches of the initial scan: runs named first, then read, up to the scan's end."""
+        return self.until(lambda batch: batch.initial_scan_done)
+
     def until(self, condition, timeout: float = 20.0) -> list[WatchBatch]:
         """Batches up to and including the first one for which ``condition(batch)`` holds."""
         seen = []
@@ -134,9 +138,13 @@ def test_existing_runs_are_read_and_appends_show_up(
 ) -> None:
     training = FakeTraining(tmp_path / "sweep" / "a").begin(2, 3)
     collector.start(tmp_path, poll=poll)
-    first = collector.next()
-    assert first.initial_scan_done
-    assert [(u.label, len(u.batch.records)) for u in first.updates] == [("sweep/a", 3)]
+    named, read = collector.initial()
+    assert [(u.label, len(u.batch.records), u.pending) for u in named.updates] == [
+        ("sweep/a", 0, True)
+    ]
+    assert [(u.label, len(u.batch.records), u.pending) for u in read.updates] == [
+        ("sweep/a", 3, False)
+    ]
     training.epoch(0, [0.5, 0.4, 0.3])
     batches = collector.until(lambda b: len(records_of([b], "sweep/a")) > 0)
     appended = records_of(batches, "sweep/a")
@@ -151,7 +159,7 @@ def test_a_run_created_after_start_shows_up(
     tmp_path: Path, collector: Collector, poll: float | None
 ) -> None:
     collector.start(tmp_path, poll=poll)
-    assert collector.next().updates == []
+    assert [b.updates for b in collector.initial()] == [[]]
     # A whole sweep directory appears at once, as `mkdir -p` and the first writes make it.
     FakeTraining(tmp_path / "new_sweep" / "deep" / "run1").begin(4, 5)
     batches = collector.until(lambda b: any(u.label == "new_sweep/deep/run1" for u in b.updates))
@@ -168,7 +176,7 @@ def test_work_submitit_and_hidden_folders_hold_no_runs(
     for inner in ("run/work/checkpoints", "run/submitit", ".hidden/run"):
         FakeTraining(tmp_path / inner).begin(1, 1)
     collector.start(tmp_path)
-    assert [u.label for u in collector.next().updates] == ["run"]
+    assert {u.label for b in collector.initial() for u in b.updates} == {"run"}
     FakeTraining(tmp_path / "run" / "work" / "later").begin(1, 1)
     FakeTraining(tmp_path / "visible").begin(1, 1)
     batches = collector.until(lambda b: any(u.label == "visible" for u in b.updates))
@@ -181,7 +189,7 @@ def test_removed_and_replaced_status_files(tmp_path: Path, collector: Collector)
     FakeTraining(tmp_path / "gone").begin(1, 1)
     kept = FakeTraining(tmp_path / "kept").begin(3, 3).epoch(0, [1.0, 0.9, 0.8])
     collector.start(tmp_path)
-    collector.next()
+    collector.initial()
     shutil.rmtree(tmp_path / "gone")
     removed = collector.until(lambda b: bool(b.removed))
     assert [path.name for b in removed for path in b.removed] == ["gone"]
@@ -200,7 +208,7 @@ def test_removed_and_replaced_status_files(tmp_path: Path, collector: Collector)
 def test_malformed_lines_are_counted_not_fatal(tmp_path: Path, collector: Collector) -> None:
     training = FakeTraining(tmp_path / "run").begin(2, 2)
     collector.start(tmp_path)
-    collector.next()
+    collector.initial()
     status = training.run_dir / STATUS_FILE
     append_line(status, b"not json\n")
     append_line(status, b'{"v":1,"type":"warp drive","value":1,"t":1,"seq":9,"attempt":0}\n')
@@ -217,8 +225,8 @@ def test_a_large_file_arrives_in_slices(tmp_path: Path, collector: Collector) ->
     training.epoch(0, [0.5] * 2000)
     size = (training.run_dir / STATUS_FILE).stat().st_size
     collector.start(tmp_path, read_slice=16 << 10, cycle_budget=32 << 10)
-    batches = collector.until(lambda b: b.initial_scan_done)
-    assert len(batches) >= size // (32 << 10)
+    batches = collector.initial()
+    assert len(batches) >= 1 + size // (32 << 10)
     assert all(u.pending for b in batches[:-1] for u in b.updates)
     assert sum(len(u.batch.records) for b in batches for u in b.updates) == 4004
 
@@ -228,7 +236,8 @@ def test_deliveries_wait_for_acknowledgement_and_coalesce(
 ) -> None:
     training = FakeTraining(tmp_path / "run").begin(1, 100)
     collector.start(tmp_path, ack_timeout=600)
-    collector.next(ack=False)
+    collector.next()  # the run's name
+    collector.next(ack=False)  # its records
     for batch in range(30):
         training.write(TrainUpdateType.BATCH, batch)
     time.sleep(0.3)  # time for events to arrive; nothing may be delivered before the ack
@@ -243,7 +252,7 @@ def test_the_safety_rescan_finds_what_events_missed(tmp_path: Path, collector: C
     training = FakeTraining(tmp_path / "run").begin(1, 1)
     # The observer polls so rarely that only the re-scan can notice anything in this test.
     collector.start(tmp_path, poll=3600, rescan_interval=0.1)
-    collector.next()
+    collector.initial()
     training.debug("seen by the re-scan")
     FakeTraining(tmp_path / "late").begin(1, 1)
     batches = collector.until(lambda b: any(u.label == "late" for u in b.updates))
@@ -265,9 +274,11 @@ def test_inotify_limits_fall_back_to_polling(
     monkeypatch.setattr(watcher_module, "start_observer", limited)
     FakeTraining(tmp_path / "run").begin(1, 1)
     watcher = collector.start(tmp_path)
-    first = collector.next()
+    collector.initial()
+    FakeTraining(tmp_path / "probe").begin(1, 1)
+    probe = collector.until(lambda b: any(u.label == "probe" for u in b.updates))
     assert watcher.mode == "polling"
-    assert "inotify unavailable" in first.watching
+    assert "inotify unavailable" in probe[-1].watching
     FakeTraining(tmp_path / "later").begin(1, 1)
     collector.until(lambda b: any(u.label == "later" for u in b.updates))
 
@@ -275,7 +286,7 @@ def test_inotify_limits_fall_back_to_polling(
 def test_the_watched_directory_may_itself_be_a_run(tmp_path: Path, collector: Collector) -> None:
     FakeTraining(tmp_path / "solo").begin(1, 1)
     collector.start(tmp_path / "solo")
-    assert [u.label for u in collector.next().updates] == ["solo"]
+    assert {u.label for b in collector.initial() for u in b.updates} == {"solo"}
 
 
 def test_stop_is_prompt_and_idempotent(tmp_path: Path) -> None:

@@ -24,10 +24,6 @@ from textual.dom import DOMNode
 from textual.timer import Timer
 
 from hpc_runner.scheduler import SchedulerPoller
-from hpc_runner.status import TrainingState
-from hpc_runner.tui.detail_screen import DetailScreen
-from hpc_runner.tui.help_screen import HelpScreen
-from hpc_runner.tui.logs_screen import LogsScreen
 from hpc_runner.tui.messages import ActionDone, RunsRead, SchedulerRead, WatcherFailed
 from hpc_runner.tui.model import RunEntry
 from hpc_runner.tui.run_screen import RunScreen
@@ -100,6 +96,7 @@ class WatchApp(App[None]):
         self.refresh_count = 0
         self._scanned = False
         self._dirty: set[str] = set()
+        self._applying = False
         self._last_refresh = -math.inf
         self._refresh_timer: Timer | None = None
 
@@ -149,6 +146,7 @@ class WatchApp(App[None]):
         """Apply a batch to the runs' states (psygnal events fire here, on the UI thread)."""
         batch = message.batch
         new_runs = False
+        self._applying = True  # psygnal events only mark runs dirty: one refresh afterwards
         try:
             for path in batch.removed:
                 if self.entries.pop(str(path), None) is not None:
@@ -173,11 +171,17 @@ class WatchApp(App[None]):
                 self.runs_screen.scanning = False
                 self._dirty.add("")  # the status line changes even if no run did
         finally:
+            self._applying = False
             if self.watcher is not None:
                 self.watcher.acknowledge()
         if new_runs and self.scheduler_watcher is not None:
             self.scheduler_watcher.check_soon()
-        self._schedule_refresh()
+        if batch.initial_scan_done:  # the first complete picture: show it without waiting
+            if self._refresh_timer is not None:
+                self._refresh_timer.stop()
+            self._refresh_now()
+        else:
+            self._schedule_refresh()
 
     def on_scheduler_read(self, message: SchedulerRead) -> None:
         """The scheduler's view of some jobs changed: it may change the state shown."""
@@ -189,8 +193,10 @@ class WatchApp(App[None]):
         self._schedule_refresh()
 
     def _status_changed(self, key: str, info: EmissionInfo) -> None:
+        """psygnal: a field of a run's TrainingStatus changed (on the UI thread)."""
         self._dirty.add(key)
-        self._schedule_refresh()
+        if not self._applying:
+            self._schedule_refresh()
 
     def _schedule_refresh(self) -> None:
         if self._refresh_timer is not None or not self._dirty:
@@ -215,11 +221,11 @@ class WatchApp(App[None]):
             self.scan_done.set()
 
     def _tick(self) -> None:
-        """Elapsed times and ETAs of running trainings move with the clock."""
-        training = TrainingState.TRAINING
-        self._dirty.update(k for k, e in self.entries.items() if e.state is training)
-        self._dirty.add("")
-        self._schedule_refresh()
+        """Elapsed times and ETAs of running trainings move with the clock (every second)."""
+        now = self.clock()
+        for screen in self.screen_stack:
+            if isinstance(screen, RunScreen):
+                screen.tick(now)
 
     def on_watcher_failed(self, message: WatcherFailed) -> None:
         self.runs_screen.watching = "not watching"
@@ -234,6 +240,11 @@ class WatchApp(App[None]):
             self.notify(message.text, severity="error", timeout=15, markup=False)
 
     def action_help(self) -> None:
+        # Imported here: the detail screen pulls in plotext, which the first paint can do without.
+        from hpc_runner.tui.detail_screen import DetailScreen
+        from hpc_runner.tui.help_screen import HelpScreen
+        from hpc_runner.tui.logs_screen import LogsScreen
+
         if isinstance(self.screen, HelpScreen):
             self.screen.dismiss()
             return

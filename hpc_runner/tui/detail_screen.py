@@ -120,6 +120,9 @@ class DetailScreen(RunScreen):
             self._meta_for = meta_key
             self._load_meta()
 
+    def tick(self, now: float) -> None:
+        self.refresh_runs((), now)  # the title's elapsed time and ETA
+
     def _plot_soon(self) -> None:
         run = self.entry.run
         version = (id(run.losses), len(run.losses), len(run.val_losses))

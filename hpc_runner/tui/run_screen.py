@@ -44,6 +44,10 @@ class RunScreen(Screen[None]):
         """Show the runs whose keys are in ``changed`` as they are now (coalesced refresh)."""
         raise NotImplementedError
 
+    def tick(self, now: float) -> None:
+        """The clock moved on (every second): update elapsed times and ETAs shown."""
+        raise NotImplementedError
+
     def _entry_or_say(self) -> RunEntry | None:
         entry = self.current_entry()
         if entry is None:

@@ -74,6 +74,9 @@ class RunsScreen(RunScreen):
             scanning=self.scanning,
         )
 
+    def tick(self, now: float) -> None:
+        self.table.tick(now)
+
     def action_open_run(self) -> None:
         from hpc_runner.tui.detail_screen import DetailScreen
 

@@ -99,6 +99,7 @@ class RunsTable(ScrollView, can_focus=True):
         self._widths = [max(width, cell_len(header)) for _, header, width in COLUMNS]
         self._selected: str | None = None
         self._styles: dict[str, Style] = {}
+        self._stale: set[str] = set()  # rows whose clock-driven cells are redone when shown
         self.cursor_row = 0
 
     # -- what tests and screens ask ------------------------------------------------------------
@@ -164,14 +165,12 @@ class RunsTable(ScrollView, can_focus=True):
         for key in [key for key in self._cells if key not in self.entries]:
             del self._cells[key]
             self._strips.pop(key, None)
-        redrawn = []
-        for entry in shown:
-            if entry.key in changed or entry.key not in self._cells:
-                cells = row_cells(entry, now)
-                if self._cells.get(entry.key) != cells:
-                    self._cells[entry.key] = cells
-                    self._strips.pop(entry.key, None)
-                    redrawn.append(entry.key)
+        redrawn = [
+            entry.key
+            for entry in shown
+            if (entry.key in changed or entry.key not in self._cells)
+            and self._recompute(entry, now)
+        ]
         order = [entry.key for entry in shown]
         layout = (order, list(self._widths), self.cursor_row)
         self._order = order
@@ -186,6 +185,33 @@ class RunsTable(ScrollView, can_focus=True):
         else:  # same rows in the same places: repaint only the lines whose text changed
             for key in redrawn:
                 self.refresh_line(self._order.index(key) + 1)
+
+    def tick(self, now: float) -> None:
+        """Move elapsed times and ETAs of running trainings on; rows off screen wait until shown.
+
+        Every second, for a screenful of rows at most: with hundreds of trainings running,
+        recomputing rows nobody sees would be most of the idle CPU.
+        """
+        first = self.scroll_offset.y
+        visible = range(first, first + max(0, self.size.height - 1))
+        for index, key in enumerate(self._order):
+            entry = self.entries.get(key)
+            if entry is None or entry.state is not TrainingState.TRAINING:
+                continue
+            if index not in visible:
+                self._stale.add(key)
+            elif self._recompute(entry, now):
+                self.refresh_line(index + 1)
+
+    def _recompute(self, entry: RunEntry, now: float) -> bool:
+        """Renew a row's cells; True if its text changed (its cached strip is then dropped)."""
+        self._stale.discard(entry.key)
+        cells = row_cells(entry, now)
+        if self._cells.get(entry.key) == cells:
+            return False
+        self._cells[entry.key] = cells
+        self._strips.pop(entry.key, None)
+        return True
 
     def _fit_name_column(self) -> None:
         names = [self._cells[key][0].cell_len for key in self._order]
@@ -232,6 +258,8 @@ class RunsTable(ScrollView, can_focus=True):
         if index >= len(self._order):
             return Strip.blank(width, self._style(""))
         key = self._order[index]
+        if key in self._stale and key in self.entries:  # scrolled into view since a tick
+            self._recompute(self.entries[key], self.clock())
         cached = self._strips.get(key)
         if cached is None:
             cached = self._strips[key] = self._render_row(self._cells[key])

@@ -106,6 +106,7 @@ class RunWatcher:
         self._known: tuple[Path, ...] = ()  # replaced whole, so other threads may read it
         self._removed: list[Path] = []
         self._scan_done = False
+        self._named_runs = False
         self._next_rescan = 0.0
         self._observer: BaseObserver | None = None
         self._thread: threading.Thread | None = None
@@ -151,7 +152,6 @@ class RunWatcher:
 
     def _run(self) -> None:
         try:
-            self._start_observer()
             last_delivery = -math.inf
             wake = self._changes.wake
             while not self._stopping.is_set():
@@ -167,12 +167,17 @@ class RunWatcher:
                     self._rescan()
                     self._next_rescan = time.monotonic() + self.rescan_interval
                 batch = self._collect()
-                if batch is None or self._stopping.is_set():
-                    continue
-                self._acked.clear()
-                if not self._deliver(batch):
-                    self._acked.set()
-                last_delivery = time.monotonic()
+                if batch is not None and not self._stopping.is_set():
+                    self._acked.clear()
+                    if not self._deliver(batch):
+                        self._acked.set()
+                    last_delivery = time.monotonic()
+                if self._observer is None and self._scan_done:
+                    # Watches are set up only now: adding hundreds of them (or a polling
+                    # snapshot) would delay the first picture. What changed meanwhile is
+                    # found by the re-scan right after.
+                    self._start_observer()
+                    self._rescan()
         except Exception as exc:  # report, never die silently: the UI would look frozen
             if self._on_error is None:
                 raise
@@ -245,7 +250,11 @@ class RunWatcher:
                 if not os.path.isfile(os.path.join(key, STATUS_FILE)):
                     self._forget(key)
                     dirty.discard(key)
-        updates, leftover = self._read(dirty)
+        # The very first delivery only names the runs found (rows appear at once); reading
+        # their files starts with the next one.
+        budget = self.cycle_budget if self._named_runs else 0
+        self._named_runs = True
+        updates, leftover = self._read(dirty, budget)
         self._changes.add_dirty(leftover)
         scan_done = not self._scan_done and not leftover
         self._scan_done = self._scan_done or scan_done
@@ -254,10 +263,9 @@ class RunWatcher:
             return None
         return WatchBatch(updates, removed, scan_done, self.watching)
 
-    def _read(self, dirty: set[str]) -> tuple[list[RunUpdate], set[str]]:
+    def _read(self, dirty: set[str], budget: int) -> tuple[list[RunUpdate], set[str]]:
         updates: list[RunUpdate] = []
         leftover: set[str] = set()
-        budget = self.cycle_budget
         for key in sorted(dirty):
             if key not in self._tails:
                 if not self._accepts(key):
@@ -265,6 +273,9 @@ class RunWatcher:
                 self._register(key)
             if budget <= 0:
                 leftover.add(key)
+                if key in self._fresh:  # shown now, read later
+                    self._fresh.discard(key)
+                    updates.append(RunUpdate(Path(key), self._labels[key], TailBatch(), True))
                 continue
             tail = self._tails[key]
             error = None
