@@ -28,7 +28,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import submitit
-from submitit.core.utils import FailedSubmissionError
+from submitit.core.utils import FailedJobError, FailedSubmissionError
 from submitit.local.local import LocalExecutor, LocalJob
 
 from hpc_runner.errors import HpcRunnerError, UsageError
@@ -177,16 +177,11 @@ def _submit(
                 executor.submit(NodeJob(str(run_dir), attempt, checkpoint))
                 for run_dir, attempt, checkpoint in items
             ]
-    except (FailedSubmissionError, subprocess.CalledProcessError, OSError) as exc:
-        raise HpcRunnerError(f"the {scheduler} submission failed: {_message(exc)}") from None
+    except (FailedJobError, FailedSubmissionError, OSError) as exc:
+        # FailedJobError carries sbatch's stderr ("sbatch: error: invalid partition ...")
+        message = str(exc).strip() or type(exc).__name__
+        raise HpcRunnerError(f"the {scheduler} submission failed: {message}") from None
     return jobs
-
-
-def _message(exc: BaseException) -> str:
-    output = getattr(exc, "output", None) or getattr(exc, "stderr", None)
-    if isinstance(output, bytes):
-        output = output.decode(errors="replace")
-    return (output or str(exc)).strip().splitlines()[-1] if (output or str(exc)) else repr(exc)
 
 
 def make_executor(

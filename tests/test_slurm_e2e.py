@@ -206,3 +206,15 @@ def job_start(job_id: str) -> float:
     answer = subprocess.run(command, capture_output=True, text=True, timeout=30, check=True)
     starts = [line for line in answer.stdout.split() if line[:1].isdigit()]
     return min(time.mktime(time.strptime(start, "%Y-%m-%dT%H:%M:%S")) for start in starts)
+
+
+def test_a_refused_submission_is_reported_and_leaves_nothing(
+    tmp_path: Path, slurm_cluster: SlurmCluster
+) -> None:
+    spec = write_spec(tmp_path / "spec", profile="test_cpu", partition="no-such-partition")
+    runs = tmp_path / "runs"
+    answer = cli("submit", str(spec), "--cluster", "slurm", "--runs-dir", str(runs))
+    assert answer.returncode == 1
+    assert "hpc-runner submit: the slurm submission failed: " in answer.stderr
+    assert "invalid partition" in answer.stderr.lower() and "Traceback" not in answer.stderr
+    assert list(runs.iterdir()) == []
