@@ -278,7 +278,10 @@ def parse_sweep(raw: Mapping[str, Any], sweep_path: Path, problems: Problems) ->
     for key in keys:
         for other in keys:
             if other.startswith(key + "."):
-                problems.add(other, f"inside '{key}', which is varied too: vary only one of them")
+                section = "grid" if other in grid else "zip"
+                problems.add(
+                    f"{section}.{other}", f"inside '{key}', which is varied too: vary only one"
+                )
     array_parallelism, cluster = _cluster(raw.get("cluster"), PROFILE_KEYS, problems)
     if not problems and grid.keys() | zipped.keys():
         count = run_count(grid, zipped)

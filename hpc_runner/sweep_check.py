@@ -111,65 +111,69 @@ def _attribute(
     sweep: SweepSpec,
     base_label: str,
 ) -> list[Problem]:
-    """One problem per distinct cause: at the sweep key whose value caused it (the key the
-    problem is about, else the one value exactly the failing runs share), at the base spec's
-    key when every run has it, else at the base key with the runs that have it."""
+    """One problem per distinct cause, where the user can fix it.
+
+    A problem every run has is the base spec's own. Otherwise it goes to the sweep key whose
+    value exactly the failing runs share (compared with the runs that have no problem: a run
+    that failed earlier on something else never got this far), else to the sweep key it is
+    about, else to the base spec's key, listing the runs.
+    """
     grouped: dict[tuple[str, str, str], list[SweepRun]] = {}
     for run, problems in failures:
         for problem in problems:
-            where = _override_key(problem, run, base_label)
-            if where is not None:
-                reason = _value_reason(run, where, problem.key, problem.reason)
-                key = (sweep.source, where, reason)
-            else:
-                key = (problem.file, problem.key, problem.reason)
-            grouped.setdefault(key, []).append(run)
+            grouped.setdefault((problem.file, problem.key, problem.reason), []).append(run)
+    failed = {run.name for run, _ in failures}
     result = []
     for (file, key, reason), failing in grouped.items():
-        if file != sweep.source and len(failing) == len(runs):
+        if file == base_label and len(failing) == len(runs):
             result.append(Problem(file, key, reason))  # the base spec's own problem
             continue
-        if file != sweep.source:
-            cause = _shared_value(failing, runs)
-            if cause is not None:
-                reason = _value_reason(failing[0], cause, key, reason)
-                file, key = sweep.source, cause
-            else:
-                file, key, reason = sweep.source, "base", f"{base_label} {key}: {reason}"
         names = [run.name for run in failing]
         shown = ", ".join(names[:5]) + (f" and {len(names) - 5} more" if len(names) > 5 else "")
-        reason = f"{reason} (run{'s' if len(names) > 1 else ''} {shown})"
-        if key != "base":
-            key = f"{'grid' if key in sweep.grid else 'zip'}.{key}"
-        result.append(Problem(file, key, reason))
+        runs_text = f"(run{'s' if len(names) > 1 else ''} {shown})"
+        if file != base_label:  # already the sweep's own key
+            result.append(Problem(file, key, f"{reason} {runs_text}"))
+            continue
+        cause = _shared_value(failing, runs, failed) or _override_key(key, failing[0])
+        if cause is None:
+            result.append(
+                Problem(sweep.source, "base", f"{base_label} {key}: {reason} {runs_text}")
+            )
+            continue
+        values = []
+        for run in failing:
+            if run.overrides[cause] not in values:
+                values.append(run.overrides[cause])
+        shown_values = " or ".join(repr(value) for value in values)
+        inner = key[len(cause) :].lstrip(".") if key.startswith(cause) else key
+        where = f" ({inner})" if inner else ""
+        section = "grid" if cause in sweep.grid else "zip"
+        text = f"value {shown_values}{where}: {reason} {runs_text}"
+        result.append(Problem(sweep.source, f"{section}.{cause}", text))
     return result
 
 
-def _shared_value(failing: list[SweepRun], runs: list[SweepRun]) -> str | None:
-    """The sweep key whose value the failing runs, and only they, have in common."""
+def _shared_value(failing: list[SweepRun], runs: list[SweepRun], failed: set[str]) -> str | None:
+    """The sweep key whose value the failing runs, and only they among the comparable runs
+    (those without other problems), have in common."""
     names = {run.name for run in failing}
+    comparable = [run for run in runs if run.name in names or run.name not in failed]
     for key, value in failing[0].overrides.items():
-        having = {run.name for run in runs if key in run.overrides and run.overrides[key] == value}
+        having = {run.name for run in comparable if run.overrides.get(key, _MISSING) == value}
         if having == names:
             return key
     return None
 
 
-def _override_key(problem: Problem, run: SweepRun, base_label: str) -> str | None:
-    """The sweep key (of this run's values) the problem's key path is at or below."""
-    if problem.file != base_label:
-        return None
+_MISSING = object()
+
+
+def _override_key(key: str, run: SweepRun) -> str | None:
+    """The sweep key (of the run's values) the problem's key path is at or below."""
     for path in run.overrides:
-        if problem.key == path or problem.key.startswith((f"{path}.", f"{path}[")):
+        if key == path or key.startswith((f"{path}.", f"{path}[")):
             return path
     return None
-
-
-def _value_reason(run: SweepRun, path: str, key: str, reason: str) -> str:
-    """``value [8, 8] (data.train): reason``: the value, and the job spec key if another."""
-    inner = key[len(path) :].lstrip(".") if key.startswith(path) else key
-    where = f" ({inner})" if inner else ""
-    return f"value {run.overrides[path]!r}{where}: {reason}"
 
 
 def _label(path: Path, sweep: SweepSpec) -> str:

@@ -1,0 +1,285 @@
+"""Sweep specs: pure expansion (property tests), the sweep file's checks, every run validated
+as a job spec, the dry run, and result ranking/export."""
+
+from __future__ import annotations
+
+import csv
+import io
+import itertools
+import json
+import math
+from pathlib import Path
+from typing import Any
+
+import pytest
+import yaml
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from hpc_runner.cli import main
+from hpc_runner.results import best, rank, to_csv
+from hpc_runner.runs import safe_run_name
+from hpc_runner.spec_errors import SpecError
+from hpc_runner.sweep import apply_overrides, expand, load_sweep, run_count, unique_names
+from tests.run_support import cli, write_spec
+
+# -- pure expansion ------------------------------------------------------------------------------
+
+keys = st.from_regex(r"(training|data|after)\.[a-z_]{1,8}(\.[a-z0-9]{1,3})?", fullmatch=True)
+scalars = st.one_of(
+    st.none(),
+    st.booleans(),
+    st.integers(-5, 300),
+    st.floats(allow_nan=False, allow_infinity=False, width=32),
+    st.text(max_size=12),  # any characters: slashes, dots, control characters, emoji
+)
+values = st.one_of(scalars, st.lists(scalars, max_size=3))
+value_lists = st.lists(values, min_size=1, max_size=4)
+
+
+@st.composite
+def sweeps(draw: Any) -> tuple[dict[str, list[Any]], dict[str, list[Any]]]:
+    grid_keys = draw(st.lists(keys, max_size=3, unique=True))
+    grid = {key: draw(value_lists) for key in grid_keys}
+    zip_keys = draw(st.lists(keys.filter(lambda k: k not in grid), max_size=2, unique=True))
+    length = draw(st.integers(1, 4))
+    zipped = {key: draw(st.lists(values, min_size=length, max_size=length)) for key in zip_keys}
+    return grid, zipped
+
+
+def is_safe(name: str) -> bool:
+    return (
+        name == safe_run_name(name)
+        and "/" not in name
+        and "\\" not in name
+        and ".." not in name
+        and not name.startswith(".")
+        and 0 < len(name) <= 200
+    )
+
+
+@settings(max_examples=300, deadline=None)
+@given(sweeps())
+def test_expansion_count_names_and_values(sweep: tuple[dict[str, Any], dict[str, Any]]) -> None:
+    grid, zipped = sweep
+    runs = expand(grid, zipped)
+    zip_length = len(next(iter(zipped.values()))) if zipped else 1
+    assert len(runs) == math.prod(len(v) for v in grid.values()) * zip_length
+    assert len(runs) == run_count(grid, zipped)
+    names = [run.name for run in runs]
+    assert len(set(names)) == len(names)
+    assert all(is_safe(name) for name in names)
+    assert expand(grid, zipped) == runs  # deterministic
+    # every grid combination appears with every zip row exactly once
+    expected = [
+        (*combo, *row)
+        for combo in itertools.product(*grid.values())
+        for row in (list(zip(*zipped.values(), strict=True)) if zipped else [()])
+    ]
+    got = [tuple(run.overrides[k] for k in [*grid, *zipped]) for run in runs]
+    assert got == expected
+
+
+@given(st.lists(st.text(max_size=250), max_size=8))
+def test_unique_names_are_safe_unique_and_keep_good_names(names: list[str]) -> None:
+    result = unique_names(names)
+    assert len(result) == len(names) and len(set(result)) == len(result)
+    assert all(is_safe(name) for name in result)
+    for name, kept in zip(names, result, strict=True):
+        if is_safe(name) and names.count(name) == 1 and name == names[names.index(name)]:
+            assert kept == name or kept in names  # a good, unique name is kept
+
+
+def test_names_come_from_the_varied_values() -> None:
+    runs = expand(
+        {"training.patch_size": [[32, 32], [64, 64]], "training.learning_rate": [1e-4]},
+        {"data.train": ["data/a.tif", "x.h5:/train/noisy"], "training.seed": [1, 2]},
+    )
+    assert [run.name for run in runs] == [
+        "patch_size=32x32_train=a.tif_seed=1",
+        "patch_size=32x32_train=noisy_seed=2",
+        "patch_size=64x64_train=a.tif_seed=1",
+        "patch_size=64x64_train=noisy_seed=2",
+    ]  # a value shared by every run (learning_rate) does not tell runs apart: not in names
+    assert runs[0].overrides["training.learning_rate"] == 1e-4
+    same = expand({"training.tag": ["a/b", "a?b", "a_b"]})
+    assert [run.name for run in same] == ["tag=b", "tag=a_b", "tag=a_b-2"]
+    assert [run.name for run in expand({"data.seed": [1], "training.seed": [2, 3]})] == [
+        "training.seed=2",
+        "training.seed=3",
+    ]
+    assert expand({}) == expand({}, {}) and [r.name for r in expand({})] == ["run"]
+
+
+def test_apply_overrides() -> None:
+    base = {"training": {"patch_size": [64, 64], "epochs": 3}, "data": {"train": "a.tif"}}
+    result = apply_overrides(
+        base, {"training.patch_size.1": 32, "after.predict.tile_size": [8, 8], "name": "x"}
+    )
+    assert result["training"]["patch_size"] == [64, 32]
+    assert result["after"] == {"predict": {"tile_size": [8, 8]}} and result["name"] == "x"
+    assert base["training"]["patch_size"] == [64, 64] and "after" not in base  # not mutated
+    with pytest.raises(KeyError, match=r"training\.epochs\.x: training\.epochs is an integer"):
+        apply_overrides(base, {"training.epochs.x": 1})
+
+
+# -- the sweep file ------------------------------------------------------------------------------
+
+
+def sweep_file(directory: Path, document: dict[str, Any], name: str = "sweep.yaml") -> Path:
+    path = directory / name
+    path.write_text(yaml.safe_dump(document, sort_keys=False))
+    return path
+
+
+def test_sweep_file_problems_are_reported_together(tmp_path: Path) -> None:
+    path = sweep_file(
+        tmp_path,
+        {
+            "base": "missing.yaml",
+            "grid": {
+                "training.batch_size": 3,
+                "training.epochs": [1, 2],
+                "cluster.timeout_min": [1, 2],
+                "name": ["a"],
+                "training": [{}],
+                "bad key!": [1],
+            },
+            "zip": {"training.seed": [1, 2], "data.train": ["a"], "training.epochs": [1, 2]},
+            "cluster": {"array_parallelism": 0, "timeot_min": 5},
+            "grdi": {},
+        },
+    )
+    with pytest.raises(SpecError) as caught:
+        load_sweep(path)
+    found = {(p.key, p.reason.split(" (")[0].split(":")[0]) for p in caught.value.problems}
+    assert all(p.file == str(path) for p in caught.value.problems)
+    keys = {key for key, _ in found}
+    assert keys >= {
+        "base",
+        "grid.training.batch_size",
+        "grid.training.epochs",
+        "grid.cluster.timeout_min",
+        "grid.name",
+        "grid.bad key!",
+        "zip",
+        "zip.training.epochs",
+        "cluster.array_parallelism",
+        "cluster.timeot_min",
+        "grdi",
+    }
+    text = str(caught.value)
+    assert "did you mean 'timeout_min'" in text and "did you mean 'grid'" in text
+    assert "lists of different lengths" in text
+
+
+def test_cli_bad_sweep_exits_2_naming_file_and_key(tmp_path: Path) -> None:
+    write_spec(tmp_path)
+    path = sweep_file(
+        tmp_path, {"base": "tiny.yaml", "zip": {"training.seed": [1], "training.epochs": [1, 2]}}
+    )
+    runs = tmp_path / "runs"
+    answer = cli("sweep", str(path), "--runs-dir", str(runs))
+    assert answer.returncode == 2
+    assert answer.stderr.startswith(f"hpc-runner sweep: {path}: zip: lists of different lengths")
+    assert "Traceback" not in answer.stderr and not runs.exists()
+
+
+@pytest.mark.training
+def test_runs_are_validated_as_job_specs_and_dry_run_writes_nothing(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """In this process (careamics is imported once for the test session): ``main`` is what the
+    ``hpc-runner`` script runs."""
+    write_spec(tmp_path / "specs")
+    (tmp_path / "data").mkdir()
+    (tmp_path / "data" / "more.npy").write_bytes((tmp_path / "specs" / "tiny.npy").read_bytes())
+    bad = sweep_file(
+        tmp_path,
+        {
+            "base": "specs/tiny.yaml",
+            "grid": {"training.batch_size": [2, 0], "training.patch_size": [[16, 16], [128, 128]]},
+            "zip": {"data.train": ["data/more.npy", "data/nothere.npy"]},
+        },
+        "bad.yaml",
+    )
+    assert main(["sweep", str(bad), "--dry-run", "--runs-dir", str(tmp_path / "runs")]) == 2
+    stderr = capsys.readouterr().err
+    lines = stderr.removeprefix("hpc-runner sweep: ").splitlines()
+    by_key = {line.split(": ")[1]: line for line in lines}
+    assert set(by_key) == {"grid.training.batch_size", "zip.data.train", "grid.training.patch_size"}
+    assert by_key["grid.training.batch_size"].startswith(
+        f"{bad}: grid.training.batch_size: value 0"
+    )
+    assert "nothere.npy" in by_key["zip.data.train"]  # relative to the sweep file
+    assert "smaller than the patch" in by_key["grid.training.patch_size"]
+    assert "batch_size=0_patch_size=16x16_train=more.npy" in by_key["grid.training.batch_size"]
+
+    good = sweep_file(
+        tmp_path,
+        {
+            "name": "demo",
+            "base": "specs/tiny.yaml",
+            "grid": {"training.patch_size": [[16, 16], [32, 32]]},
+            "zip": {"training.seed": [1, 2], "data.train": ["data/more.npy", "specs/tiny.npy"]},
+            "cluster": {"array_parallelism": 2, "timeout_min": 5},
+        },
+        "good.yaml",
+    )
+    args = ["sweep", str(good), "--dry-run", "--json", "--runs-dir", str(tmp_path / "runs")]
+    assert main(args) == 0
+    entries = json.loads(capsys.readouterr().out)
+    assert [entry["run"] for entry in entries] == [
+        "patch_size=16x16_seed=1_train=more.npy",
+        "patch_size=16x16_seed=2_train=tiny.npy",
+        "patch_size=32x32_seed=1_train=more.npy",
+        "patch_size=32x32_seed=2_train=tiny.npy",
+    ]
+    assert entries[1]["overrides"] == {
+        "training.patch_size": [16, 16],
+        "training.seed": 2,
+        "data.train": "specs/tiny.npy",
+    }
+    assert {entry["action"] for entry in entries} == {"new"}
+    assert not (tmp_path / "runs").exists()  # a dry run writes nothing
+
+    from hpc_runner.sweep_check import check_sweep
+
+    checked = check_sweep(load_sweep(good))
+    spec = checked[1][1]
+    assert spec.name == "patch_size=16x16_seed=2_train=tiny.npy"
+    assert spec.data.train == str(tmp_path / "specs" / "tiny.npy")
+    assert spec.profile.timeout_min == 5  # the sweep's cluster keys reach every run
+    assert spec.careamics["data_config"]["seed"] == 2
+
+
+# -- results -------------------------------------------------------------------------------------
+
+
+def row(run: str, state: str, loss: float | None, **extra: Any) -> dict[str, Any]:
+    return {"rank": None, "run": run, "state": state, "best_val_loss": loss, "overrides": extra}
+
+
+def test_ranking_best_and_csv() -> None:
+    rows = rank(
+        [
+            row("c", "DONE", 0.5, **{"training.seed": 1}),
+            row("a", "CRASHED", 0.1),
+            row("b", "DONE", None),
+            row("d", "TRAINING", 0.3, **{"data.train": "x"}),
+            row("e", "DONE", 0.2, **{"training.patch_size": [8, 8]}),
+        ]
+    )
+    assert [(r["run"], r["rank"]) for r in rows] == [
+        ("a", 1),
+        ("e", 2),
+        ("d", 3),
+        ("c", 4),
+        ("b", None),
+    ]
+    assert best(rows)["run"] == "e"  # the best run that is DONE
+    assert best([row("x", "CRASHED", 0.1)]) is None
+    table = list(csv.DictReader(io.StringIO(to_csv(rows))))
+    assert [line["run"] for line in table] == ["a", "e", "d", "c", "b"]
+    assert table[1]["set:training.patch_size"] == "[8, 8]" and table[0]["set:training.seed"] == ""
+    assert table[4]["best_val_loss"] == "" and table[3]["set:training.seed"] == "1"
