@@ -42,6 +42,11 @@ class DebugMessages(Static):
         super().__init__(markup=False, id=id)
         self.border_title = "Debug messages"
 
+    _shown: Text | None = None
+
     def show(self, messages: Iterable[tuple[float, str]]) -> None:
-        self.update(debug_text(messages))
-        self.call_after_refresh(self.scroll_end, animate=False)
+        text = debug_text(messages)
+        if text != self._shown:  # most refreshes bring losses, not messages: skip the layout
+            self._shown = text
+            self.update(text)
+            self.call_after_refresh(self.scroll_end, animate=False)

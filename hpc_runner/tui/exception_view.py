@@ -41,7 +41,12 @@ class ExceptionView(Static):
         self.border_title = "Exception"
         self.display = False
 
+    _shown: RecordedException | None = None
+
     def show(self, exception: RecordedException | None) -> None:
+        if exception is self._shown:
+            return
+        self._shown = exception
         self.display = exception is not None
         if exception is not None:
             self.update(exception_text(exception))

@@ -75,5 +75,10 @@ class RunInfo(Static):
         super().__init__(markup=False, id=id)
         self.border_title = "Run"
 
+    _shown: Text | None = None
+
     def show(self, entry: RunEntry, meta: RunMeta | None) -> None:
-        self.update(info_text(entry, meta))
+        text = info_text(entry, meta)
+        if text != self._shown:  # it rarely changes; an update costs a layout pass
+            self._shown = text
+            self.update(text)

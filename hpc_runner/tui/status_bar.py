@@ -31,6 +31,8 @@ def status_line(
         if counts[state]:
             line.append(" · ")
             line.append(f"{counts[state]} {state.name.lower()}", style=STATE_STYLES[state])
+    if not total and not scanning:
+        line.append("  (none yet: waiting for */status.jsonl to appear)", style="dim")
     shown = state_filter.name.lower() if state_filter is not None else "all"
     line.append(f"  │ sort: {sort_by} · show: {shown} │ ", style="dim")
     line.append("scanning…" if scanning else watching, style="dim italic")

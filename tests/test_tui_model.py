@@ -1,0 +1,161 @@
+"""The TUI's pure parts: literal text, durations, ETA, rows, sort keys, status line, plots."""
+
+from __future__ import annotations
+
+import math
+from array import array
+from pathlib import Path
+
+import pytest
+
+from hpc_runner.records import Record
+from hpc_runner.scheduler import SchedulerState
+from hpc_runner.status import TrainingState
+from hpc_runner.tui.loss_plot import downsample
+from hpc_runner.tui.model import (
+    RunEntry,
+    elapsed,
+    eta,
+    format_duration,
+    format_number,
+    format_progress,
+    row_cells,
+    sort_key,
+)
+from hpc_runner.tui.runs_table import COLUMN_KEYS
+from hpc_runner.tui.status_bar import status_line
+from hpc_runner.tui.text import literal, printable, strip_ansi
+
+
+def record(kind: str, value: object, t: float, attempt: int = 0) -> Record:
+    return Record(1, kind, value, t, 0, attempt)
+
+
+def entry_with(*records: Record, label: str = "run") -> RunEntry:
+    entry = RunEntry(label, label, Path(label))
+    entry.run.apply(list(records))
+    entry.note_progress()
+    return entry
+
+
+def training(now_done: int = 10, *, t_start: float = 100.0, t_last: float = 150.0) -> RunEntry:
+    """Epoch 0 of 2, 50 batches each; ``now_done`` batches done at ``t_last``."""
+    return entry_with(
+        record("max_epochs", 2, t_start),
+        record("max_batches", 50, t_start),
+        record("state", "TRAINING", t_start),
+        record("epoch_idx", 0, t_start),
+        record("batch_idx", now_done - 1, t_last),
+    )
+
+
+def test_printable_makes_every_control_character_visible() -> None:
+    assert printable("a\x1b[31mb\x07c\x7f\x9bd") == "a␛[31mb␇c␡\ufffdd"
+    assert printable("line1\nline2\tx") == "line1\nline2    x"
+    assert printable("line1\r\nline2", one_line=True) == "line1␍ ⏎ line2"
+    assert printable("\u202eevil") == "\ufffdevil"  # a right-to-left override reorders text
+    text = literal("[bold red]x[/]")
+    assert text.plain == "[bold red]x[/]" and text.spans == []
+
+
+def test_strip_ansi_keeps_what_a_terminal_would_show() -> None:
+    assert strip_ansi("\x1b[32mok\x1b[0m \x1b]0;title\x07done") == "ok done"
+    assert strip_ansi("epoch 1:  10%\repoch 1:  50%\repoch 1: 100%\n") == "epoch 1: 100%\n"
+    assert strip_ansi("windows\r\nline\r\n") == "windows\nline\n"
+    assert strip_ansi("bell\x07 stays visible") == "bell␇ stays visible"
+
+
+@pytest.mark.parametrize(
+    ("seconds", "text"),
+    [(None, "-"), (math.nan, "-"), (0, "0s"), (59.9, "59s"), (61, "1m01s"), (3600, "1h00m"),
+     (7325, "2h02m"), (90000, "1d01h")],
+)  # fmt: skip
+def test_durations(seconds: float | None, text: str) -> None:
+    assert format_duration(seconds) == text
+
+
+def test_progress_and_numbers() -> None:
+    assert format_progress(-1, 10) == "-"
+    assert format_progress(2, 10) == "3/10"
+    assert format_progress(4, -1) == "5"
+    assert format_number(-1) == format_number(None) == "-"
+    assert format_number(0.000123456) == "0.0001235"
+
+
+def test_elapsed_and_eta_follow_the_clock_while_training() -> None:
+    entry = training(10)
+    assert elapsed(entry, now=160.0) == 60.0
+    # 10 of 100 batches in 50 s: 90 left at 0.2/s = 450 s, 10 s of which passed since.
+    assert eta(entry, now=160.0) == pytest.approx(440.0)
+    assert eta(entry, now=10_000.0) == 0.0
+    # Later samples give the recent rate: 40 more batches in 10 s.
+    entry.run.apply([record("batch_idx", 49, 160.0)])
+    entry.note_progress()
+    assert eta(entry, now=160.0) == pytest.approx(50 / 4.0)
+    entry.run.apply([record("state", "DONE", 170.0)])
+    assert eta(entry, now=200.0) is None
+    assert elapsed(entry, now=999.0) == 70.0  # frozen at the last record
+
+
+def test_a_resumed_attempt_waits_for_samples_before_an_eta() -> None:
+    entry = entry_with(
+        record("max_epochs", 2, 0.0, 1),
+        record("max_batches", 50, 0.0, 1),
+        record("state", "TRAINING", 100.0, 1),
+        record("epoch_idx", 1, 100.0, 1),
+        record("batch_idx", 9, 110.0, 1),
+    )
+    assert eta(entry, now=110.0) is None  # epoch 1 was done by attempt 0: no rate from history
+
+
+def test_the_scheduler_amends_the_state_shown() -> None:
+    entry = training(10)
+    entry.scheduler = SchedulerState("42", "OUT_OF_MEMORY")
+    entry.job_id = "42"
+    assert entry.state is TrainingState.CRASHED
+    assert "OUT_OF_MEMORY" in (entry.reason or "")
+    cells = dict(zip(COLUMN_KEYS, (cell.plain for cell in row_cells(entry, 160.0)), strict=True))
+    assert cells["state"].startswith("CRASHED") and cells["scheduler"] == "OUT_OF_MEMORY"
+    assert cells["eta"] == "-" and cells["elapsed"] == "50s"
+
+
+def test_sort_keys() -> None:
+    done = entry_with(record("state", "DONE", 1.0), record("val_loss", 0.3, 1.0), label="b")
+    best = entry_with(record("state", "CRASHED", 1.0), record("val_loss", 0.1, 1.0), label="c")
+    nothing = entry_with(record("state", "TRAINING", 1.0), label="A")
+    runs = [done, best, nothing]
+    assert [e.label for e in sorted(runs, key=lambda e: sort_key(e, "name"))] == ["A", "b", "c"]
+    assert [e.label for e in sorted(runs, key=lambda e: sort_key(e, "state"))] == ["A", "c", "b"]
+    by_loss = sorted(runs, key=lambda e: sort_key(e, "val_loss"))
+    assert [e.label for e in by_loss] == ["c", "b", "A"]
+
+
+def test_status_line() -> None:
+    runs = [training(), entry_with(record("state", "DONE", 1.0))]
+    line = status_line(
+        "runs", runs, sort_by="name", state_filter=None, watching="inotify", scanning=False
+    )
+    assert line.plain.startswith("runs  2 runs · 1 training · 1 done")
+    assert line.plain.endswith("sort: name · show: all │ inotify")
+    empty = status_line("runs", [], sort_by="state", state_filter=TrainingState.CRASHED,
+                        watching="inotify", scanning=False)  # fmt: skip
+    assert "none yet" in empty.plain and "show: crashed" in empty.plain
+    assert (
+        "scanning"
+        in status_line(
+            "[red]x", [], sort_by="name", state_filter=None, watching="", scanning=True
+        ).plain
+    )
+
+
+def test_downsample_keeps_short_curves_and_averages_long_ones() -> None:
+    assert downsample([1.0, math.nan, 3.0], 10) == ([1.0, 3.0], [1.0, 3.0])
+    values = array("d", [float(i % 10) for i in range(1_000_000)])
+    xs, ys = downsample(values, 200)
+    assert len(xs) == len(ys) <= 200
+    assert all(y == pytest.approx(4.5) for y in ys)
+    assert xs[0] > 1 and xs[-1] < 1_000_000
+    values.append(1.0)  # the array is not pinned by a view: training can go on
+    with_nan = array("d", [math.nan] * 5000 + [2.0] * 5000)
+    xs, ys = downsample(with_nan, 100)
+    assert ys and all(y == 2.0 for y in ys)
