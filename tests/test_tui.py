@@ -424,3 +424,14 @@ async def test_cancel_on_a_real_slurm_job_shows_cancelled_and_stopped(
             assert cell(table, key, "state") == "STOPPED"
     finally:
         subprocess.run(["scancel", job_id], check=False)
+
+
+async def test_a_watcher_failure_is_shown(runs_root: Path) -> None:
+    from hpc_runner.tui.messages import WatcherFailed
+
+    app = RecordingApp(runs_root)
+    async with app.run_test(size=(120, 40)) as pilot:
+        await started(pilot)
+        app.post_message(WatcherFailed("watching runs stopped: OSError: gone"))
+        await until(pilot, lambda: "NOT WATCHING" in screen_text(app))
+        await until(pilot, lambda: "OSError: gone" in screen_text(app))  # the notification

@@ -361,3 +361,19 @@ def test_read_tail_starts_at_a_line_and_survives_bad_bytes(tmp_path: Path) -> No
     assert tail.startswith("line ") and tail.endswith("\ufffd\ufffdend\n")
     assert len(tail.encode()) <= 100 + 4
     assert read_tail(log, 1 << 20).startswith("line 0\n")
+
+
+def test_a_failure_on_the_watcher_thread_is_reported_not_swallowed(tmp_path: Path) -> None:
+    FakeTraining(tmp_path / "run").begin(1, 1)
+    errors: queue.Queue[str] = queue.Queue()
+
+    def broken_consumer(batch: WatchBatch) -> bool:
+        raise RuntimeError("consumer bug")
+
+    watcher = RunWatcher(tmp_path, broken_consumer, on_error=errors.put)
+    watcher.start()
+    try:
+        message = errors.get(timeout=20)
+    finally:
+        watcher.stop()
+    assert message == f"watching {tmp_path} stopped: RuntimeError: consumer bug"

@@ -228,7 +228,9 @@ class WatchApp(App[None]):
                 screen.tick(now)
 
     def on_watcher_failed(self, message: WatcherFailed) -> None:
-        self.runs_screen.watching = "not watching"
+        self.runs_screen.watching = "NOT WATCHING (see the message)"
+        self._dirty.add("")
+        self._schedule_refresh()
         self.notify(
             message.text, title="watching stopped", severity="error", timeout=30, markup=False
         )
