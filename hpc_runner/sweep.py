@@ -323,7 +323,8 @@ def _lists(section: Any, title: str, problems: Problems) -> dict[str, list[Any]]
             problems.add(where, reason)
             continue
         if not isinstance(values, list) or not values:
-            problems.add(where, f"expected a non-empty list of values, got {type_name(values)}")
+            got = "an empty list" if values == [] else type_name(values)
+            problems.add(where, f"expected a non-empty list of values, got {got}")
             continue
         result[key] = values
     return result

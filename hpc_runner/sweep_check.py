@@ -134,7 +134,8 @@ def _attribute(
         if file != base_label:  # already the sweep's own key
             result.append(Problem(file, key, f"{reason} {runs_text}"))
             continue
-        cause = _shared_value(failing, runs, failed) or _override_key(key, failing[0])
+        own = _override_key(key, failing[0])
+        cause = _shared_value(failing, runs, failed, first=own) or own
         if cause is None:
             result.append(
                 Problem(sweep.source, "base", f"{base_label} {key}: {reason} {runs_text}")
@@ -153,12 +154,17 @@ def _attribute(
     return result
 
 
-def _shared_value(failing: list[SweepRun], runs: list[SweepRun], failed: set[str]) -> str | None:
+def _shared_value(
+    failing: list[SweepRun], runs: list[SweepRun], failed: set[str], first: str | None = None
+) -> str | None:
     """The sweep key whose value the failing runs, and only they among the comparable runs
-    (those without other problems), have in common."""
+    (those without other problems), have in common; ``first`` (the key the problem is about)
+    wins over keys zipped with it."""
     names = {run.name for run in failing}
     comparable = [run for run in runs if run.name in names or run.name not in failed]
-    for key, value in failing[0].overrides.items():
+    overrides = failing[0].overrides
+    for key in sorted(overrides, key=lambda k: k != first):
+        value = overrides[key]
         having = {run.name for run in comparable if run.overrides.get(key, _MISSING) == value}
         if having == names:
             return key
