@@ -430,7 +430,7 @@ async def test_a_watcher_failure_is_shown(runs_root: Path) -> None:
     from hpc_runner.tui.messages import WatcherFailed
 
     app = RecordingApp(runs_root)
-    async with app.run_test(size=(120, 40)) as pilot:
+    async with app.run_test(size=(120, 40), notifications=True) as pilot:
         await started(pilot)
         app.post_message(WatcherFailed("watching runs stopped: OSError: gone"))
         await until(pilot, lambda: "NOT WATCHING" in screen_text(app))
