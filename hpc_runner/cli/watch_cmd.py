@@ -18,6 +18,7 @@ def _seconds(text: str) -> float:
 
 
 def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
+    """Add ``watch`` to the command line."""
     parser = subparsers.add_parser(
         "watch",
         help="watch every run below DIR live in the terminal",
@@ -39,6 +40,7 @@ def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) ->
 
 
 def run(args: argparse.Namespace) -> int:
+    """Check the directory, then run the TUI until the user quits (textual imported only here)."""
     from hpc_runner.errors import UsageError
     from hpc_runner.runs import default_runs_dir
 

@@ -101,6 +101,7 @@ class WatchApp(App[None]):
         self._refresh_timer: Timer | None = None
 
     def get_default_screen(self) -> RunsScreen:
+        """The runs table is the screen everything else is pushed on."""
         return RunsScreen(self.entries, self.clock, self.root_label)
 
     def on_mount(self) -> None:
@@ -130,6 +131,7 @@ class WatchApp(App[None]):
 
     @property
     def runs_screen(self) -> RunsScreen:
+        """The main screen (always at the bottom of the stack)."""
         screen = self.screen_stack[0]
         assert isinstance(screen, RunsScreen)
         return screen

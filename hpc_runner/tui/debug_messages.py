@@ -45,6 +45,7 @@ class DebugMessages(Static):
     _shown: Text | None = None
 
     def show(self, messages: Iterable[tuple[float, str]]) -> None:
+        """Show these (time, message) pairs, newest last."""
         text = debug_text(messages)
         if text != self._shown:  # most refreshes bring losses, not messages: skip the layout
             self._shown = text

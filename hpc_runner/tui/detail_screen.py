@@ -95,6 +95,7 @@ class DetailScreen(RunScreen):
         self.refresh_runs({self.entry.key})
 
     def current_entry(self) -> RunEntry | None:
+        """The run shown."""
         return self.entry
 
     def action_back(self) -> None:
@@ -121,6 +122,7 @@ class DetailScreen(RunScreen):
             self._load_meta()
 
     def tick(self, now: float) -> None:
+        """Move the title's elapsed time and ETA on."""
         self.refresh_runs((), now)  # the title's elapsed time and ETA
 
     def _plot_soon(self) -> None:

@@ -44,6 +44,7 @@ class ExceptionView(Static):
     _shown: RecordedException | None = None
 
     def show(self, exception: RecordedException | None) -> None:
+        """Show the exception (or hide the panel when there is none)."""
         if exception is self._shown:
             return
         self._shown = exception

@@ -72,6 +72,7 @@ class HelpScreen(ModalScreen[None]):
         self.query_one(VerticalScroll).border_title = "hpc-runner watch — keys"
 
     def help_table(self) -> Table:
+        """Keys by section, then the generic keys and the mouse."""
         table = Table(box=None, show_header=False, expand=True, padding=(0, 1))
         table.add_column("key", style="bold", width=28, no_wrap=True)
         table.add_column("does")

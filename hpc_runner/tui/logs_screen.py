@@ -36,6 +36,7 @@ def read_log(path: Path | None) -> LogText:
 
 
 def log_text(log: LogText) -> Text:
+    """What a log pane shows: the text, ``(empty)``, or why there is nothing."""
     if log.error:
         return literal(log.error, "dim italic")
     if not log.text.strip():

@@ -59,6 +59,7 @@ class LossPlot(PlotextPlot):
         self.show([], [])
 
     def show(self, xs: list[float], ys: list[float]) -> None:
+        """Replace the curve (at most a few hundred points: see :func:`downsample`)."""
         plt = self.plt
         plt.clear_data()
         plt.title(self.title if ys else f"{self.title} (no values yet)")

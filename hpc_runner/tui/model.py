@@ -118,6 +118,7 @@ def steps_done(status: TrainingStatus) -> int | None:
 
 
 def steps_total(status: TrainingStatus) -> int | None:
+    """Batches of the whole training, if the status says enough to tell."""
     if status.max_batches <= 0 or status.max_epochs <= 0:
         return None
     return status.max_epochs * status.max_batches
@@ -195,6 +196,7 @@ class NameCell(Text):
 
 
 def state_text(entry: RunEntry) -> Text:
+    """The coloured state, with ``!`` if the file could not be read, ``…`` while loading."""
     state = entry.state
     text = Text(state.name, style=STATE_STYLES[state])
     if entry.error:

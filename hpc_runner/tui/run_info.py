@@ -78,6 +78,7 @@ class RunInfo(Static):
     _shown: Text | None = None
 
     def show(self, entry: RunEntry, meta: RunMeta | None) -> None:
+        """Show the run's facts (``meta`` None while it is being read)."""
         text = info_text(entry, meta)
         if text != self._shown:  # it rarely changes; an update costs a layout pass
             self._shown = text

@@ -52,12 +52,14 @@ class RunsScreen(RunScreen):
 
     @property
     def table(self) -> RunsTable:
+        """The runs table widget."""
         return self.query_one(RunsTable)
 
     def on_mount(self) -> None:
         self.refresh_runs(())
 
     def current_entry(self) -> RunEntry | None:
+        """The highlighted run."""
         key = self.table.selected_key
         return self.entries.get(key) if key is not None else None
 
@@ -75,6 +77,7 @@ class RunsScreen(RunScreen):
         )
 
     def tick(self, now: float) -> None:
+        """Move elapsed times and ETAs on (visible rows only, see :meth:`RunsTable.tick`)."""
         self.table.tick(now)
 
     def action_open_run(self) -> None:

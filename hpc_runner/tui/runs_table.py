@@ -115,6 +115,7 @@ class RunsTable(ScrollView, can_focus=True):
         return self._order[self.cursor_row] if self._order else None
 
     def row_index(self, key: str) -> int:
+        """Where a run is shown (0 = first row); ValueError if it is filtered out."""
         return self._order.index(key)
 
     def cell(self, key: str, column: str) -> Text:
@@ -138,11 +139,13 @@ class RunsTable(ScrollView, can_focus=True):
         self.refresh()
 
     def cycle_sort(self) -> str:
+        """Sort by the next of name, state, best val_loss; returns the new order's name."""
         self.sort_by = SORTS[(SORTS.index(self.sort_by) + 1) % len(SORTS)]
         self.sync()
         return self.sort_by
 
     def cycle_filter(self) -> TrainingState | None:
+        """Show the next state only (None: every run); returns the new filter."""
         self.state_filter = FILTERS[(FILTERS.index(self.state_filter) + 1) % len(FILTERS)]
         self.sync()
         return self.state_filter
@@ -270,6 +273,7 @@ class RunsTable(ScrollView, can_focus=True):
         return cached.apply_style(style).crop_extend(scroll_x, scroll_x + width, style)
 
     def notify_style_update(self) -> None:
+        """Theme or focus changed: cached styles and rows are stale."""
         super().notify_style_update()
         self._styles.clear()  # theme or focus changed
         self._strips.clear()

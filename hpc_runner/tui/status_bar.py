@@ -58,6 +58,7 @@ class StatusBar(Static):
         watching: str,
         scanning: bool,
     ) -> None:
+        """Show :func:`status_line` of these runs (redrawn only if it changed)."""
         line = status_line(
             root,
             entries,

@@ -64,10 +64,12 @@ class SchedulerWatcher:
         self._shown: dict[Path, JobView] = {}
 
     def start(self) -> None:
+        """Start asking in a daemon thread (the first look is at once)."""
         self._thread = threading.Thread(target=self._loop, name="hpc-runner-scheduler", daemon=True)
         self._thread.start()
 
     def stop(self, timeout: float = 5.0) -> None:
+        """Stop the thread (a scheduler command under way may finish first)."""
         self._stopping.set()
         self._wake.set()
         if self._thread is not None and self._thread is not threading.current_thread():
