@@ -214,28 +214,46 @@ def follow_run(
     interval_s: float = 2.0,
     scheduler_interval_s: float = 15.0,
     print_line: Callable[[str], None] = print,
+    reports_limit_s: float = 300.0,
 ) -> RunView:
     """Print a line whenever the run's progress changes, until it reaches a final state.
 
-    The scheduler is asked every ``scheduler_interval_s`` so that a job that died without a final
-    record (killed, cancelled before it started) ends the loop too.
+    The node's messages are shown as they come (attempts, requeues, stop requests), except the
+    per-checkpoint ones. After the final state the job may still report (PSNR, predictions):
+    those are awaited until the job has ended (at most ``reports_limit_s``). The scheduler is
+    asked every ``scheduler_interval_s`` so that a job that died without a final record
+    (killed, cancelled before it started) ends the loop too.
     """
     record = read_job_file(run_dir)
     tail, run = StatusTail(run_dir / STATUS_FILE), RunState()
     poller = SchedulerPoller(scheduler_interval_s)
-    last = ""
+    last, shown = "", float("-inf")
+    final: RunView | None = None
+    deadline = float("inf")
     while True:
-        follow(tail, run)
         scheduler = poller.states({run_dir: record}).get(run_dir) if record else None
-        state, reason = reconcile(run.status.state, scheduler)
-        line = progress_line(run, state, scheduler)
-        if line != last:
-            print_line(line)
-            last = line
-        if state in FINAL_STATES:
+        follow(tail, run)
+        if final is None:
+            state, reason = reconcile(run.status.state, scheduler)
+            line = progress_line(run, state, scheduler)
+            if line != last:
+                print_line(line)
+                last = line
+        for moment, message in list(run.debug):
+            if moment > shown:
+                shown = moment
+                if not message.startswith("checkpoint saved"):
+                    print_line(f"  {message}")
+        if final is None and state in FINAL_STATES:
             if reason or run.exception:
                 print_line(f"  {reason or run.exception}")
-            return RunView(state, reason, run, scheduler)
+            final = RunView(state, reason, run, scheduler)
+            poller = SchedulerPoller(min(3.0, scheduler_interval_s))  # the job is about to end
+            deadline = time.monotonic() + reports_limit_s
+        if final is not None and (
+            scheduler is None or scheduler.ended or time.monotonic() > deadline
+        ):
+            return final
         time.sleep(interval_s)
 
 

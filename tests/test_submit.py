@@ -71,14 +71,18 @@ def test_run_directories_never_collide(tmp_path: Path) -> None:
 
 
 def test_submit_watch_locally_reaches_done(tmp_path: Path) -> None:
-    spec = write_spec(tmp_path / "spec")
+    spec = write_spec(tmp_path / "spec", ground_truth=True)
     runs = tmp_path / "runs"
     answer = cli("submit", str(spec), "--cluster", "local", "--runs-dir", str(runs), "--watch")
     assert answer.returncode == 0, answer.stderr
     lines = answer.stdout.splitlines()
     assert lines[0] == f"run directory: {runs.absolute() / 'tiny'}"
     assert lines[1].startswith("job: ") and lines[1].endswith("(local)")
-    assert lines[-1].startswith("DONE  epoch 2/2  batch 7/7")
+    done = next(i for i, line in enumerate(lines) if line.startswith("DONE  epoch 2/2  batch 7/7"))
+    assert any(line.startswith("  attempt 0 starting on host") for line in lines[2:done])
+    # what the job reports after the training (PSNR) is shown before --watch returns
+    reports = [line.split(":")[0] for line in lines[done + 1 :] if "PSNR" in line]
+    assert reports == ["  PSNR before denoising", "  PSNR after denoising"]
     run_dir = runs / "tiny"
     assert {p.name for p in run_dir.iterdir()} >= {"run.yaml", "status.jsonl", "job.json", "work"}
     record = read_job_file(run_dir)
