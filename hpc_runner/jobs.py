@@ -23,6 +23,7 @@ from pathlib import Path
 
 from hpc_runner.errors import HpcRunnerError, UsageError
 from hpc_runner.jobfile import JobFileError, JobRecord, read_job_file, write_job_file
+from hpc_runner.local_process import hostname, is_controller, training_processes
 from hpc_runner.run_state import RunState, follow, replay
 from hpc_runner.runs import JOB_FILE, RUN_SPEC_FILE, STATUS_FILE, STOP_FILE, default_runs_dir
 from hpc_runner.scheduler import SchedulerPoller, SchedulerState, reconcile, scheduler_states
@@ -110,52 +111,26 @@ def cancel_run(run_dir: Path, *, wait_s: float = 5.0) -> str:
 
 def _cancel_local(record: JobRecord, wait_s: float) -> str:
     """Interrupt the local job's training process (it records STOPPED), then kill what is left."""
-    from hpc_runner.scheduler import _hostname, _is_controller
-
     pid = record.pid
-    if pid is None or record.host != _hostname():
+    if pid is None or record.host != hostname():
         raise HpcRunnerError(f"the local job {record.job_id} ran on {record.host}: cancel it there")
-    if not _is_controller(pid):
+    if not is_controller(pid):
         return f"local job {pid} had already ended"
     # SIGINT to the training process only, as Ctrl+C would: Lightning shuts down gracefully and
     # the status callback records STOPPED; the controller then sees its task end and exits.
     # (Signalling the controller too would make it interrupt the task a second time.)
-    tasks = [child for child in _descendants(pid) if b"submitit.core._submit" in _cmdline(child)]
+    tasks = training_processes(pid)
     for task in tasks:
         os.kill(task, signal.SIGINT)
     if not tasks:  # not started yet: the controller's process group (its own session)
         os.killpg(pid, signal.SIGINT)
     deadline = time.monotonic() + wait_s
-    while time.monotonic() < deadline and _is_controller(pid):
+    while time.monotonic() < deadline and is_controller(pid):
         time.sleep(0.1)
-    if _is_controller(pid):
+    if is_controller(pid):
         os.killpg(pid, signal.SIGKILL)
         return f"killed local job {pid}"
     return f"interrupted local job {pid}"
-
-
-def _cmdline(pid: int) -> bytes:
-    try:
-        return Path(f"/proc/{pid}/cmdline").read_bytes()
-    except OSError:
-        return b""
-
-
-def _descendants(pid: int) -> list[int]:
-    """Every process below ``pid`` (from /proc: parent pids)."""
-    parents: dict[int, list[int]] = {}
-    for stat in Path("/proc").glob("[0-9]*/stat"):
-        try:
-            fields = stat.read_text().rpartition(")")[2].split()
-        except OSError:
-            continue
-        parents.setdefault(int(fields[1]), []).append(int(stat.parent.name))
-    found, todo = [], [pid]
-    while todo:
-        children = parents.get(todo.pop(), [])
-        found += children
-        todo += children
-    return found
 
 
 def resume_run(run_dir: Path, *, cluster: str | None = None) -> tuple[int, str, str]:

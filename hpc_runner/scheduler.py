@@ -16,7 +16,6 @@ from __future__ import annotations
 import pickle
 import re
 import shutil
-import socket
 import subprocess
 import time
 from collections.abc import Callable, Iterable, Mapping
@@ -24,6 +23,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from hpc_runner.jobfile import JobFileError, JobRecord, read_job_file
+from hpc_runner.local_process import hostname, is_controller
 from hpc_runner.status import TrainingState
 
 #: SLURM states after which the job will not run again (without a new submission).
@@ -245,9 +245,9 @@ def local_state(run_dir: Path, job: JobRecord) -> SchedulerState | None:
     if pid is None:
         return None
     job_id = job.job_id
-    if job.host != _hostname():
+    if job.host != hostname():
         return SchedulerState(job_id, "UNKNOWN", f"local process on {job.host}")
-    if _is_controller(pid):
+    if is_controller(pid):
         return SchedulerState(job_id, "RUNNING")
     result = job.folder(run_dir) / f"{job_id}_0_result.pkl"
     try:
@@ -263,21 +263,6 @@ def local_state(run_dir: Path, job: JobRecord) -> SchedulerState | None:
         return SchedulerState(job_id, "COMPLETED")
     last = str(value).strip().splitlines()[-1:] or [""]
     return SchedulerState(job_id, "FAILED", last[0][:200] or None)
-
-
-def _hostname() -> str:
-    return socket.gethostname()
-
-
-def _is_controller(pid: int) -> bool:
-    """The pid is alive and is a submitit local controller (pids get reused)."""
-    try:
-        cmdline = Path(f"/proc/{pid}/cmdline").read_bytes()
-        stat = Path(f"/proc/{pid}/stat").read_text()
-    except OSError:
-        return False
-    zombie = stat.rpartition(")")[2].split()[:1] == ["Z"]
-    return not zombie and b"submitit" in cmdline
 
 
 # -- all runs at once --------------------------------------------------------------------------
@@ -303,8 +288,8 @@ def scheduler_states(
     slurm = {run_dir: job for run_dir, job in jobs.items() if job and job.scheduler == "slurm"}
     if slurm and slurm_available():
         answers = query_slurm((job.job_id for job in slurm.values()), run=run)
-        for run_dir, job in slurm.items():
-            result[run_dir] = answers.get(job.job_id)
+        for run_dir, slurm_job in slurm.items():
+            result[run_dir] = answers.get(slurm_job.job_id)
     for run_dir, job in jobs.items():
         if job is not None and job.scheduler == "local":
             result[run_dir] = local_state(run_dir, job)

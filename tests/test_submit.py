@@ -181,10 +181,10 @@ def test_a_preempted_local_job_is_requeued_and_resumes(tmp_path: Path) -> None:
 
 
 def _training_process(controller: int) -> int:
-    from hpc_runner.jobs import _cmdline, _descendants
+    from hpc_runner.local_process import training_processes
 
     def find() -> int | None:
-        tasks = [p for p in _descendants(controller) if b"submitit.core._submit" in _cmdline(p)]
+        tasks = training_processes(controller)
         return tasks[0] if tasks else None
 
     return wait_for(find, timeout=30, what="the training process")

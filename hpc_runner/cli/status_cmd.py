@@ -48,7 +48,7 @@ def run(args: argparse.Namespace) -> int:
             label,
             state,
             scheduler=schedulers.get(run_dir),
-            job=jobs[run_dir].job_id if jobs.get(run_dir) else None,
+            job=record.job_id if (record := jobs.get(run_dir)) else None,
         )
         for label, run_dir, state in runs
     ]
