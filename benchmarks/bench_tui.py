@@ -35,6 +35,7 @@ import time
 from pathlib import Path
 
 from hpc_runner.status import TrainingState, TrainUpdate, TrainUpdateType
+from hpc_runner.watch import DEFAULT_NETWORK_POLL
 from hpc_runner.writer import StatusWriter
 
 T = TrainUpdateType
@@ -333,6 +334,9 @@ def main() -> None:
         )
         cpu_poll, _ = idle_cpu(many, idle_s, poll)
         print(f"  --poll {poll:g}: {cpu_poll:.2f} % of a core")
+        cpu_poll, _ = idle_cpu(many, idle_s, DEFAULT_NETWORK_POLL)
+        print(f"  --poll {DEFAULT_NETWORK_POLL:g} (the default on network filesystems): "
+              f"{cpu_poll:.2f} % of a core")  # fmt: skip
         all_training = Path(scratch) / "training" / "runs"
         make_runs(all_training, n_runs, training_share=1.0)
         cpu_training, _ = idle_cpu(all_training, idle_s)
