@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import math
+import sys
 from array import array
 from pathlib import Path
 
@@ -148,13 +149,22 @@ def test_status_line() -> None:
     )
 
 
-def test_downsample_keeps_short_curves_and_averages_long_ones() -> None:
+@pytest.mark.parametrize("numpy", [True, False], ids=["numpy", "plain"])
+def test_downsample_keeps_short_curves_and_averages_long_ones(
+    numpy: bool, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    if not numpy:
+        monkeypatch.setitem(sys.modules, "numpy", None)  # import numpy raises ImportError
     assert downsample([1.0, math.nan, 3.0], 10) == ([1.0, 3.0], [1.0, 3.0])
     values = array("d", [float(i % 10) for i in range(1_000_000)])
-    xs, ys = downsample(values, 200)
-    assert len(xs) == len(ys) <= 200
+    xs, ys = downsample(values, 201)  # buckets of 5,000 steps: each holds whole periods
+    assert len(xs) == len(ys) <= 201
     assert all(y == pytest.approx(4.5) for y in ys)
     assert xs[0] > 1 and xs[-1] < 1_000_000
+    # A partial last bucket is kept: the newest steps are always on the plot.
+    xs, ys = downsample(array("d", [1.0] * 1000 + [9.0] * 3), 100)
+    assert len(xs) <= 100 and ys[-1] == 9.0
+    assert xs[-1] == pytest.approx(1002.5)  # the centre of steps 1002 and 1003
     values.append(1.0)  # the array is not pinned by a view: training can go on
     with_nan = array("d", [math.nan] * 5000 + [2.0] * 5000)
     xs, ys = downsample(with_nan, 100)
