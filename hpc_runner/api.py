@@ -157,7 +157,7 @@ def results(sweep_dir: str | os.PathLike[str]) -> list[dict[str, Any]]:
     """Ranked result rows of a sweep directory: ``run``, ``state``, ``best_val_loss``,
     ``epoch``/``max_epochs``, ``model`` (the checkpoint to use), ``overrides``, ... (see
     :mod:`hpc_runner.results`); :func:`best` picks the winner."""
-    return sweep_results(sweep_dir)
+    return sweep_results(Path(sweep_dir))
 
 
 def wait(
@@ -214,8 +214,9 @@ def wait(
                 shown, _ = reconcile(run.status.state, scheduler)
                 if forgotten_cancel(shown, jobs.get(run_dir), scheduler):
                     shown = TrainingState.STOPPED
-                running = scheduler is not None and not scheduler.ended
-                running = running and scheduler.state != "UNKNOWN"
+                running = (
+                    scheduler is not None and not scheduler.ended and scheduler.state != "UNKNOWN"
+                )
                 finished = shown in FINAL and not running
                 states[shown.name if finished or shown in FINAL else _live(shown, scheduler)] += 1
                 ended += finished

@@ -113,9 +113,9 @@ def sweep_results(root: str | Path, *, ask_scheduler: bool = True) -> list[dict[
         job = jobs.get(run_dir)
         scheduler = schedulers.get(run_dir)
         summary = run_summary(label, state, scheduler=scheduler, job=job.job_id if job else None)
-        if forgotten_cancel(TrainingState[summary["state"]], job, scheduler):
+        if job is not None and forgotten_cancel(TrainingState[summary["state"]], job, scheduler):
             summary["state"] = TrainingState.STOPPED.name
-            summary["reason"] = f"job {job.job_id} was cancelled before it started"  # type: ignore[union-attr]
+            summary["reason"] = f"job {job.job_id} was cancelled before it started"
         if run_dir.parent not in manifests:
             manifests[run_dir.parent] = read_sweep_file(run_dir.parent).get("runs") or {}
         overrides = manifests[run_dir.parent].get(run_dir.name)
