@@ -35,6 +35,28 @@ def test_api_import_is_monitoring_safe() -> None:
     assert answer.stdout.strip() == "[]"
 
 
+def test_status_summary_imports_nothing_heavy(tmp_path: Path) -> None:
+    from hpc_runner.status import TrainingState, TrainUpdate, TrainUpdateType
+    from hpc_runner.writer import StatusWriter
+
+    with StatusWriter(tmp_path / "sweep" / "a" / "status.jsonl") as writer:
+        writer.write(TrainUpdate(TrainUpdateType.VAL_LOSS, 0.5))
+        writer.write(TrainUpdate(TrainUpdateType.STATE, TrainingState.DONE))
+    code = (
+        "import contextlib, io, sys\n"
+        "from hpc_runner.cli import main\n"
+        "with contextlib.redirect_stdout(io.StringIO()) as out:\n"
+        f"    assert main(['status', {str(tmp_path / 'sweep')!r}, '--summary']) == 0\n"
+        "assert 'best: a (best val_loss 0.5)' in out.getvalue(), out.getvalue()\n"
+        "heavy = ('torch', 'careamics', 'lightning', 'submitit')\n"
+        "print(sorted(m for m in heavy if m in sys.modules))"
+    )
+    answer = subprocess.run(
+        [sys.executable, "-c", code], capture_output=True, text=True, check=True
+    )
+    assert answer.stdout.strip() == "[]"
+
+
 def test_sweep_in_code_expands_and_checks_its_shape(tmp_path: Path) -> None:
     write_spec(tmp_path)
     sweep = Sweep(

@@ -45,6 +45,7 @@ def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) ->
 
 
 def run(args: argparse.Namespace) -> int:
+    from hpc_runner.errors import UsageError
     from hpc_runner.runs import default_runs_dir
     from hpc_runner.sweep import load_sweep
     from hpc_runner.sweep_check import check_sweep
@@ -58,8 +59,7 @@ def run(args: argparse.Namespace) -> int:
         print_plan(plan, as_json=args.json)
         return 0
     if args.json:
-        print("hpc-runner sweep: --json only goes with --dry-run", file=sys.stderr)
-        return 2
+        raise UsageError("--json goes with --dry-run (a submission prints run directories)")
     for note in sorted({note for _, spec in checked for note in spec.notes}):
         print(f"note: {note}", file=sys.stderr)
     return submit(plan, sweep, sweep_dir, args)
