@@ -253,6 +253,23 @@ def test_runs_are_validated_as_job_specs_and_dry_run_writes_nothing(
     assert spec.careamics["data_config"]["seed"] == 2
 
 
+@pytest.mark.training
+def test_debug_sweep_with_watch_prints_the_summary(tmp_path: Path) -> None:
+    """``--cluster debug`` trains in the command itself; ``--watch`` off a terminal waits with a
+    progress bar and prints the ranked summary."""
+    write_spec(tmp_path, epochs=1)
+    path = sweep_file(
+        tmp_path, {"name": "dbg", "base": "tiny.yaml", "zip": {"training.seed": [1, 2]}}
+    )
+    runs = tmp_path / "runs"
+    answer = cli("sweep", str(path), "--cluster", "debug", "--watch", "--runs-dir", str(runs))
+    assert answer.returncode == 0, answer.stderr
+    lines = answer.stdout.splitlines()
+    assert {"seed=1: DONE", "seed=2: DONE"} <= set(lines)
+    best_line = next(line for line in lines if line.startswith("best: seed="))
+    assert "100%" in answer.stderr and best_line.split()[1] in ("seed=1", "seed=2")
+
+
 # -- results -------------------------------------------------------------------------------------
 
 

@@ -41,6 +41,12 @@ def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) ->
         type=Path,
         help="where the sweep's directory goes (default: $HPC_RUNNER_RUNS_DIR or ./runs)",
     )
+    parser.add_argument(
+        "--watch",
+        action="store_true",
+        help="follow the sweep until every run ended (the TUI on a terminal, else a progress "
+        "bar), then print the summary",
+    )
     parser.set_defaults(func=run)
 
 
@@ -75,7 +81,7 @@ def submit(plan: list[Any], sweep: Any, sweep_dir: Path, args: argparse.Namespac
     if len(skipped) == len(plan):
         hint = "" if args.only_failed else " (--only-failed resubmits failed ones)"
         print(f"nothing to submit: all {len(plan)} runs of {sweep_dir} exist{hint}")
-        return 0
+        return watch(sweep_dir) if args.watch else 0
     submitted = submit_plan(plan, sweep, sweep_dir, cluster=args.cluster)
     write_sweep_file(sweep, sweep_dir, [item.run for item in plan])
     print(f"sweep directory: {sweep_dir.absolute()}")
@@ -100,7 +106,24 @@ def submit(plan: list[Any], sweep: Any, sweep_dir: Path, args: argparse.Namespac
                     f"{one.run_dir.name}: the training failed: {type(exc).__name__}: {exc}"
                 ) from None
             print(f"{one.run_dir.name}: {result['state']}")
+    if args.watch:
+        return watch(sweep_dir)
     return 0
+
+
+def watch(sweep_dir: Path) -> int:
+    """The ``hpc-runner watch`` TUI on a terminal; elsewhere a progress bar on stderr until
+    every run has ended, then the ranked summary."""
+    import os
+
+    if sys.stdin.isatty() and sys.stdout.isatty():
+        sys.stdout.flush()
+        os.execv(sys.executable, [sys.executable, "-m", "hpc_runner", "watch", str(sweep_dir)])
+    from hpc_runner.api import wait
+    from hpc_runner.cli.summary import print_summary
+
+    wait(sweep_dir, progress=True)
+    return print_summary(sweep_dir)
 
 
 def print_plan(plan: list[Any], *, as_json: bool) -> None:
