@@ -119,12 +119,8 @@ def _stem(source: str) -> str:
 
 def export_bmz(careamist: Any, spec: JobSpec, bmz: BmzSpec, work: Path) -> Path:
     """Write the BioImage Model Zoo archive of the trained model; its path."""
-    from hpc_runner.data import load_source
-
-    loaded = load_source(bmz.input or spec.data.train)
-    image = loaded[0] if isinstance(loaded, list) else loaded
     config = spec.careamics["data_config"]
-    example = example_input(image, config["axes"], config["patching"]["patch_size"])
+    example = _example(bmz.input or spec.data.train, config["axes"], config["patching"])
     name = model_name(bmz.name or spec.name)
     algorithm = spec.algorithm.upper()
     description = bmz.description or (
@@ -154,6 +150,23 @@ def model_name(text: str) -> str:
     return (name if len(name) >= 5 else f"{name} model")[:128]
 
 
+def _example(source: str, axes: str, patching: dict[str, Any]) -> Any:
+    """The example crop of a source; from HDF5 only the crop is read (the data may be huge)."""
+    from hpc_runner.data import load_source, source_kind
+
+    if source_kind(source) == "hdf5":
+        import h5py
+
+        from hpc_runner.hdf5_stack import hdf5_dataset
+
+        path, name = hdf5_dataset(source)
+        with h5py.File(path, "r") as handle:
+            return example_input(handle[name], axes, patching["patch_size"])
+    loaded = load_source(source)
+    image = loaded[0] if isinstance(loaded, list) else loaded
+    return example_input(image, axes, patching["patch_size"])
+
+
 def example_input(image: Any, axes: str, patch_size: list[int]) -> Any:
     """A small crop of ``image`` for the archive's test input: the first sample (S and T kept
     as axes of size 1), every channel, at most :data:`EXAMPLE_SIZE` per spatial axis in whole
@@ -163,7 +176,7 @@ def example_input(image: Any, axes: str, patch_size: list[int]) -> Any:
     spatial = [axis for axis in "ZYX" if axis in axes]
     patch = dict(zip(spatial, patch_size, strict=True))
     selection: list[slice] = []
-    for axis, size in zip(axes, np.shape(image), strict=True):
+    for axis, size in zip(axes, image.shape, strict=True):
         if axis in "ST":
             selection.append(slice(0, 1))
         elif axis in patch:
@@ -171,7 +184,7 @@ def example_input(image: Any, axes: str, patch_size: list[int]) -> Any:
             selection.append(slice(0, keep // patch[axis] * patch[axis] or size))
         else:
             selection.append(slice(None))
-    return np.ascontiguousarray(np.asarray(image)[tuple(selection)], dtype=np.float32)
+    return np.ascontiguousarray(image[tuple(selection)], dtype=np.float32)
 
 
 def bioimageio_compatibility() -> None:

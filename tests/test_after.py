@@ -50,6 +50,7 @@ def test_prediction_and_bmz_export_after_training(tmp_path: Path, no_network: No
     extra = np.random.default_rng(1).random((2, 64, 96), dtype=np.float32)
     with h5py.File(spec_dir / "extra.h5", "w") as handle:
         handle.create_dataset("/stack/noisy", data=extra, chunks=(1, 32, 32))
+        handle.create_dataset("/single", data=extra[0, :, :72], chunks=(16, 16))
     after = {
         "predict": {
             "images": ["extra.h5:/stack/noisy"],
@@ -60,6 +61,7 @@ def test_prediction_and_bmz_export_after_training(tmp_path: Path, no_network: No
         "export_bmz": {
             "authors": ["Test Author", {"name": "Second", "affiliation": "Lab"}],
             "description": "A tiny N2V test model.",
+            "input": "extra.h5:/single",  # the example: a crop, read from the file alone
         },
     }
     spec = load_job_spec(with_after(spec_path, after))
@@ -129,6 +131,17 @@ def test_predictions_to_hdf5_and_a_failed_export_keeps_done(tmp_path: Path) -> N
     with h5py.File(target) as handle:
         assert list(handle) == ["tiny"]
         assert np.squeeze(handle["tiny"][()]).shape == (64, 64)
+
+
+def test_example_input_is_a_small_crop_in_whole_patches() -> None:
+    from hpc_runner.after import example_input, model_name
+
+    image = np.arange(3 * 300 * 40, dtype=np.uint16).reshape(3, 300, 40)
+    example = example_input(image, "SYX", [16, 16])
+    assert example.shape == (1, 256, 32) and example.dtype == np.float32
+    np.testing.assert_array_equal(example[0], image[0, :256, :32])
+    assert example_input(np.zeros((2, 20, 20, 3)), "ZYXC", [8, 16, 16]).shape == (2, 16, 16, 3)
+    assert model_name("n2v") == "n2v model" and model_name("a/b") == "a_b model"
 
 
 def test_after_section_errors_name_the_key(tmp_path: Path) -> None:
