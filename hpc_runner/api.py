@@ -35,7 +35,8 @@ from hpc_runner.results import best, forgotten_cancel, sweep_results
 from hpc_runner.runs import STATUS_FILE, default_runs_dir, find_runs
 from hpc_runner.spec_errors import Problems
 from hpc_runner.status import TrainingState
-from hpc_runner.sweep import SweepRun, SweepSpec, load_sweep, parse_sweep
+from hpc_runner.sweep import SweepRun, SweepSpec
+from hpc_runner.sweep_file import load_sweep, parse_sweep
 
 if TYPE_CHECKING:
     from hpc_runner.spec import JobSpec

@@ -20,7 +20,8 @@ from hpc_runner.cli import main
 from hpc_runner.results import best, rank, to_csv
 from hpc_runner.runs import safe_run_name
 from hpc_runner.spec_errors import SpecError
-from hpc_runner.sweep import apply_overrides, expand, load_sweep, run_count, unique_names
+from hpc_runner.sweep import apply_overrides, expand, run_count, unique_names
+from hpc_runner.sweep_file import load_sweep
 from tests.run_support import cli, write_spec
 
 # -- pure expansion ------------------------------------------------------------------------------

@@ -53,8 +53,8 @@ def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) ->
 def run(args: argparse.Namespace) -> int:
     from hpc_runner.errors import UsageError
     from hpc_runner.runs import default_runs_dir
-    from hpc_runner.sweep import load_sweep
     from hpc_runner.sweep_check import check_sweep
+    from hpc_runner.sweep_file import load_sweep
     from hpc_runner.sweep_submit import plan_sweep
 
     sweep = load_sweep(args.sweep)
