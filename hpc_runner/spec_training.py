@@ -124,7 +124,14 @@ def _resolve_short(
             ok = False
     if not ok:
         return None, []
-    return _validated(lambda: factory(**kwargs), "training", _short_key, problems)
+    resolved, notes = _validated(lambda: factory(**kwargs), "training", _short_key, problems)
+    if resolved is not None and not _trainer_params_ok(
+        resolved,
+        {"max_epochs": "training.epochs", "limit_train_batches": "training.steps"},
+        problems,
+    ):
+        return None, []
+    return resolved, notes
 
 
 def _resolve_full(
@@ -176,6 +183,10 @@ def _resolve_full(
     resolved, warned = _validated(build, key_prefix, key_of, target)
     if resolved is not None:
         _report_dropped(config, resolved, key_prefix, target)
+        params_key = join_key(key_prefix, "training_config.trainer_params")
+        keys = {name: join_key(params_key, name) for name in ("max_epochs", "limit_train_batches")}
+        if not _trainer_params_ok(resolved, keys, target):
+            resolved = None
     else:  # still name the typos that careamics' first error hid
         algorithm = (config.get("algorithm_config") or {}).get("algorithm")
         if algorithm in ALGORITHMS:
@@ -184,6 +195,27 @@ def _resolve_full(
     if target is not problems:
         problems.extend(target.items)
     return resolved, notes + warned
+
+
+def _trainer_params_ok(config: dict[str, Any], keys: dict[str, str], problems: Problems) -> bool:
+    """Check the trainer parameters careamics passes to Lightning unchecked (any dict is valid
+    to careamics, so ``epochs: two`` would otherwise only fail on the compute node)."""
+    params = (config.get("training_config") or {}).get("trainer_params") or {}
+    ok = True
+    epochs = params.get("max_epochs")
+    if epochs is not None and (type(epochs) is not int or epochs < 1):
+        problems.add(keys["max_epochs"], f"expected a whole number of epochs >= 1, got {epochs!r}")
+        ok = False
+    steps = params.get("limit_train_batches")
+    whole = type(steps) is int and steps >= 1
+    fraction = type(steps) is float and 0.0 < steps <= 1.0
+    if steps is not None and not (whole or fraction):
+        problems.add(
+            keys["limit_train_batches"],
+            f"expected a number of batches >= 1 (or a fraction in (0, 1]), got {steps!r}",
+        )
+        ok = False
+    return ok
 
 
 def _validated(

@@ -212,6 +212,21 @@ def test_wrong_types(job_dir: Path) -> None:
     assert keys == ["name", "data", "cluster.profile", "training"]
 
 
+def test_trainer_numbers_careamics_passes_unchecked(job_dir: Path) -> None:
+    """careamics accepts any trainer_params; a bad epoch count must not wait for the node."""
+    spec = n2v_spec()
+    spec["training"].update(epochs="two", steps=-3)
+    lines = problems_of(write_spec(job_dir, spec))
+    assert any(": training.epochs: expected a whole number of epochs" in line for line in lines)
+    assert any(": training.steps: expected a number of batches" in line for line in lines)
+
+    config = tiny_config().model_dump(mode="json")
+    config["training_config"]["trainer_params"]["max_epochs"] = 2.5
+    lines = problems_of(write_spec(job_dir, n2v_spec(training={"config": config})))
+    key = "training.config.training_config.trainer_params.max_epochs"
+    assert any(f": {key}: expected a whole number of epochs" in line for line in lines), lines
+
+
 def test_unknown_profile_lists_available(job_dir: Path) -> None:
     lines = problems_of(write_spec(job_dir, n2v_spec(cluster={"profile": "gpu_big"})))
     assert len(lines) == 1
