@@ -31,7 +31,7 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, TextIO
 
-from hpc_runner.results import best, forgotten_cancel, sweep_results
+from hpc_runner.results import best, sweep_results
 from hpc_runner.runs import STATUS_FILE, default_runs_dir, find_runs
 from hpc_runner.spec_errors import Problems
 from hpc_runner.status import TrainingState
@@ -213,8 +213,6 @@ def wait(
                 follow(tail, run)
                 scheduler = schedulers.get(run_dir)
                 shown, _ = reconcile(run.status.state, scheduler)
-                if forgotten_cancel(shown, jobs.get(run_dir), scheduler):
-                    shown = TrainingState.STOPPED
                 running = (
                     scheduler is not None and not scheduler.ended and scheduler.state != "UNKNOWN"
                 )

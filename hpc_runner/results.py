@@ -14,12 +14,7 @@ import io
 import math
 from collections.abc import Iterable
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
-
-from hpc_runner.status import TrainingState
-
-if TYPE_CHECKING:
-    from hpc_runner.jobfile import JobRecord
+from typing import Any
 
 #: The columns of a result row, in CSV order (the sweep's keys follow as ``set:KEY`` columns).
 COLUMNS = (
@@ -113,30 +108,11 @@ def sweep_results(root: str | Path, *, ask_scheduler: bool = True) -> list[dict[
         job = jobs.get(run_dir)
         scheduler = schedulers.get(run_dir)
         summary = run_summary(label, state, scheduler=scheduler, job=job.job_id if job else None)
-        if job is not None and forgotten_cancel(TrainingState[summary["state"]], job, scheduler):
-            summary["state"] = TrainingState.STOPPED.name
-            summary["reason"] = f"job {job.job_id} was cancelled before it started"
         if run_dir.parent not in manifests:
             manifests[run_dir.parent] = read_sweep_file(run_dir.parent).get("runs") or {}
         overrides = manifests[run_dir.parent].get(run_dir.name)
         rows.append(result_row(summary, overrides if isinstance(overrides, dict) else None))
     return rank(rows)
-
-
-def forgotten_cancel(state: TrainingState, job: JobRecord | None, scheduler: Any) -> bool:
-    """A job cancelled with ``hpc-runner cancel`` that the scheduler no longer knows and whose
-    training never recorded a final state: it is over (STOPPED).
-
-    SLURM keeps no accounting record of an array task cancelled while it was still pending
-    in the array's not-yet-split part (checked with SLURM 22.05): ``sacct`` and ``squeue``
-    both forget it, so the scheduler cannot say CANCELLED; ``job.json`` remembers.
-    """
-    return (
-        job is not None
-        and job.cancelled is not None
-        and scheduler is None
-        and state in (TrainingState.IDLE, TrainingState.TRAINING)
-    )
 
 
 def to_csv(rows: list[dict[str, Any]]) -> str:

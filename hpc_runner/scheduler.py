@@ -289,11 +289,23 @@ def scheduler_states(
     if slurm and slurm_available():
         answers = query_slurm((job.job_id for job in slurm.values()), run=run)
         for run_dir, slurm_job in slurm.items():
-            result[run_dir] = answers.get(slurm_job.job_id)
+            result[run_dir] = answers.get(slurm_job.job_id) or forgotten_cancel(slurm_job)
     for run_dir, job in jobs.items():
         if job is not None and job.scheduler == "local":
             result[run_dir] = local_state(run_dir, job)
     return result
+
+
+def forgotten_cancel(job: JobRecord) -> SchedulerState | None:
+    """CANCELLED for a job cancelled with ``hpc-runner cancel`` that SLURM no longer knows.
+
+    SLURM keeps no accounting record of an array task cancelled while it was still pending in
+    the array's not-yet-split part (checked with SLURM 22.05): ``sacct`` and ``squeue`` both
+    forget it, so only ``job.json`` remembers that it was cancelled.
+    """
+    if job.cancelled is None:
+        return None
+    return SchedulerState(job.job_id, "CANCELLED", "before it started; SLURM kept no record")
 
 
 class SchedulerPoller:

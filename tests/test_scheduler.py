@@ -197,6 +197,18 @@ def test_poller_rate_limits_and_never_asks_about_an_ended_job_again(slurm_path: 
     assert runner.commands[1][-2:] == ["-j", "75"]  # 74 has ended: its state is final
 
 
+def test_a_cancel_slurm_forgot_is_cancelled(slurm_path: Path) -> None:
+    """A pending array task cancelled before the array split leaves no trace in sacct/squeue."""
+    runner = Recorder({"sacct": (0, ""), "squeue": (0, "")})
+    cancelled, forgotten = _slurm_record("90_3"), _slurm_record("90_2")
+    cancelled.cancelled = time.time()
+    states = scheduler_states({Path("a"): cancelled, Path("b"): forgotten}, run=runner)
+    assert states[Path("a")] is not None and states[Path("a")].state == "CANCELLED"
+    assert states[Path("b")] is None  # never cancelled by us: no guess
+    shown, why = reconcile(TrainingState.IDLE, states[Path("a")])
+    assert shown is TrainingState.STOPPED and why is not None and "before it started" in why
+
+
 def test_no_command_without_slurm_jobs(slurm_path: Path, tmp_path: Path) -> None:
     runner = Recorder({})
     local = JobRecord(scheduler="local", submissions=[Submission(0, "1", 0.0)], host="elsewhere")

@@ -64,12 +64,9 @@ def test_sweep_job_array_cancel_only_failed_and_summary(
     assert states == {name: ("DONE", "COMPLETED") for name in names}
     cancelled = rows[-1]
     assert cancelled["run"] == last and cancelled["epoch"] == 0
-    if cancelled["scheduler_state"] is None:
-        # SLURM 22.05 keeps no record of a pending array task cancelled before the array was
-        # split (sacct and squeue forget it): the cancel in job.json says it is over
-        assert "cancelled before it started" in cancelled["reason"]
-    else:
-        assert cancelled["scheduler_state"] == "CANCELLED"
+    # SLURM 22.05 may keep no record of a pending array task cancelled before the array was
+    # split (sacct and squeue forget it): then the cancel in job.json says it is over
+    assert cancelled["scheduler_state"] == "CANCELLED"
 
     retry = cli(
         "sweep", str(sweep_path), "--cluster", "slurm", "--runs-dir", str(runs), "--only-failed"
