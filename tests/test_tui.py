@@ -11,7 +11,6 @@ from textual.widgets import Label, Static
 
 from hpc_runner.runs import STATUS_FILE, STOP_FILE
 from hpc_runner.status import TrainingState, TrainUpdateType
-from hpc_runner.tui import actions
 from hpc_runner.tui.app import WatchApp
 from hpc_runner.tui.confirm import ConfirmDialog
 from hpc_runner.tui.detail_screen import DetailScreen
@@ -157,7 +156,7 @@ async def test_cancel_and_resume_ask_then_call_the_jobs_module(
     monkeypatch.setattr(
         hpc_runner.jobs,
         "resume_run",
-        lambda d: calls.append(("resume", d)) or (1, "4250", "last.ckpt"),
+        lambda d, cluster=None: calls.append(("resume", d)) or (1, "4250", "last.ckpt"),
     )
     app = RecordingApp(runs_root)
     async with app.run_test(size=(120, 40)) as pilot:
@@ -173,11 +172,13 @@ async def test_cancel_and_resume_ask_then_call_the_jobs_module(
         await until(pilot, lambda: len(app.outcomes) == 2)
         assert calls[-1] == ("resume", crashed)
         assert app.outcomes[1].text == "resubmitted lr_0.1: attempt 1, job 4250 (from last.ckpt)"
-        # Without the submission side, the action says so instead of failing.
-        monkeypatch.setattr(actions, "JOBS_MODULE", "hpc_runner.not_there")
-        await pilot.press("c", "y")
+        # A refusal of the submission side is shown, the TUI goes on.
+        monkeypatch.undo()
+        select(table, str(runs_root / "n2v_bsd68"))  # a fixture run: it was never submitted
+        await pilot.press("r", "y")
         await until(pilot, lambda: len(app.outcomes) == 3)
-        assert not app.outcomes[2].ok and "not available" in app.outcomes[2].text
+        assert not app.outcomes[2].ok and "n2v_bsd68" in app.outcomes[2].text
+        assert "run.yaml" in app.outcomes[2].text
 
 
 HOSTILE = [
@@ -343,6 +344,7 @@ async def test_a_flood_of_records_is_coalesced_into_bounded_refreshes(runs_root:
     async with app.run_test(size=(120, 40)) as pilot:
         await started(pilot)
         app.REFRESH_INTERVAL = 3600.0  # the next redraw waits an hour: count what happens meanwhile
+        await until(pilot, lambda: app._refresh_timer is None)  # one armed before still fires
         before = app.refresh_count
         trainings = [
             FakeTraining(runs_root / "flood" / f"run{i:02d}", start=T0 + i).begin(1, 2000)
