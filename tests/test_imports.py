@@ -19,6 +19,14 @@ MONITORING_MODULES = [
     "hpc_runner.report",
     "hpc_runner.runs",
     "hpc_runner.cli",
+    "hpc_runner.scheduler",
+    "hpc_runner.jobs",
+    "hpc_runner.spec",
+    "hpc_runner.profiles",
+    "hpc_runner.results",
+    "hpc_runner.api",
+    "hpc_runner.watch",
+    "hpc_runner.tui.app",
 ]
 
 
