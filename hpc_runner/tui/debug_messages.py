@@ -6,9 +6,9 @@ import time
 from collections.abc import Iterable
 
 from rich.text import Text
-from textual.widgets import Static
 
 from hpc_runner.tui.text import literal
+from hpc_runner.tui.text_panel import TextPanel
 
 #: Messages shown (the run state keeps the last hundred).
 SHOWN = 50
@@ -28,26 +28,13 @@ def debug_text(messages: Iterable[tuple[float, str]]) -> Text:
     return text
 
 
-class DebugMessages(Static):
+class DebugMessages(TextPanel):
     """A scrollable list of debug messages; :meth:`show` replaces it and scrolls to the end."""
 
-    DEFAULT_CSS = """
-    DebugMessages {
-        width: 1fr; height: 1fr; overflow-y: auto; padding: 0 1;
-        border: round $primary-darken-2;
-    }
-    """
-
     def __init__(self, *, id: str | None = None) -> None:
-        super().__init__(markup=False, id=id)
-        self.border_title = "Debug messages"
-
-    _shown: Text | None = None
+        super().__init__("Debug messages", id=id)
 
     def show(self, messages: Iterable[tuple[float, str]]) -> None:
         """Show these (time, message) pairs, newest last."""
-        text = debug_text(messages)
-        if text != self._shown:  # most refreshes bring losses, not messages: skip the layout
-            self._shown = text
-            self.update(text)
+        if self.show_text(debug_text(messages)):
             self.call_after_refresh(self.scroll_end, animate=False)

@@ -5,10 +5,10 @@ from __future__ import annotations
 from pathlib import Path
 
 from rich.text import Text
-from textual.widgets import Static
 
 from hpc_runner.tui.model import RunEntry
 from hpc_runner.tui.text import literal
+from hpc_runner.tui.text_panel import TextPanel
 from hpc_runner.watch.meta import RunMeta
 
 
@@ -61,25 +61,12 @@ def info_text(entry: RunEntry, meta: RunMeta | None) -> Text:
     return text
 
 
-class RunInfo(Static):
+class RunInfo(TextPanel):
     """Shows :func:`info_text`; :meth:`show` is called on updates and when meta data arrives."""
 
-    DEFAULT_CSS = """
-    RunInfo {
-        width: 1fr; height: 1fr; overflow-y: auto; padding: 0 1;
-        border: round $primary-darken-2;
-    }
-    """
-
     def __init__(self, *, id: str | None = None) -> None:
-        super().__init__(markup=False, id=id)
-        self.border_title = "Run"
-
-    _shown: Text | None = None
+        super().__init__("Run", id=id)
 
     def show(self, entry: RunEntry, meta: RunMeta | None) -> None:
         """Show the run's facts (``meta`` None while it is being read)."""
-        text = info_text(entry, meta)
-        if text != self._shown:  # it rarely changes; an update costs a layout pass
-            self._shown = text
-            self.update(text)
+        self.show_text(info_text(entry, meta))
