@@ -54,6 +54,7 @@ class StatusCallback(Callback):
         self.stop_requested = False
         self.finished = False  # a final state (DONE, STOPPED, CRASHED) was written
         self._train_ended = False
+        self._last_saved: tuple[int, int] | None = None
         self._next_stop_check = 0.0
 
     def emit(self, kind: TrainUpdateType, value: Any = None) -> None:
@@ -117,10 +118,11 @@ class StatusCallback(Callback):
     def on_save_checkpoint(
         self, trainer: Trainer, pl_module: LightningModule, checkpoint: dict[str, Any]
     ) -> None:
-        self.emit(
-            TrainUpdateType.DEBUG,
-            f"checkpoint saved at epoch {trainer.current_epoch}, step {trainer.global_step}",
-        )
+        # ModelCheckpoint saves the best-k and the last checkpoint of one step separately.
+        epoch, step = trainer.current_epoch, trainer.global_step
+        if (epoch, step) != self._last_saved:
+            self._last_saved = (epoch, step)
+            self.emit(TrainUpdateType.DEBUG, f"checkpoint saved at epoch {epoch}, step {step}")
 
     def on_train_end(self, trainer: Trainer, pl_module: LightningModule) -> None:
         # Lightning runs ModelCheckpoint's own on_train_end (which may write the last

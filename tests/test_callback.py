@@ -68,7 +68,16 @@ def test_status_file_replays_to_the_trainers_own_values(tmp_path: Path) -> None:
     assert run.model is not None and run.model.checkpoint is not None
     assert Path(run.model.checkpoint).is_file()
     assert Path(run.model.checkpoint).is_relative_to(tmp_path / "work")
-    assert any("checkpoint saved" in message for _, message in run.debug)
+    assert any(message.startswith("checkpoint saved") for _, message in run.debug)
+
+
+def test_one_message_per_checkpointed_step(tmp_path: Path) -> None:
+    """careamics' ModelCheckpoint saves every 10 epochs the best-k and the last checkpoint."""
+    status_path = tmp_path / "status.jsonl"
+    train_with_status(status_path, config=tiny_config(num_epochs=10), train_data=tiny_image())
+    saved = [m for _, m in replay(status_path).debug if m.startswith("checkpoint saved")]
+    assert "checkpoint saved at epoch 9, step 70" in saved
+    assert len(saved) == len(set(saved))
 
 
 def test_callback_does_not_change_the_training(tmp_path: Path) -> None:
