@@ -22,7 +22,7 @@ from pathlib import Path
 import msgspec
 import orjson
 
-from hpc_runner.records import SCHEMA_VERSION, Record
+from hpc_runner.records import make_record
 from hpc_runner.run_state import replay
 from hpc_runner.status import TrainingState, TrainUpdate, TrainUpdateType
 from hpc_runner.writer import StatusWriter
@@ -54,7 +54,8 @@ def bench_writer(folder: Path, n: int) -> float:
 
 def bench_os_write(folder: Path, n: int) -> float:
     """Seconds per bare os.write of a ready, encoded line: the floor of any appending writer."""
-    line = msgspec.json.encode(Record(1, "loss", 0.123456, time.time(), 1, 0, None, "node")) + b"\n"
+    record = make_record(T.LOSS, 0.123456, t=time.time(), seq=1, attempt=0, host="node01")
+    line = msgspec.json.encode(record) + b"\n"
 
     def run() -> float:
         path = folder / "bare.jsonl"
@@ -149,8 +150,8 @@ def bench_plain_loop(path: Path, loads: Callable[[bytes], object]) -> float:
 
 def bench_encode(n: int) -> dict[str, float]:
     """Seconds per record to encode one record with each candidate codec."""
-    record = Record(SCHEMA_VERSION, "loss", 0.123456, time.time(), 12345, 0, None, "node01")
-    as_dict = {f: getattr(record, f) for f in record.__struct_fields__}
+    record = make_record(T.LOSS, 0.123456, t=time.time(), seq=12345, attempt=0, host="node01")
+    as_dict = {"type": "loss", **msgspec.structs.asdict(record)}
     encoder, buffer = msgspec.json.Encoder(), bytearray()
     candidates: dict[str, Callable[[], object]] = {
         "json.dumps(dict)": lambda: json.dumps(as_dict),

@@ -14,9 +14,10 @@ from __future__ import annotations
 
 import re
 import types
-from dataclasses import replace
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
+
+from msgspec.structs import replace
 
 from hpc_runner.records import ModelLocation
 from hpc_runner.runs import WORK_DIR, safe_run_name

@@ -15,7 +15,20 @@ from collections import Counter, deque
 from dataclasses import dataclass, field
 from typing import Any
 
-from hpc_runner.records import STATE_BY_NAME, ModelLocation, Record, RecordedException
+from hpc_runner.records import (
+    STATE_BY_NAME,
+    BatchRecord,
+    CareamistRecord,
+    DebugRecord,
+    EpochRecord,
+    ExceptionRecord,
+    LossRecord,
+    ModelLocation,
+    Record,
+    RecordedException,
+    StateRecord,
+    ValLossRecord,
+)
 from hpc_runner.status import TrainingState, TrainingStatus
 from hpc_runner.tail import StatusTail, TailBatch
 
@@ -87,7 +100,7 @@ class RunState:
         self._set_status(dict.fromkeys(_STATUS_FIELDS, -1), TrainingState.IDLE)
 
     def apply(self, records: list[Record]) -> None:
-        """Fold checked records (see :func:`hpc_runner.records.decode_line`) into this state."""
+        """Fold decoded records (see :func:`hpc_runner.records.decode_lines`) into this state."""
         if not records:
             return
         values: dict[str, Any] = {}
@@ -96,31 +109,31 @@ class RunState:
         attempt = self.attempt
         nan = math.nan
         for record in records:
-            kind, value = record.type, record.value
-            if kind == "loss":
-                value = nan if value is None else float(value)
+            cls, value = type(record), record.value
+            if cls is LossRecord:
+                value = nan if value is None else value
                 losses_append(value)
-                values[kind] = value
-            elif kind == "batch_idx" or kind == "epoch_idx":
-                values[kind] = value
-            elif kind == "val_loss":
-                value = nan if value is None else float(value)
-                values[kind] = value
+                values["loss"] = value
+            elif cls is BatchRecord:
+                values["batch_idx"] = value
+            elif cls is EpochRecord:
+                values["epoch_idx"] = value
+            elif cls is ValLossRecord:
+                value = nan if value is None else value
+                values["val_loss"] = value
                 self.val_losses.append((values.get("epoch_idx", self.status.epoch_idx), value))
-            elif kind == "state":
+            elif cls is StateRecord:
                 state = STATE_BY_NAME[value] if type(value) is str else TrainingState(value)
                 if state is TrainingState.TRAINING:
                     self.training_since = record.t
-            elif kind == "debug message":
+            elif cls is DebugRecord:
                 self.debug.append((record.t, value))
-            elif kind == "exception":
-                self.exception = RecordedException(
-                    value["type"], value.get("message", ""), value.get("traceback", "")
-                )
-            elif kind == "careamist":
-                self.model = ModelLocation(**value)
+            elif cls is ExceptionRecord:
+                self.exception = RecordedException(value.type, value.message, value.traceback)
+            elif cls is CareamistRecord:
+                self.model = value
             else:  # max_epochs, max_batches
-                values[kind] = value
+                values[record.kind.value] = value
             if record.attempt > attempt:
                 attempt = record.attempt
         last = records[-1]

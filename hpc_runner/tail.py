@@ -110,14 +110,14 @@ class StatusTail:
             self._discarding = False
             batch.skipped["oversized"] += 1
             data = data[newline + 1 :]
-        else:
+        elif self._partial:  # (no copy of a large read in the usual case: nothing pending)
             data = self._partial + data
-        last_newline = data.rfind(b"\n")
-        self._partial = data[last_newline + 1 :]
+        lines = data.split(b"\n")
+        self._partial = lines.pop()  # the unterminated rest (b"" after a final newline)
         if len(self._partial) > self.max_line_bytes:
             self._partial = b""
             self._discarding = True
-        if last_newline >= 0:
-            records, skipped = decode_lines(data[:last_newline].split(b"\n"), self.max_line_bytes)
+        if lines:
+            records, skipped = decode_lines(lines, self.max_line_bytes)
             batch.records += records
             batch.skipped.update(skipped)

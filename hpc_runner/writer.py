@@ -22,7 +22,15 @@ import warnings
 from pathlib import Path
 from time import time
 
-from hpc_runner.records import ENCODER, SCHEMA_VERSION, Record, json_value
+from hpc_runner.records import (
+    ENCODER,
+    RECORD_CLASSES,
+    SCHEMA_VERSION,
+    BatchRecord,
+    LossRecord,
+    Record,
+    json_value,
+)
 from hpc_runner.status import TrainUpdate, TrainUpdateType
 
 
@@ -89,23 +97,28 @@ class StatusWriter:
             return
         kind, value = update.type, update.value
         # Hot path first: per-batch LOSS and BATCH updates need no conversion beyond a number
-        # and no fsync. The enum member itself goes into the record (msgspec writes its value).
+        # and no fsync.
         sync = False
+        cls: type[Record]
         if kind is _LOSS:
-            value = float(value)
+            cls, value = LossRecord, float(value)
         elif kind is _BATCH:
-            value = int(value)
+            cls, value = BatchRecord, int(value)
         else:
-            value = json_value(update)
+            cls, value = RECORD_CLASSES[kind], json_value(update)
             sync = kind in SYNC_TYPES
         self.seq += 1
-        buffer = self._buffer
-        ENCODER.encode_into(
-            Record(
-                SCHEMA_VERSION, kind, value, time(), self.seq, self.attempt, self.job, self.host
-            ),
-            buffer,
+        record = cls(
+            v=SCHEMA_VERSION,
+            value=value,
+            t=time(),
+            seq=self.seq,
+            attempt=self.attempt,
+            job=self.job,
+            host=self.host,
         )
+        buffer = self._buffer
+        ENCODER.encode_into(record, buffer)
         buffer.append(10)  # b"\n": the line and its end go out in the same write
         try:
             fd = self._fd if self._fd is not None else self._open()

@@ -44,10 +44,10 @@ def append(path: Path, data: bytes) -> None:
         file.write(data)
 
 
-def read_all(tail: StatusTail) -> list[bytes]:
+def read_all(tail: StatusTail) -> list[tuple[object, object, int]]:
     got = []
     for record in tail.read().records:
-        got.append((record.type, record.value, record.seq))
+        got.append((record.kind, record.value, record.seq))
     return got
 
 

@@ -9,9 +9,9 @@ from pathlib import Path
 
 import pytest
 
-from hpc_runner.records import Record
+from hpc_runner.records import Record, make_record
 from hpc_runner.scheduler import SchedulerState
-from hpc_runner.status import TrainingState
+from hpc_runner.status import TrainingState, TrainUpdateType
 from hpc_runner.tui.loss_plot import downsample
 from hpc_runner.tui.model import (
     RunEntry,
@@ -29,7 +29,7 @@ from hpc_runner.tui.text import literal, printable, strip_ansi
 
 
 def record(kind: str, value: object, t: float, attempt: int = 0) -> Record:
-    return Record(1, kind, value, t, 0, attempt)
+    return make_record(TrainUpdateType(kind), value, t=t, seq=0, attempt=attempt)
 
 
 def entry_with(*records: Record, label: str = "run") -> RunEntry:

@@ -150,7 +150,7 @@ def test_existing_runs_are_read_and_appends_show_up(
     appended = records_of(batches, "sweep/a")
     while len(appended) < 7:  # the appends may arrive in more than one delivery
         appended += records_of([collector.next()], "sweep/a")
-    assert [r.type for r in appended] == ["epoch_idx", *["batch_idx", "loss"] * 3]
+    assert [r.kind.value for r in appended] == ["epoch_idx", *["batch_idx", "loss"] * 3]
     assert not any(b.initial_scan_done for b in batches)
 
 
@@ -166,7 +166,7 @@ def test_a_run_created_after_start_shows_up(
     records = records_of(batches, "new_sweep/deep/run1")
     while len(records) < 3:
         records += records_of([collector.next()], "new_sweep/deep/run1")
-    assert [r.type for r in records] == ["max_epochs", "max_batches", "state"]
+    assert [r.kind.value for r in records] == ["max_epochs", "max_batches", "state"]
 
 
 def test_work_submitit_and_hidden_folders_hold_no_runs(
