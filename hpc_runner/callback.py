@@ -128,6 +128,8 @@ class StatusCallback(Callback):
         # Lightning runs ModelCheckpoint's own on_train_end (which may write the last
         # checkpoint) after this one, so the model location and final state wait for teardown.
         self._train_ended = True
+        if self.stop_requested:
+            self._save_last_at_stop(trainer)
 
     def teardown(self, trainer: Trainer, pl_module: LightningModule, stage: str) -> None:
         if stage != "fit" or not self._train_ended or self.finished:
@@ -163,6 +165,17 @@ class StatusCallback(Callback):
         trainer.should_stop = True
         trainer.limit_val_batches = 0
         self.emit(TrainUpdateType.DEBUG, reason)
+
+    def _save_last_at_stop(self, trainer: Trainer) -> None:
+        """Bring the last checkpoint up to the step where the stop happened.
+
+        ModelCheckpoint writes ``<exp>_last.ckpt`` at a stop only if it never wrote one before;
+        otherwise the steps since the last epoch-end save would be lost to a resume.
+        """
+        last = getattr(trainer.checkpoint_callback, "last_model_path", "")
+        saved_step = self._last_saved[1] if self._last_saved else None
+        if last and saved_step != trainer.global_step:
+            trainer.save_checkpoint(last)
 
     @staticmethod
     def model_location(trainer: Trainer) -> ModelLocation | None:

@@ -10,6 +10,7 @@ from typing import Any
 import pytest
 from lightning.pytorch import Callback
 
+from hpc_runner.callback import StatusCallback
 from hpc_runner.run_state import replay
 from hpc_runner.runs import STOP_FILE
 from hpc_runner.status import TrainingState
@@ -99,30 +100,42 @@ def test_callback_does_not_change_the_training(tmp_path: Path) -> None:
     assert with_status.val_losses == without.val_losses
 
 
-def test_stop_file_stops_gracefully_with_a_last_checkpoint(tmp_path: Path) -> None:
+@pytest.mark.parametrize("stop_epoch", [1, 11], ids=["before-any-save", "after-a-periodic-save"])
+def test_stop_file_stops_gracefully_with_a_last_checkpoint(tmp_path: Path, stop_epoch: int) -> None:
+    """careamics saves every 10 epochs; a stop in between must not lose the steps since."""
     status_path = tmp_path / "status.jsonl"
 
     def stop_after_first_epoch() -> None:
         deadline = time.monotonic() + 120
         while time.monotonic() < deadline:
-            if status_path.exists() and replay(status_path).status.epoch_idx >= 1:
+            if status_path.exists() and replay(status_path).status.epoch_idx >= stop_epoch:
                 (tmp_path / STOP_FILE).touch()
                 return
             time.sleep(0.05)
 
     watcher = threading.Thread(target=stop_after_first_epoch, daemon=True)
     watcher.start()
-    train_with_status(status_path, config=tiny_config(num_epochs=200), train_data=tiny_image())
+    callback = StatusCallback(status_path, stop_check_interval=0.0)  # a look after every batch
+    train_with_status(
+        status_path,
+        config=tiny_config(num_epochs=200),
+        train_data=tiny_image(),
+        status_callback=callback,
+    )
     watcher.join()
 
     run = replay(status_path)
     assert run.status.state is TrainingState.STOPPED
-    assert 1 <= run.status.epoch_idx < 199
+    assert stop_epoch <= run.status.epoch_idx < stop_epoch + 5
     messages = [message for _, message in run.debug]
     assert any("stop requested" in message for message in messages)
     assert run.model is not None and run.model.checkpoint is not None
     last = Path(run.model.checkpoint)
     assert last.name == "tiny_last.ckpt" and last.is_file()
+    import torch
+
+    # the last checkpoint holds every step trained, also those after the last epoch-end save
+    assert torch.load(last, weights_only=False)["global_step"] == len(run.losses)
 
 
 def test_error_before_fit_is_recorded_as_crashed(tmp_path: Path) -> None:

@@ -136,7 +136,7 @@ def test_submit_returns_while_the_training_goes_on_then_stop(
     assert any(
         m.startswith("resumed at epoch") and m.endswith(f", step {steps}")
         for m in debug_messages(resumed)
-    )
+    ), (steps, debug_messages(resumed))
     record = read_job_file(run_dir)
     assert record is not None and [s.how for s in record.submissions] == ["submit", "resume"]
     assert record.job_id == job_id
