@@ -31,23 +31,7 @@ from tests.run_support import (
 
 pytestmark = pytest.mark.training
 
-SLURM_COMMANDS = {"sbatch", "srun", "squeue", "sacct", "scancel", "scontrol", "sinfo", "salloc"}
 FINAL = (TrainingState.DONE, TrainingState.STOPPED, TrainingState.CRASHED)
-
-
-@pytest.fixture
-def no_slurm_path(tmp_path: Path) -> str:
-    """A PATH like this machine's, minus SLURM's commands: a workstation without a cluster."""
-    shadow = tmp_path / "no-slurm-bin"
-    shadow.mkdir()
-    for directory in os.environ.get("PATH", "").split(os.pathsep):
-        if not os.path.isdir(directory):
-            continue
-        for name in os.listdir(directory):
-            link = shadow / name
-            if name not in SLURM_COMMANDS and not link.exists():
-                link.symlink_to(Path(directory) / name)
-    return str(shadow)
 
 
 def test_choose_cluster(no_slurm_path: str, monkeypatch: pytest.MonkeyPatch) -> None:
