@@ -22,10 +22,10 @@ from pathlib import Path
 import msgspec
 import orjson
 
-from hpc_runner.records import make_record
-from hpc_runner.run_state import replay
-from hpc_runner.status import TrainingState, TrainUpdate, TrainUpdateType
-from hpc_runner.writer import StatusWriter
+from hpc_runner.stream.records import make_record
+from hpc_runner.stream.run_state import replay
+from hpc_runner.stream.status import TrainingState, TrainUpdate, TrainUpdateType
+from hpc_runner.stream.writer import StatusWriter
 
 T = TrainUpdateType
 

@@ -2,7 +2,7 @@
 
 Every number comes from the real ``hpc-runner watch`` process running in a pseudo-terminal (its
 own process, Textual's real terminal driver), fed by status files written with the real
-:class:`~hpc_runner.writer.StatusWriter`:
+:class:`~hpc_runner.stream.writer.StatusWriter`:
 
 - first paint with 500 runs, and with one run of 1,000,000 records: from starting the command to
   the first frame, and to the frame that shows every run read to its end;
@@ -34,9 +34,9 @@ import threading
 import time
 from pathlib import Path
 
-from hpc_runner.status import TrainingState, TrainUpdate, TrainUpdateType
-from hpc_runner.watch import DEFAULT_NETWORK_POLL
-from hpc_runner.writer import StatusWriter
+from hpc_runner.stream.status import TrainingState, TrainUpdate, TrainUpdateType
+from hpc_runner.stream.writer import StatusWriter
+from hpc_runner.watch.watcher import DEFAULT_NETWORK_POLL
 
 T = TrainUpdateType
 CLOCK_TICKS = os.sysconf("SC_CLK_TCK")

@@ -15,7 +15,8 @@ import argparse
 import tempfile
 from pathlib import Path
 
-from hpc_runner.api import Sweep, best
+from hpc_runner import Sweep
+from hpc_runner.api import best
 
 HERE = Path(__file__).resolve().parent
 
@@ -59,9 +60,9 @@ def main() -> None:
 
 def denoise_with(winner: dict[str, object], base: Path) -> None:
     """Load the best model (careamics is imported only now) and denoise the training image."""
-    from hpc_runner.data import load_source, psnr
-    from hpc_runner.records import ModelLocation
-    from hpc_runner.spec import load_job_spec
+    from hpc_runner.data.sources import load_source, psnr
+    from hpc_runner.spec.job import load_job_spec
+    from hpc_runner.stream.records import ModelLocation
 
     spec = load_job_spec(base)
     with tempfile.TemporaryDirectory() as scratch:  # careamics wants a work_dir

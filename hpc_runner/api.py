@@ -31,16 +31,16 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, TextIO
 
-from hpc_runner.results import best, sweep_results
-from hpc_runner.runs import STATUS_FILE, default_runs_dir, find_runs
-from hpc_runner.spec_errors import Problems
-from hpc_runner.status import TrainingState
-from hpc_runner.sweep import SweepRun, SweepSpec
-from hpc_runner.sweep_file import load_sweep, parse_sweep
+from hpc_runner.spec.errors import Problems
+from hpc_runner.spec.sweep import SweepRun, SweepSpec
+from hpc_runner.spec.sweep_file import load_sweep, parse_sweep
+from hpc_runner.stream.runs import STATUS_FILE, default_runs_dir, find_runs
+from hpc_runner.stream.status import TrainingState
+from hpc_runner.watch.results import best, sweep_results
 
 if TYPE_CHECKING:
-    from hpc_runner.spec import JobSpec
-    from hpc_runner.submit import SubmittedRun
+    from hpc_runner.control.submit import SubmittedRun
+    from hpc_runner.spec.job import JobSpec
 
 __all__ = ["Sweep", "best", "results", "wait"]
 
@@ -55,7 +55,7 @@ class Sweep:
     base : str or path
         The base job spec (relative paths are relative to ``directory``).
     grid, zip : mapping of dotted key path to list, optional
-        As in a sweep file (see :mod:`hpc_runner.sweep`).
+        As in a sweep file (see :mod:`hpc_runner.spec.sweep`).
     name : str, optional
         The sweep's directory name below the runs directory (default ``<base name>_sweep``).
     cluster : mapping, optional
@@ -109,7 +109,7 @@ class Sweep:
     def validate(self, *, profile: str | None = None) -> list[tuple[SweepRun, JobSpec]]:
         """Every run as a validated job spec (imports careamics); raises SpecError with every
         problem at once."""
-        from hpc_runner.sweep_check import check_sweep
+        from hpc_runner.spec.sweep_check import check_sweep
 
         return check_sweep(self.spec, profile=profile)
 
@@ -124,7 +124,7 @@ class Sweep:
         """Validate and submit the runs that do not exist yet (``only_failed``: also those that
         crashed, were cancelled or never started) as one job array into
         ``runs_dir/<name>/``; returns what was submitted (empty when nothing was)."""
-        from hpc_runner.sweep_submit import plan_sweep, submit_plan, write_sweep_file
+        from hpc_runner.control.sweep_submit import plan_sweep, submit_plan, write_sweep_file
 
         checked = self.validate(profile=profile)
         sweep_dir = Path(runs_dir or default_runs_dir()) / self.spec.name
@@ -134,7 +134,7 @@ class Sweep:
             write_sweep_file(self.spec, sweep_dir, [item.run for item in plan])
         self.directory = sweep_dir.absolute()
         if submitted and submitted[0].scheduler == "debug":
-            from hpc_runner.submit import run_debug
+            from hpc_runner.control.submit import run_debug
 
             for one in submitted:
                 run_debug(one)
@@ -157,7 +157,7 @@ class Sweep:
 def results(sweep_dir: str | os.PathLike[str]) -> list[dict[str, Any]]:
     """Ranked result rows of a sweep directory: ``run``, ``state``, ``best_val_loss``,
     ``epoch``/``max_epochs``, ``model`` (the checkpoint to use), ``overrides``, ... (see
-    :mod:`hpc_runner.results`); :func:`best` picks the winner."""
+    :mod:`hpc_runner.watch.results`); :func:`best` picks the winner."""
     return sweep_results(Path(sweep_dir))
 
 
@@ -190,9 +190,9 @@ def wait(
     """
     from tqdm import tqdm
 
-    from hpc_runner.run_state import RunState, follow
-    from hpc_runner.scheduler import SchedulerPoller, job_records, reconcile
-    from hpc_runner.tail import StatusTail
+    from hpc_runner.control.scheduler import SchedulerPoller, job_records, reconcile
+    from hpc_runner.stream.run_state import RunState, follow
+    from hpc_runner.stream.tail import StatusTail
 
     root = Path(sweep_dir)
     poller = SchedulerPoller(scheduler_interval_s)

@@ -14,8 +14,8 @@ from typing import Any, TypeVar
 import numpy as np
 import yaml
 
-from hpc_runner.run_state import RunState, replay
-from hpc_runner.runs import STATUS_FILE
+from hpc_runner.stream.run_state import RunState, replay
+from hpc_runner.stream.runs import STATUS_FILE
 
 T = TypeVar("T")
 

@@ -18,10 +18,10 @@ import pytest
 import tifffile
 import yaml
 
-from hpc_runner.node import NodeJob
-from hpc_runner.spec import SpecError, load_job_spec, load_run_spec
-from hpc_runner.status import TrainingState
-from hpc_runner.submit import prepare_run
+from hpc_runner.control.submit import prepare_run
+from hpc_runner.node.job import NodeJob
+from hpc_runner.spec.job import SpecError, load_job_spec, load_run_spec
+from hpc_runner.stream.status import TrainingState
 from tests.run_support import debug_messages, run_state, write_spec
 
 
@@ -134,7 +134,7 @@ def test_predictions_to_hdf5_and_a_failed_export_keeps_done(tmp_path: Path) -> N
 
 
 def test_example_input_is_a_small_crop_in_whole_patches() -> None:
-    from hpc_runner.after import example_input, model_name
+    from hpc_runner.node.after import example_input, model_name
 
     image = np.arange(3 * 300 * 40, dtype=np.uint16).reshape(3, 300, 40)
     example = example_input(image, "SYX", [16, 16])

@@ -18,8 +18,8 @@ from pathlib import Path
 import pytest
 
 from hpc_runner.api import Sweep, best, results
-from hpc_runner.jobfile import read_job_file
-from hpc_runner.spec_errors import SpecError
+from hpc_runner.control.jobfile import read_job_file
+from hpc_runner.spec.errors import SpecError
 from tests.run_support import cli, write_spec
 
 
@@ -36,8 +36,8 @@ def test_api_import_is_monitoring_safe() -> None:
 
 
 def test_status_summary_imports_nothing_heavy(tmp_path: Path) -> None:
-    from hpc_runner.status import TrainingState, TrainUpdate, TrainUpdateType
-    from hpc_runner.writer import StatusWriter
+    from hpc_runner.stream.status import TrainingState, TrainUpdate, TrainUpdateType
+    from hpc_runner.stream.writer import StatusWriter
 
     with StatusWriter(tmp_path / "sweep" / "a" / "status.jsonl") as writer:
         writer.write(TrainUpdate(TrainUpdateType.VAL_LOSS, 0.5))

@@ -10,11 +10,11 @@ from typing import Any
 import pytest
 from lightning.pytorch import Callback
 
-from hpc_runner.callback import StatusCallback
-from hpc_runner.run_state import replay
-from hpc_runner.runs import STOP_FILE
-from hpc_runner.status import TrainingState
-from hpc_runner.training import train_with_status
+from hpc_runner.node.callback import StatusCallback
+from hpc_runner.node.training import train_with_status
+from hpc_runner.stream.run_state import replay
+from hpc_runner.stream.runs import STOP_FILE
+from hpc_runner.stream.status import TrainingState
 from tests.tiny import tiny_config, tiny_image
 
 pytestmark = pytest.mark.training

@@ -14,7 +14,7 @@ import tifffile
 import yaml
 import zarr
 
-from hpc_runner.data import (
+from hpc_runner.data.sources import (
     DataSourceError,
     careamics_data_type,
     check_source,
@@ -22,9 +22,9 @@ from hpc_runner.data import (
     psnr,
     source_kind,
     split_source,
-    training_arguments,
 )
-from hpc_runner.spec import DataSpec, load_job_spec
+from hpc_runner.data.train_arguments import training_arguments
+from hpc_runner.spec.job import DataSpec, load_job_spec
 from tests.tiny import tiny_image
 
 REPO = Path(__file__).resolve().parent.parent

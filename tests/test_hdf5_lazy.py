@@ -16,10 +16,10 @@ import numpy as np
 import pytest
 import yaml
 
-from hpc_runner.data import training_arguments
-from hpc_runner.hdf5_stack import Hdf5ImageStack, load_image_stacks
-from hpc_runner.spec import load_job_spec
-from hpc_runner.status import TrainingState
+from hpc_runner.data.hdf5_stack import Hdf5ImageStack, load_image_stacks
+from hpc_runner.data.train_arguments import training_arguments
+from hpc_runner.spec.job import load_job_spec
+from hpc_runner.stream.status import TrainingState
 from tests.run_support import run_state
 
 PATCH = 16
@@ -83,7 +83,7 @@ def test_training_reads_one_patch_at_a_time(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     """A real N2V training from a chunked HDF5 stack, counting every read of the file."""
-    from hpc_runner.training import train_with_status
+    from hpc_runner.node.training import train_with_status
 
     rng = np.random.default_rng(0)
     clean = np.tile(np.linspace(0, 1, 128, dtype=np.float32), (4, 128, 1))
@@ -117,8 +117,8 @@ def test_training_reads_one_patch_at_a_time(
     def never_loaded_whole(source: str) -> Any:
         raise AssertionError(f"{source} was read into memory as a whole")
 
-    monkeypatch.setattr("hpc_runner.hdf5_stack.load_source", never_loaded_whole)
-    monkeypatch.setattr("hpc_runner.data.load_source", never_loaded_whole)
+    monkeypatch.setattr("hpc_runner.data.hdf5_stack.load_source", never_loaded_whole)
+    monkeypatch.setattr("hpc_runner.data.sources.load_source", never_loaded_whole)
     reads: list[int] = []
     original = Hdf5ImageStack.read
 

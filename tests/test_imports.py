@@ -12,18 +12,18 @@ HEAVY = ("torch", "lightning", "pytorch_lightning", "careamics")
 
 MONITORING_MODULES = [
     "hpc_runner",
-    "hpc_runner.status",
-    "hpc_runner.records",
-    "hpc_runner.tail",
-    "hpc_runner.run_state",
-    "hpc_runner.report",
-    "hpc_runner.runs",
+    "hpc_runner.stream.status",
+    "hpc_runner.stream.records",
+    "hpc_runner.stream.tail",
+    "hpc_runner.stream.run_state",
+    "hpc_runner.watch.report",
+    "hpc_runner.stream.runs",
     "hpc_runner.cli",
-    "hpc_runner.scheduler",
-    "hpc_runner.jobs",
-    "hpc_runner.spec",
-    "hpc_runner.profiles",
-    "hpc_runner.results",
+    "hpc_runner.control.scheduler",
+    "hpc_runner.control.jobs",
+    "hpc_runner.spec.job",
+    "hpc_runner.spec.profiles",
+    "hpc_runner.watch.results",
     "hpc_runner.api",
     "hpc_runner.watch",
     "hpc_runner.tui.app",
@@ -59,4 +59,4 @@ def test_status_command_on_empty_dir_imports_nothing_heavy(tmp_path: object) -> 
 
 def test_probe_detects_heavy_imports() -> None:
     """The check above can fail: the node side does load lightning."""
-    assert "lightning" in heavy(loaded_after("import hpc_runner.callback"))
+    assert "lightning" in heavy(loaded_after("import hpc_runner.node.callback"))

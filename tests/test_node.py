@@ -10,17 +10,16 @@ from pathlib import Path
 import pytest
 from submitit.helpers import DelayedSubmission
 
-from hpc_runner.node import (
+from hpc_runner.node.job import (
     NodeJob,
     dataloader_workers,
-    latest_checkpoint,
     limit_workers,
     rerun_attempt,
 )
-from hpc_runner.node_signals import preempt_signal
-from hpc_runner.runs import STATUS_FILE
-from hpc_runner.status import TrainingState, TrainUpdate, TrainUpdateType
-from hpc_runner.writer import StatusWriter
+from hpc_runner.node.signals import preempt_signal
+from hpc_runner.stream.runs import STATUS_FILE, latest_checkpoint
+from hpc_runner.stream.status import TrainingState, TrainUpdate, TrainUpdateType
+from hpc_runner.stream.writer import StatusWriter
 from tests.run_support import debug_messages, run_state, write_spec
 
 
@@ -112,8 +111,8 @@ def test_preempt_signal_follows_submitit(monkeypatch: pytest.MonkeyPatch) -> Non
 @pytest.mark.training
 def test_run_in_process_trains_records_model_and_psnr(tmp_path: Path) -> None:
     """The node entry outside submitit (the Python API): a real tiny training to DONE."""
-    from hpc_runner.spec import load_job_spec
-    from hpc_runner.submit import prepare_run
+    from hpc_runner.control.submit import prepare_run
+    from hpc_runner.spec.job import load_job_spec
 
     spec = load_job_spec(write_spec(tmp_path / "spec", ground_truth=True))
     run_dir = prepare_run(spec, tmp_path / "runs")
@@ -138,7 +137,7 @@ def test_a_broken_run_yaml_is_recorded_as_crashed(tmp_path: Path) -> None:
     run_dir = tmp_path / "run"
     run_dir.mkdir()
     (run_dir / "run.yaml").write_text("version: 1\nname: [unclosed\n")
-    from hpc_runner.spec import SpecError
+    from hpc_runner.spec.job import SpecError
 
     with pytest.raises(SpecError):
         NodeJob(str(run_dir))()
@@ -160,8 +159,12 @@ def _loaded_after(statement: str) -> set[str]:
 
 
 def test_import_hygiene_of_the_execution_modules() -> None:
-    node_side = _loaded_after("import hpc_runner.node, hpc_runner.node_signals, hpc_runner.submit")
+    node_side = _loaded_after(
+        "import hpc_runner.node.job, hpc_runner.node.signals, hpc_runner.control.submit"
+    )
     assert {"textual", "watchdog"}.isdisjoint(node_side)
     assert "lightning" in node_side  # the probe sees what a module pulls in
-    monitoring = _loaded_after("import hpc_runner.scheduler, hpc_runner.jobs, hpc_runner.jobfile")
+    monitoring = _loaded_after(
+        "import hpc_runner.control.scheduler, hpc_runner.control.jobs, hpc_runner.control.jobfile"
+    )
     assert {"torch", "lightning", "careamics", "submitit", "textual"}.isdisjoint(monitoring)

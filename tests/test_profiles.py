@@ -20,7 +20,8 @@ import submitit
 from submitit.core.job_environment import SignalHandler
 
 from hpc_runner.cli import main
-from hpc_runner.profiles import (
+from hpc_runner.spec.errors import SpecError
+from hpc_runner.spec.profiles import (
     ClusterProfile,
     executor_parameters,
     list_profiles,
@@ -31,7 +32,6 @@ from hpc_runner.profiles import (
     signal_delay,
     templates_dirs,
 )
-from hpc_runner.spec_errors import SpecError
 
 GOLDEN = Path(__file__).parent / "golden"
 REPO_TEMPLATES = Path(__file__).resolve().parent.parent / "slurm_templates"
@@ -250,7 +250,7 @@ def test_profiles_command_imports_nothing_heavy() -> None:
         "from hpc_runner.cli import main\n"
         "with contextlib.redirect_stdout(io.StringIO()):\n"
         "    assert main(['profiles']) == 0\n"
-        "import hpc_runner.spec, hpc_runner.data\n"
+        "import hpc_runner.spec.job, hpc_runner.data.sources\n"
         "print(json.dumps(sorted(sys.modules)))\n"
     )
     result = subprocess.run([sys.executable, "-c", probe], capture_output=True, text=True)
@@ -258,4 +258,4 @@ def test_profiles_command_imports_nothing_heavy() -> None:
     modules = json.loads(result.stdout.splitlines()[-1])
     heavy = [m for m in modules if m.split(".")[0] in {"torch", "lightning", "careamics"}]
     assert heavy == []
-    assert "hpc_runner.spec" in modules  # the probe really imported the spec module
+    assert "hpc_runner.spec.job" in modules  # the probe really imported the spec module

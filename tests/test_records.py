@@ -9,7 +9,7 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from hpc_runner.records import (
+from hpc_runner.stream.records import (
     SCHEMA_VERSION,
     ModelLocation,
     RecordedException,
@@ -18,7 +18,7 @@ from hpc_runner.records import (
     encode_update,
     to_update,
 )
-from hpc_runner.status import TrainingState, TrainUpdate, TrainUpdateType
+from hpc_runner.stream.status import TrainingState, TrainUpdate, TrainUpdateType
 
 text = st.text(max_size=200)
 paths = st.none() | st.text(min_size=1, max_size=50)

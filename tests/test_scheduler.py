@@ -19,8 +19,8 @@ from pathlib import Path
 
 import pytest
 
-from hpc_runner.jobfile import JobRecord, Submission, write_job_file
-from hpc_runner.scheduler import (
+from hpc_runner.control.jobfile import JobRecord, Submission, write_job_file
+from hpc_runner.control.scheduler import (
     SchedulerPoller,
     SchedulerState,
     expand_job_id,
@@ -32,7 +32,7 @@ from hpc_runner.scheduler import (
     reconcile,
     scheduler_states,
 )
-from hpc_runner.status import TrainingState
+from hpc_runner.stream.status import TrainingState
 
 S = TrainingState
 

@@ -17,10 +17,10 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from hpc_runner.jobfile import read_job_file
-from hpc_runner.run_state import RunState
-from hpc_runner.status import TrainingState
-from hpc_runner.submit import SubmittedRun, submit_specs
+from hpc_runner.control.jobfile import read_job_file
+from hpc_runner.control.submit import SubmittedRun, submit_specs
+from hpc_runner.stream.run_state import RunState
+from hpc_runner.stream.status import TrainingState
 from tests.run_support import (
     cli,
     debug_messages,
@@ -39,7 +39,7 @@ START_S = 180  # a job waits for a free CPU (other tests share the cluster), the
 
 
 def _submit(tmp_path: Path, name: str, **spec: object) -> SubmittedRun:
-    from hpc_runner.spec import load_job_spec
+    from hpc_runner.spec.job import load_job_spec
 
     path = write_spec(tmp_path / "spec", name, profile="test_cpu", **spec)  # type: ignore[arg-type]
     loaded = load_job_spec(path)
@@ -94,7 +94,7 @@ def test_tiny_spec_reaches_done_with_a_checkpoint(
 
 
 def test_three_runs_as_one_job_array(tmp_path: Path, slurm_cluster: SlurmCluster) -> None:
-    from hpc_runner.spec import load_job_spec
+    from hpc_runner.spec.job import load_job_spec
 
     specs = [
         load_job_spec(write_spec(tmp_path / "spec", name, profile="test_cpu"))
@@ -150,7 +150,7 @@ def test_a_preempted_run_is_requeued_and_resumes(
 def test_a_crash_in_training_is_crashed_with_its_reason(
     tmp_path: Path, slurm_cluster: SlurmCluster
 ) -> None:
-    from hpc_runner.spec import load_job_spec
+    from hpc_runner.spec.job import load_job_spec
 
     path = write_spec(tmp_path / "spec", "crash", profile="test_cpu")
     spec = load_job_spec(path)  # valid when checked ...

@@ -12,8 +12,8 @@ import pytest
 import tifffile
 import yaml
 
-from hpc_runner.runs import RUN_SPEC_FILE
-from hpc_runner.spec import JobSpec, SpecError, dump_run_spec, load_job_spec, load_run_spec
+from hpc_runner.spec.job import JobSpec, SpecError, dump_run_spec, load_job_spec, load_run_spec
+from hpc_runner.stream.runs import RUN_SPEC_FILE
 from tests.tiny import tiny_config, tiny_image
 
 REPO = Path(__file__).resolve().parent.parent

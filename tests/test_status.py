@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import pytest
 
-from hpc_runner.records import ModelLocation, RecordedException
-from hpc_runner.status import TrainingState, TrainingStatus, TrainUpdate, TrainUpdateType
+from hpc_runner.stream.records import ModelLocation, RecordedException
+from hpc_runner.stream.status import TrainingState, TrainingStatus, TrainUpdate, TrainUpdateType
 
 
 def test_enum_values_are_the_originals() -> None:

@@ -11,8 +11,8 @@ from pathlib import Path
 import pytest
 
 from hpc_runner.cli import main
-from hpc_runner.status import TrainingState, TrainUpdate, TrainUpdateType
-from hpc_runner.writer import StatusWriter
+from hpc_runner.stream.status import TrainingState, TrainUpdate, TrainUpdateType
+from hpc_runner.stream.writer import StatusWriter
 
 T = TrainUpdateType
 KEYS = {

@@ -14,11 +14,11 @@ from pathlib import Path
 
 import pytest
 
+from hpc_runner.control.jobfile import read_job_file
+from hpc_runner.control.jobs import cancel_run, log_files, resume_run
+from hpc_runner.control.submit import choose_cluster, create_run_dir, submit_specs
 from hpc_runner.errors import UsageError
-from hpc_runner.jobfile import read_job_file
-from hpc_runner.jobs import cancel_run, log_files, resume_run
-from hpc_runner.status import TrainingState
-from hpc_runner.submit import choose_cluster, create_run_dir, submit_specs
+from hpc_runner.stream.status import TrainingState
 from tests.run_support import (
     cli,
     debug_messages,
@@ -140,7 +140,7 @@ def test_submit_returns_while_the_training_goes_on_then_stop(
 
 def test_a_preempted_local_job_is_requeued_and_resumes(tmp_path: Path) -> None:
     """USR2 to the training process, as the local controller sends near its time limit."""
-    from hpc_runner.spec import load_job_spec
+    from hpc_runner.spec.job import load_job_spec
 
     spec = load_job_spec(write_spec(tmp_path / "spec", epochs=20))
     (submitted,) = submit_specs([spec], tmp_path / "runs", cluster="local")
@@ -165,7 +165,7 @@ def test_a_preempted_local_job_is_requeued_and_resumes(tmp_path: Path) -> None:
 
 
 def _training_process(controller: int) -> int:
-    from hpc_runner.local_process import training_processes
+    from hpc_runner.control.local_process import training_processes
 
     def find() -> int | None:
         tasks = training_processes(controller)
@@ -189,7 +189,7 @@ def test_a_failed_submission_leaves_no_run_directory(
     tmp_path: Path, no_slurm_path: str, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     from hpc_runner.errors import HpcRunnerError
-    from hpc_runner.spec import load_job_spec
+    from hpc_runner.spec.job import load_job_spec
 
     spec = load_job_spec(write_spec(tmp_path / "spec"))
     monkeypatch.setenv("PATH", no_slurm_path)

@@ -17,11 +17,11 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from hpc_runner.cli import main
-from hpc_runner.results import best, rank, to_csv
-from hpc_runner.runs import safe_run_name
-from hpc_runner.spec_errors import SpecError
-from hpc_runner.sweep import apply_overrides, expand, run_count, unique_names
-from hpc_runner.sweep_file import load_sweep
+from hpc_runner.spec.errors import SpecError
+from hpc_runner.spec.sweep import apply_overrides, expand, run_count, unique_names
+from hpc_runner.spec.sweep_file import load_sweep
+from hpc_runner.stream.runs import safe_run_name
+from hpc_runner.watch.results import best, rank, to_csv
 from tests.run_support import cli, write_spec
 
 # -- pure expansion ------------------------------------------------------------------------------
@@ -244,7 +244,7 @@ def test_runs_are_validated_as_job_specs_and_dry_run_writes_nothing(
     assert {entry["action"] for entry in entries} == {"new"}
     assert not (tmp_path / "runs").exists()  # a dry run writes nothing
 
-    from hpc_runner.sweep_check import check_sweep
+    from hpc_runner.spec.sweep_check import check_sweep
 
     checked = check_sweep(load_sweep(good))
     spec = checked[1][1]

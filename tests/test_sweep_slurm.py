@@ -15,7 +15,7 @@ import pytest
 import yaml
 
 from hpc_runner.api import wait
-from hpc_runner.jobfile import read_job_file
+from hpc_runner.control.jobfile import read_job_file
 from tests.run_support import cli, status_json, wait_for, write_spec
 from tests.slurm_cluster import SlurmCluster
 from tests.test_api import csv_best_val_loss

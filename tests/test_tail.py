@@ -9,10 +9,10 @@ from pathlib import Path
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from hpc_runner.records import encode_update
-from hpc_runner.run_state import RunState, replay
-from hpc_runner.status import TrainingState, TrainUpdate, TrainUpdateType
-from hpc_runner.tail import StatusTail
+from hpc_runner.stream.records import encode_update
+from hpc_runner.stream.run_state import RunState, replay
+from hpc_runner.stream.status import TrainingState, TrainUpdate, TrainUpdateType
+from hpc_runner.stream.tail import StatusTail
 
 T = TrainUpdateType
 
@@ -217,8 +217,8 @@ def test_fold_gives_what_a_ui_needs(tmp_path: Path) -> None:
 
 def test_fold_matches_update_by_update(tmp_path: Path) -> None:
     """The coalescing fold ends where TrainingStatus.update applied one by one ends."""
-    from hpc_runner.records import decode_line, to_update
-    from hpc_runner.status import TrainingStatus
+    from hpc_runner.stream.records import decode_line, to_update
+    from hpc_runner.stream.status import TrainingStatus
 
     lines = lines_for(training(epochs=3, batches=4))
     status = TrainingStatus()

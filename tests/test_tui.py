@@ -9,8 +9,8 @@ import pytest
 from rich.text import Text
 from textual.widgets import Label, Static
 
-from hpc_runner.runs import STATUS_FILE, STOP_FILE
-from hpc_runner.status import TrainingState, TrainUpdateType
+from hpc_runner.stream.runs import STATUS_FILE, STOP_FILE
+from hpc_runner.stream.status import TrainingState, TrainUpdateType
 from hpc_runner.tui.app import WatchApp
 from hpc_runner.tui.confirm import ConfirmDialog
 from hpc_runner.tui.detail_screen import DetailScreen
@@ -147,14 +147,16 @@ async def test_stop_writes_STOP_only_after_confirmation(runs_root: Path) -> None
 async def test_cancel_and_resume_ask_then_call_the_jobs_module(
     runs_root: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    import hpc_runner.jobs
+    import hpc_runner.control.jobs
 
     calls: list[tuple[str, Path]] = []
     monkeypatch.setattr(
-        hpc_runner.jobs, "cancel_run", lambda d: calls.append(("cancel", d)) or "scancel 4244"
+        hpc_runner.control.jobs,
+        "cancel_run",
+        lambda d: calls.append(("cancel", d)) or "scancel 4244",
     )
     monkeypatch.setattr(
-        hpc_runner.jobs,
+        hpc_runner.control.jobs,
         "resume_run",
         lambda d, cluster=None: calls.append(("resume", d)) or (1, "4250", "last.ckpt"),
     )
@@ -318,7 +320,7 @@ async def test_help_lists_every_key(runs_root: Path) -> None:
 
 
 async def test_the_scheduler_amends_a_dead_local_job(runs_root: Path) -> None:
-    from hpc_runner.jobfile import JobRecord, Submission, write_job_file
+    from hpc_runner.control.jobfile import JobRecord, Submission, write_job_file
 
     run_dir = runs_root / "care_live"
     # A local job whose controller process is gone and left no result: it died.
@@ -398,8 +400,8 @@ async def test_cancel_on_a_real_slurm_job_shows_cancelled_and_stopped(
 ) -> None:
     import subprocess
 
-    from hpc_runner.jobfile import JobRecord, Submission, write_job_file
-    from hpc_runner.scheduler import SchedulerPoller
+    from hpc_runner.control.jobfile import JobRecord, Submission, write_job_file
+    from hpc_runner.control.scheduler import SchedulerPoller
 
     submitted = subprocess.run(
         ["sbatch", "--parsable", "-p", slurm_cluster.cpu_partition, "-o", "/dev/null",
@@ -419,7 +421,7 @@ async def test_cancel_on_a_real_slurm_job_shows_cancelled_and_stopped(
             await until(pilot, lambda: cell(table, key, "scheduler") in ("PENDING", "RUNNING"))
             assert cell(table, key, "state") == "TRAINING"
             select(table, key)
-            await pilot.press("c", "y")  # the real cancel: hpc_runner.jobs.cancel_run → scancel
+            await pilot.press("c", "y")  # the real cancel: control.jobs.cancel_run → scancel
             await until(pilot, lambda: bool(app.outcomes))
             assert app.outcomes[0].ok, app.outcomes[0].text
             await until(pilot, lambda: cell(table, key, "scheduler") == "CANCELLED")

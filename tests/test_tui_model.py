@@ -9,9 +9,9 @@ from pathlib import Path
 
 import pytest
 
-from hpc_runner.records import Record, make_record
-from hpc_runner.scheduler import SchedulerState
-from hpc_runner.status import TrainingState, TrainUpdateType
+from hpc_runner.control.scheduler import SchedulerState
+from hpc_runner.stream.records import Record, make_record
+from hpc_runner.stream.status import TrainingState, TrainUpdateType
 from hpc_runner.tui.loss_plot import downsample
 from hpc_runner.tui.model import (
     RunEntry,

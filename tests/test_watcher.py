@@ -12,10 +12,10 @@ from pathlib import Path
 
 import pytest
 
-from hpc_runner.runs import STATUS_FILE
-from hpc_runner.status import TrainUpdateType
-from hpc_runner.watch import DEFAULT_NETWORK_POLL, RunWatcher, WatchBatch
+from hpc_runner.stream.runs import STATUS_FILE
+from hpc_runner.stream.status import TrainUpdateType
 from hpc_runner.watch import watcher as watcher_module
+from hpc_runner.watch.batches import WatchBatch
 from hpc_runner.watch.changes import scan_run_tree
 from hpc_runner.watch.meta import key_settings, load_meta, read_tail
 from hpc_runner.watch.mounts import (
@@ -24,6 +24,7 @@ from hpc_runner.watch.mounts import (
     mount_of,
     parse_mounts,
 )
+from hpc_runner.watch.watcher import DEFAULT_NETWORK_POLL, RunWatcher
 from tests.tui_support import FakeTraining, append_line, write_fixture_runs
 
 MODES = [pytest.param(None, id="inotify"), pytest.param(0.05, id="polling")]

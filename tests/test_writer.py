@@ -8,9 +8,9 @@ from pathlib import Path
 
 import pytest
 
-from hpc_runner.run_state import replay
-from hpc_runner.status import TrainingState, TrainUpdate, TrainUpdateType
-from hpc_runner.writer import StatusWriter, StatusWriteWarning
+from hpc_runner.stream.run_state import replay
+from hpc_runner.stream.status import TrainingState, TrainUpdate, TrainUpdateType
+from hpc_runner.stream.writer import StatusWriter, StatusWriteWarning
 
 T = TrainUpdateType
 

@@ -18,12 +18,12 @@ from unittest import mock
 
 from textual.app import App
 
-from hpc_runner import writer as writer_module
-from hpc_runner.jobfile import JobRecord, Submission, write_job_file
-from hpc_runner.records import ModelLocation, RecordedException
-from hpc_runner.runs import RUN_SPEC_FILE, STATUS_FILE
-from hpc_runner.status import TrainingState, TrainUpdate, TrainUpdateType
-from hpc_runner.writer import StatusWriter
+from hpc_runner.control.jobfile import JobRecord, Submission, write_job_file
+from hpc_runner.stream import writer as writer_module
+from hpc_runner.stream.records import ModelLocation, RecordedException
+from hpc_runner.stream.runs import RUN_SPEC_FILE, STATUS_FILE
+from hpc_runner.stream.status import TrainingState, TrainUpdate, TrainUpdateType
+from hpc_runner.stream.writer import StatusWriter
 
 #: 2023-11-14 22:13:20 UTC: every fixture run starts at or after this time.
 T0 = 1_700_000_000.0

@@ -38,13 +38,13 @@ def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) ->
 
 
 def _run_dir(args: argparse.Namespace) -> Path:
-    from hpc_runner.jobs import resolve_run
+    from hpc_runner.control.jobs import resolve_run
 
     return resolve_run(args.run, args.runs_dir)
 
 
 def stop(args: argparse.Namespace) -> int:
-    from hpc_runner.jobs import stop_run
+    from hpc_runner.control.jobs import stop_run
 
     path = stop_run(_run_dir(args))
     print(f"stop requested: {path} (the training stops after its current batch)")
@@ -52,14 +52,14 @@ def stop(args: argparse.Namespace) -> int:
 
 
 def cancel(args: argparse.Namespace) -> int:
-    from hpc_runner.jobs import cancel_run
+    from hpc_runner.control.jobs import cancel_run
 
     print(cancel_run(_run_dir(args)))
     return 0
 
 
 def resume(args: argparse.Namespace) -> int:
-    from hpc_runner.jobs import resume_run
+    from hpc_runner.control.jobs import resume_run
 
     attempt, job_id, checkpoint = resume_run(_run_dir(args), cluster=args.cluster)
     source = f"from {checkpoint}" if checkpoint else "from the start (no checkpoint found)"
@@ -68,8 +68,8 @@ def resume(args: argparse.Namespace) -> int:
 
 
 def logs(args: argparse.Namespace) -> int:
+    from hpc_runner.control.jobs import log_files
     from hpc_runner.errors import HpcRunnerError
-    from hpc_runner.jobs import log_files
 
     run_dir = _run_dir(args)
     files = log_files(run_dir)

@@ -26,14 +26,14 @@ def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) ->
 def run(args: argparse.Namespace) -> int:
     import json
 
-    from hpc_runner.profiles import (
+    from hpc_runner.spec.profiles import (
         executor_parameters,
         list_profiles,
         load_profile,
         sbatch_preview,
         templates_dirs,
     )
-    from hpc_runner.runs import default_runs_dir
+    from hpc_runner.stream.runs import default_runs_dir
 
     if args.name:
         profile = load_profile(args.name)

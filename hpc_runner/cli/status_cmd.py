@@ -26,10 +26,10 @@ def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) ->
 
 
 def run(args: argparse.Namespace) -> int:
+    from hpc_runner.control.scheduler import job_records, scheduler_states
     from hpc_runner.errors import UsageError
-    from hpc_runner.report import collect, run_summary
-    from hpc_runner.runs import default_runs_dir
-    from hpc_runner.scheduler import job_records, scheduler_states
+    from hpc_runner.stream.runs import default_runs_dir
+    from hpc_runner.watch.report import collect, run_summary
 
     root: Path = args.dir or default_runs_dir()
     if not root.is_dir():

@@ -38,10 +38,10 @@ def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) ->
 
 
 def run(args: argparse.Namespace) -> int:
+    from hpc_runner.control.submit import run_debug, submit_specs
     from hpc_runner.errors import HpcRunnerError
-    from hpc_runner.runs import default_runs_dir
-    from hpc_runner.spec import load_job_spec
-    from hpc_runner.submit import run_debug, submit_specs
+    from hpc_runner.spec.job import load_job_spec
+    from hpc_runner.stream.runs import default_runs_dir
 
     spec = load_job_spec(args.spec, profile=args.profile)
     for note in spec.notes:
@@ -69,8 +69,8 @@ def watch(run_dir: Path) -> int:
     if tui and sys.stdin.isatty() and sys.stdout.isatty():
         sys.stdout.flush()
         os.execv(sys.executable, [sys.executable, "-m", "hpc_runner", "watch", str(run_dir)])
-    from hpc_runner.jobs import follow_run
-    from hpc_runner.status import TrainingState
+    from hpc_runner.control.jobs import follow_run
+    from hpc_runner.stream.status import TrainingState
 
     view = follow_run(run_dir, print_line=lambda line: print(line, flush=True))
     return 0 if view.state is not TrainingState.CRASHED else 1

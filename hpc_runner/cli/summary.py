@@ -17,7 +17,7 @@ SUMMARY_COLUMNS = ("RANK", "RUN", "STATE", "BEST_VAL_LOSS", "EPOCH", "ATTEMPT", 
 
 def print_summary(root: Path, *, as_json: bool = False, as_csv: bool = False) -> int:
     """Print the ranked runs below ``root`` (table, JSON object or CSV); exit code 0."""
-    from hpc_runner.results import best, sweep_results, to_csv
+    from hpc_runner.watch.results import best, sweep_results, to_csv
 
     rows = sweep_results(root)
     winner = best(rows)

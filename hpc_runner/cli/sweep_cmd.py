@@ -51,11 +51,11 @@ def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) ->
 
 
 def run(args: argparse.Namespace) -> int:
+    from hpc_runner.control.sweep_submit import plan_sweep
     from hpc_runner.errors import UsageError
-    from hpc_runner.runs import default_runs_dir
-    from hpc_runner.sweep_check import check_sweep
-    from hpc_runner.sweep_file import load_sweep
-    from hpc_runner.sweep_submit import plan_sweep
+    from hpc_runner.spec.sweep_check import check_sweep
+    from hpc_runner.spec.sweep_file import load_sweep
+    from hpc_runner.stream.runs import default_runs_dir
 
     sweep = load_sweep(args.sweep)
     checked = check_sweep(sweep, profile=args.profile)
@@ -72,8 +72,8 @@ def run(args: argparse.Namespace) -> int:
 
 
 def submit(plan: list[Any], sweep: Any, sweep_dir: Path, args: argparse.Namespace) -> int:
+    from hpc_runner.control.sweep_submit import submit_plan, write_sweep_file
     from hpc_runner.errors import HpcRunnerError
-    from hpc_runner.sweep_submit import submit_plan, write_sweep_file
 
     skipped = [item for item in plan if item.action == "skip"]
     for item in skipped:
@@ -96,7 +96,7 @@ def submit(plan: list[Any], sweep: Any, sweep_dir: Path, args: argparse.Namespac
         throttle = ": all at once, array_parallelism applies to SLURM only"
     print(f"{len(submitted)} runs submitted ({scheduler}{throttle})", flush=True)
     if scheduler == "debug":
-        from hpc_runner.submit import run_debug
+        from hpc_runner.control.submit import run_debug
 
         for one in submitted:
             try:

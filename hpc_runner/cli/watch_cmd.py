@@ -42,7 +42,7 @@ def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) ->
 def run(args: argparse.Namespace) -> int:
     """Check the directory, then run the TUI until the user quits (textual imported only here)."""
     from hpc_runner.errors import UsageError
-    from hpc_runner.runs import default_runs_dir
+    from hpc_runner.stream.runs import default_runs_dir
 
     root: Path = args.dir or default_runs_dir()
     if not root.is_dir():

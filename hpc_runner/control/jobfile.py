@@ -18,7 +18,7 @@ from pathlib import Path
 
 import msgspec
 
-from hpc_runner.runs import JOB_FILE, SUBMITIT_DIR
+from hpc_runner.stream.runs import JOB_FILE, SUBMITIT_DIR
 
 #: Version of the job.json layout; a reader treats a file of a newer version as unreadable.
 JOB_FILE_VERSION = 1

@@ -21,14 +21,19 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
+from hpc_runner.control.jobfile import JobFileError, JobRecord, read_job_file, write_job_file
+from hpc_runner.control.local_process import hostname, is_controller, training_processes
+from hpc_runner.control.scheduler import (
+    SchedulerPoller,
+    SchedulerState,
+    reconcile,
+    scheduler_states,
+)
 from hpc_runner.errors import HpcRunnerError, UsageError
-from hpc_runner.jobfile import JobFileError, JobRecord, read_job_file, write_job_file
-from hpc_runner.local_process import hostname, is_controller, training_processes
-from hpc_runner.run_state import RunState, follow, replay
-from hpc_runner.runs import JOB_FILE, RUN_SPEC_FILE, STATUS_FILE, STOP_FILE, default_runs_dir
-from hpc_runner.scheduler import SchedulerPoller, SchedulerState, reconcile, scheduler_states
-from hpc_runner.status import TrainingState
-from hpc_runner.tail import StatusTail
+from hpc_runner.stream.run_state import RunState, follow, replay
+from hpc_runner.stream.runs import JOB_FILE, RUN_SPEC_FILE, STATUS_FILE, STOP_FILE, default_runs_dir
+from hpc_runner.stream.status import TrainingState
+from hpc_runner.stream.tail import StatusTail
 
 FINAL_STATES = (TrainingState.DONE, TrainingState.STOPPED, TrainingState.CRASHED)
 
@@ -145,8 +150,8 @@ def resume_run(run_dir: Path, *, cluster: str | None = None) -> tuple[int, str, 
     UsageError
         The run is still queued or running, or already DONE.
     """
-    from hpc_runner.node import latest_checkpoint
-    from hpc_runner.submit import resubmit
+    from hpc_runner.control.submit import resubmit
+    from hpc_runner.stream.runs import latest_checkpoint
 
     record = read_job_file(run_dir)
     view = view_run(run_dir, record)
@@ -169,7 +174,7 @@ def resume_run(run_dir: Path, *, cluster: str | None = None) -> tuple[int, str, 
         cluster=cluster,
     )  # fmt: skip
     if submitted.scheduler == "debug":
-        from hpc_runner.submit import run_debug
+        from hpc_runner.control.submit import run_debug
 
         run_debug(submitted)
     return attempt, submitted.job_id, str(checkpoint or "")

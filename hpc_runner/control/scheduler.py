@@ -22,9 +22,9 @@ from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
 
-from hpc_runner.jobfile import JobFileError, JobRecord, read_job_file
-from hpc_runner.local_process import hostname, is_controller
-from hpc_runner.status import TrainingState
+from hpc_runner.control.jobfile import JobFileError, JobRecord, read_job_file
+from hpc_runner.control.local_process import hostname, is_controller
+from hpc_runner.stream.status import TrainingState
 
 #: SLURM states after which the job will not run again (without a new submission).
 ENDED_STATES = frozenset(

@@ -1,9 +1,9 @@
 """Submitting runs: the run directory, the submitit executor, the job(s) (submitting machine).
 
-One validated :class:`~hpc_runner.spec.JobSpec` becomes one run directory (shared/DESIGN.md):
+One validated :class:`~hpc_runner.spec.job.JobSpec` becomes one run directory (shared/DESIGN.md):
 ``run.yaml`` (the resolved spec the node reads), an empty ``status.jsonl`` (so the run is listed
 while its job still waits in the queue), ``submitit/`` and ``job.json``. The node entry,
-:class:`~hpc_runner.node.NodeJob`, goes through a submitit executor:
+:class:`~hpc_runner.node.job.NodeJob`, goes through a submitit executor:
 
 - ``slurm``: ``sbatch``; several runs go out as one job array (``executor.batch()``);
 - ``local``: submitit's local controller, started in its own session with its output in a file,
@@ -31,13 +31,13 @@ import submitit
 from submitit.core.utils import FailedJobError, FailedSubmissionError
 from submitit.local.local import LocalExecutor, LocalJob
 
+from hpc_runner.control.jobfile import JobRecord, read_job_file, write_job_file
 from hpc_runner.errors import HpcRunnerError, UsageError
-from hpc_runner.jobfile import JobRecord, read_job_file, write_job_file
-from hpc_runner.runs import RUN_SPEC_FILE, STATUS_FILE, STOP_FILE, SUBMITIT_DIR
+from hpc_runner.stream.runs import RUN_SPEC_FILE, STATUS_FILE, STOP_FILE, SUBMITIT_DIR
 
 if TYPE_CHECKING:
-    from hpc_runner.profiles import ClusterProfile
-    from hpc_runner.spec import JobSpec
+    from hpc_runner.spec.job import JobSpec
+    from hpc_runner.spec.profiles import ClusterProfile
 
 CLUSTER_CHOICES = ("auto", "slurm", "local", "debug")
 
@@ -78,7 +78,7 @@ def create_run_dir(parent: Path, name: str) -> Path:
 
 def prepare_run(spec: JobSpec, parent: Path) -> Path:
     """Create the run directory with ``run.yaml`` and an empty ``status.jsonl``."""
-    from hpc_runner.spec import dump_run_spec
+    from hpc_runner.spec.job import dump_run_spec
 
     text = dump_run_spec(spec)
     run_dir = create_run_dir(parent, spec.name)
@@ -143,7 +143,7 @@ def resubmit(
     run_dir: Path, *, attempt: int, checkpoint: str | None, cluster: str | None = None
 ) -> SubmittedRun:
     """Submit a new job for an existing run (``resume``): ``attempt``, from ``checkpoint``."""
-    from hpc_runner.spec import load_run_spec
+    from hpc_runner.spec.job import load_run_spec
 
     spec = load_run_spec(run_dir)
     record = read_job_file(run_dir)
@@ -168,7 +168,7 @@ def _submit(
     name: str,
     items: list[tuple[Path, int, str | None]],
 ) -> list[submitit.Job[Any]]:
-    from hpc_runner.node import NodeJob
+    from hpc_runner.node.job import NodeJob
 
     executor = make_executor(scheduler, folder, profile, name)
     try:
@@ -188,7 +188,7 @@ def make_executor(
     scheduler: str, folder: Path, profile: ClusterProfile, name: str
 ) -> submitit.Executor:
     """A submitit executor for ``scheduler`` with the profile's parameters."""
-    from hpc_runner.profiles import executor_parameters, signal_delay
+    from hpc_runner.spec.profiles import executor_parameters, signal_delay
 
     params = executor_parameters(profile, scheduler)
     if scheduler == "local":

@@ -2,7 +2,8 @@
 
 A sweep lives in ``<runs dir>/<sweep name>/``: one run directory per run (shared/DESIGN.md),
 the job array's submitit folder ``submitit/``, and ``sweep.yaml``, the sweep as submitted with
-each run's values (what ``status --summary`` and :func:`hpc_runner.results.sweep_results` show).
+each run's values (what ``status --summary`` and
+:func:`hpc_runner.watch.results.sweep_results` show).
 
 :func:`plan_sweep` decides per run: a run without a directory is new; an existing one is skipped
 (submitting a sweep twice does not duplicate it) unless ``only_failed`` asks for it and it
@@ -23,15 +24,15 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from hpc_runner.control.jobfile import JobRecord, write_job_file
 from hpc_runner.errors import HpcRunnerError
-from hpc_runner.jobfile import JobRecord, write_job_file
-from hpc_runner.runs import RUN_SPEC_FILE, STATUS_FILE, STOP_FILE, SUBMITIT_DIR
-from hpc_runner.status import TrainingState
+from hpc_runner.stream.runs import RUN_SPEC_FILE, STATUS_FILE, STOP_FILE, SUBMITIT_DIR
+from hpc_runner.stream.status import TrainingState
 
 if TYPE_CHECKING:
-    from hpc_runner.spec import JobSpec
-    from hpc_runner.submit import SubmittedRun
-    from hpc_runner.sweep import SweepRun, SweepSpec
+    from hpc_runner.control.submit import SubmittedRun
+    from hpc_runner.spec.job import JobSpec
+    from hpc_runner.spec.sweep import SweepRun, SweepSpec
 
 #: The sweep as submitted, in the sweep's directory.
 SWEEP_FILE = "sweep.yaml"
@@ -71,9 +72,9 @@ def plan_sweep(
     checked: list[tuple[SweepRun, JobSpec]], sweep_dir: Path, *, only_failed: bool = False
 ) -> list[PlannedRun]:
     """Decide for each run whether it is submitted (one scheduler query for all existing ones)."""
-    from hpc_runner.node import latest_checkpoint
-    from hpc_runner.run_state import replay
-    from hpc_runner.scheduler import job_records, reconcile, scheduler_states
+    from hpc_runner.control.scheduler import job_records, reconcile, scheduler_states
+    from hpc_runner.stream.run_state import replay
+    from hpc_runner.stream.runs import latest_checkpoint
 
     existing = [sweep_dir / run.name for run, _ in checked if (sweep_dir / run.name).exists()]
     records = job_records(existing)
@@ -138,9 +139,9 @@ def submit_plan(
     """
     from submitit.core.utils import FailedSubmissionError
 
-    from hpc_runner.node import NodeJob
-    from hpc_runner.spec import dump_run_spec
-    from hpc_runner.submit import SubmittedRun, choose_cluster, make_executor, prepare_run
+    from hpc_runner.control.submit import SubmittedRun, choose_cluster, make_executor, prepare_run
+    from hpc_runner.node.job import NodeJob
+    from hpc_runner.spec.job import dump_run_spec
 
     todo = [item for item in plan if item.action != "skip"]
     if not todo:
@@ -202,7 +203,7 @@ def _message(exc: BaseException) -> str:
 
 
 def _job_record(run_dir: Path, scheduler: str) -> JobRecord:
-    from hpc_runner.jobfile import JobFileError, read_job_file
+    from hpc_runner.control.jobfile import JobFileError, read_job_file
 
     try:
         record = read_job_file(run_dir)

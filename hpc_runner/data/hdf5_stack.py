@@ -20,7 +20,7 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
-from hpc_runner.data import load_source, source_kind, split_source
+from hpc_runner.data.sources import load_source, source_kind, split_source
 
 
 class Hdf5ImageStack:
@@ -148,7 +148,7 @@ def load_image_stacks(source: Any, axes: str) -> list[Any]:
 def hdf5_dataset(source: str) -> tuple[str, str]:
     """``(file, dataset path)`` of an HDF5 source; the dataset may be left out when the file
     holds exactly one."""
-    from hpc_runner.data import _open_array
+    from hpc_runner.data.sources import _open_array
 
     path, inner = split_source(source)
     with _open_array("hdf5", path, inner) as dataset:

@@ -11,7 +11,7 @@ A source is a path, optionally followed by ``:INNER`` naming one array inside a 
 =====================================  ==================================================
 
 When every source of a job is TIFF, careamics reads the files itself (``data_type: tiff``);
-when one is HDF5, careamics reads patches lazily through :mod:`hpc_runner.hdf5_stack`
+when one is HDF5, careamics reads patches lazily through :mod:`hpc_runner.data.hdf5_stack`
 (``data_type: custom``: a dataset larger than memory trains); otherwise everything is read into
 memory here and handed over as arrays (``data_type: array``).
 The spec side (:func:`source_kind`, :func:`split_source`, :func:`careamics_data_type`) is pure
@@ -30,7 +30,6 @@ from typing import TYPE_CHECKING, Any
 if TYPE_CHECKING:
     import numpy as np
 
-    from hpc_runner.spec import DataSpec
 
 TIFF_SUFFIXES = (".tif", ".tiff")
 HDF5_SUFFIXES = (".h5", ".hdf5", ".hdf", ".he5")
@@ -151,43 +150,6 @@ def load_source(source: str) -> np.ndarray | list[np.ndarray]:
         return arrays[0] if not Path(path).is_dir() else arrays
     with _open_array(kind, path, inner) as array:
         return np.asarray(array[...])
-
-
-def training_arguments(data: DataSpec, careamics_config: Mapping[str, Any]) -> dict[str, Any]:
-    """The data keyword arguments for ``CAREamist.train(...)``.
-
-    With the config's ``data_type`` ``tiff`` the paths are passed through for careamics to
-    read; with ``custom`` too, with the lazy HDF5 loader as ``loading``; with ``array`` every
-    source is read into memory here. Only the sources the spec names appear (``train_data``
-    always).
-    """
-    data_type = careamics_config["data_config"]["data_type"]
-    sources = {
-        "train_data": data.train,
-        "train_data_target": data.train_target,
-        "val_data": data.val,
-        "val_data_target": data.val_target,
-    }
-    arguments: dict[str, Any] = {}
-    for argument, source in sources.items():
-        if source is None:
-            continue
-        if data_type == "tiff":
-            arguments[argument] = Path(source)
-        elif data_type == "custom":
-            arguments[argument] = source
-        elif data_type == "array":
-            arguments[argument] = load_source(source)
-        else:
-            raise DataSourceError(
-                f"careamics data_type '{data_type}' is not supported by hpc-runner (use tiff, "
-                "custom or array; the spec chooses it from the data files)"
-            )
-    if data_type == "custom":
-        from hpc_runner.hdf5_stack import lazy_loading
-
-        arguments["loading"] = lazy_loading()
-    return arguments
 
 
 def psnr(image: Any, reference: Any, data_range: float | None = None) -> float:

@@ -1,8 +1,8 @@
 """After a DONE training (node side): predict on images and export a BioImage Model Zoo archive.
 
-What to do comes from the job spec's ``after:`` section (:mod:`hpc_runner.spec_after`).
+What to do comes from the job spec's ``after:`` section (:mod:`hpc_runner.spec.after_section`).
 Predictions are tiled when a tile size is given and read lazily from HDF5 (the loader of
-:mod:`hpc_runner.hdf5_stack` serves every kind of source); they are written as one TIFF per
+:mod:`hpc_runner.data.hdf5_stack` serves every kind of source); they are written as one TIFF per
 image into ``work/predictions/`` or as datasets of ``work/predictions.h5``. The archive goes to
 ``work/bmz/<name>.zip``. Where both are is recorded in the status stream: a second CAREAMIST
 record with the checkpoints plus ``predictions`` and ``bmz_archive``, so that ``status --json``
@@ -19,13 +19,13 @@ from typing import TYPE_CHECKING, Any
 
 from msgspec.structs import replace
 
-from hpc_runner.records import ModelLocation
-from hpc_runner.runs import WORK_DIR, safe_run_name
-from hpc_runner.status import TrainUpdateType
+from hpc_runner.stream.records import ModelLocation
+from hpc_runner.stream.runs import WORK_DIR, safe_run_name
+from hpc_runner.stream.status import TrainUpdateType
 
 if TYPE_CHECKING:
-    from hpc_runner.spec import JobSpec
-    from hpc_runner.spec_after import BmzSpec, PredictSpec
+    from hpc_runner.spec.after_section import BmzSpec, PredictSpec
+    from hpc_runner.spec.job import JobSpec
 
 #: Spatial size (per axis) of the example image stored in a BioImage Model Zoo archive.
 EXAMPLE_SIZE = 256
@@ -74,7 +74,7 @@ def predict_images(careamist: Any, spec: JobSpec, predict: PredictSpec, work: Pa
     directory or the HDF5 file written."""
     import numpy as np
 
-    from hpc_runner.hdf5_stack import lazy_loading
+    from hpc_runner.data.hdf5_stack import lazy_loading
 
     sources = predict.images or (spec.data.train,)
     tiling: dict[str, Any] = {"axes": predict.axes} if predict.axes else {}
@@ -111,7 +111,7 @@ def predict_images(careamist: Any, spec: JobSpec, predict: PredictSpec, work: Pa
 
 def _stem(source: str) -> str:
     """An output name for a source: the file's stem, plus the dataset inside a container."""
-    from hpc_runner.data import split_source
+    from hpc_runner.data.sources import split_source
 
     path, inner = split_source(source)
     name = Path(path).stem + (f"_{inner.strip('/')}" if inner else "")
@@ -153,12 +153,12 @@ def model_name(text: str) -> str:
 
 def _example(source: str, axes: str, patching: dict[str, Any]) -> Any:
     """The example crop of a source; from HDF5 only the crop is read (the data may be huge)."""
-    from hpc_runner.data import load_source, source_kind
+    from hpc_runner.data.sources import load_source, source_kind
 
     if source_kind(source) == "hdf5":
         import h5py
 
-        from hpc_runner.hdf5_stack import hdf5_dataset
+        from hpc_runner.data.hdf5_stack import hdf5_dataset
 
         path, name = hdf5_dataset(source)
         with h5py.File(path, "r") as handle:

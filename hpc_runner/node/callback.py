@@ -1,9 +1,9 @@
 """A Lightning callback that streams a training's progress into ``status.jsonl`` (node side).
 
-It reports what careamics-napari's ``UpdaterCallBack`` puts into its ``TrainingStatus``, but
-through :class:`~hpc_runner.writer.StatusWriter`, so the login node can follow the training from
-the file alone. It also implements the graceful stop: a ``STOP`` file in the run directory ends
-the training after the current batch, as ``CAREamist.stop_training()`` would, and Lightning's
+It reports what careamics-napari's ``UpdaterCallBack`` puts into its ``TrainingStatus``, but through
+:class:`~hpc_runner.stream.writer.StatusWriter`, so the login node can follow the training from the
+file alone. It also implements the graceful stop: a ``STOP`` file in the run directory ends the
+training after the current batch, as ``CAREamist.stop_training()`` would, and Lightning's
 ``ModelCheckpoint`` still writes the last checkpoint.
 """
 
@@ -16,10 +16,10 @@ from typing import Any
 
 from lightning.pytorch import Callback, LightningModule, Trainer
 
-from hpc_runner.records import ModelLocation
-from hpc_runner.runs import STOP_FILE
-from hpc_runner.status import TrainingState, TrainUpdate, TrainUpdateType
-from hpc_runner.writer import StatusWriter
+from hpc_runner.stream.records import ModelLocation
+from hpc_runner.stream.runs import STOP_FILE
+from hpc_runner.stream.status import TrainingState, TrainUpdate, TrainUpdateType
+from hpc_runner.stream.writer import StatusWriter
 
 
 class StatusCallback(Callback):

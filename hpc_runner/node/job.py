@@ -6,9 +6,9 @@ status or a model along. On the node it reads ``run.yaml``, builds the ``CAREami
 own ``work/`` directory, data loader workers within the CPUs SLURM granted and the progress bar
 off, trains with the status callback, and records where the model is - plus the PSNR before and
 after when the spec names a ground truth, then the spec's ``after:`` steps (predictions, a
-BioImage Model Zoo archive: :mod:`hpc_runner.after`).
+BioImage Model Zoo archive: :mod:`hpc_runner.node.after`).
 
-On timeout or preemption (USR2, see :mod:`hpc_runner.node_signals`) it saves a checkpoint at a
+On timeout or preemption (USR2, see :mod:`hpc_runner.node.signals`) it saves a checkpoint at a
 step boundary and submitit requeues :meth:`NodeJob.checkpoint`'s successor: the same run, attempt
 + 1, resuming from that checkpoint, so the epochs continue and the records say which attempt.
 """
@@ -23,11 +23,11 @@ from typing import TYPE_CHECKING, Any
 
 from submitit.helpers import Checkpointable, DelayedSubmission
 
-from hpc_runner.runs import STATUS_FILE, WORK_DIR
-from hpc_runner.status import TrainingState
+from hpc_runner.stream.runs import STATUS_FILE, WORK_DIR, latest_checkpoint
+from hpc_runner.stream.status import TrainingState
 
 if TYPE_CHECKING:
-    from hpc_runner.node_signals import NodeStatusCallback, SignalState
+    from hpc_runner.node.signals import NodeStatusCallback, SignalState
 
 
 def current_job_id() -> str | None:
@@ -64,12 +64,6 @@ def limit_workers(careamics: dict[str, Any]) -> dict[str, Any]:
                 params.pop("persistent_workers", None)  # torch refuses it without workers
         data[key] = params
     return {**careamics, "data_config": data}
-
-
-def latest_checkpoint(run_dir: str | os.PathLike[str]) -> Path | None:
-    """The most recently written checkpoint below the run's ``work/`` directory, if any."""
-    candidates = list((Path(run_dir) / WORK_DIR).rglob("*.ckpt"))
-    return max(candidates, key=lambda path: path.stat().st_mtime_ns, default=None)
 
 
 def node_context() -> str:
@@ -133,7 +127,7 @@ def rerun_attempt(job: NodeJob, status_path: Path) -> tuple[int, str | None, str
     USR2) starts again from the same pickle, so its attempt number is already in the status file.
     It then continues from the newest checkpoint as the next attempt instead of starting over.
     """
-    from hpc_runner.run_state import replay
+    from hpc_runner.stream.run_state import replay
 
     if not status_path.exists():
         return job.attempt, job.checkpoint_path, None
@@ -152,7 +146,7 @@ def rerun_attempt(job: NodeJob, status_path: Path) -> tuple[int, str | None, str
 
 def run(job: NodeJob) -> dict[str, Any]:
     """Train the run of ``job`` (the body of :meth:`NodeJob.__call__`)."""
-    from hpc_runner.node_signals import NodeStatusCallback, SignalState
+    from hpc_runner.node.signals import NodeStatusCallback, SignalState
 
     run_dir = Path(job.run_dir)
     status_path = run_dir / STATUS_FILE
@@ -175,7 +169,7 @@ def _run(
     signals: SignalState,
     note: str | None,
 ) -> dict[str, Any]:
-    from hpc_runner.node_signals import requeue_callback
+    from hpc_runner.node.signals import requeue_callback
 
     status_path = run_dir / STATUS_FILE
     start = f"attempt {job.attempt} starting on {node_context()}"
@@ -191,7 +185,7 @@ def _run(
         callback.record_failure(exc)
         raise
 
-    from hpc_runner.training import train_with_status
+    from hpc_runner.node.training import train_with_status
 
     careamist = train_with_status(
         status_path,
@@ -213,7 +207,7 @@ def _run(
         _report_psnr(careamist, spec, train_kwargs, callback)
     location = callback.model_location(careamist.trainer)
     if spec.after is not None and state is TrainingState.DONE:
-        from hpc_runner.after import run_after
+        from hpc_runner.node.after import run_after
 
         location = run_after(careamist, spec, run_dir, callback, location)
     return {
@@ -228,8 +222,8 @@ def _run(
 
 def _prepare(run_dir: Path, *, resume: bool) -> tuple[Any, Any, dict[str, Any]]:
     """The run's spec, its careamics configuration (None when resuming) and the data."""
-    from hpc_runner.data import training_arguments
-    from hpc_runner.spec import load_run_spec
+    from hpc_runner.data.train_arguments import training_arguments
+    from hpc_runner.spec.job import load_run_spec
 
     spec = load_run_spec(run_dir)
     careamics = limit_workers(spec.careamics)
@@ -247,7 +241,7 @@ def _report_psnr(careamist: Any, spec: Any, train_kwargs: dict[str, Any], callba
 
     A failure here is reported as a debug message only: the training itself succeeded.
     """
-    from hpc_runner.data import load_source, psnr
+    from hpc_runner.data.sources import load_source, psnr
 
     try:
         noisy = train_kwargs["train_data"]

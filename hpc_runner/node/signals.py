@@ -20,15 +20,13 @@ import os
 import signal
 from collections.abc import Callable
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Protocol
 
-from hpc_runner.callback import StatusCallback
-from hpc_runner.status import TrainUpdateType
+from hpc_runner.node.callback import StatusCallback
+from hpc_runner.stream.status import TrainUpdateType
 
 if TYPE_CHECKING:
     from lightning.pytorch import Callback, LightningModule, Trainer
-
-    from hpc_runner.node import NodeJob
 
 #: Environment variable submitit reads to pick its preemption signal (USR2 by default).
 PREEMPT_SIGNAL_ENV = "SUBMITIT_PREEMPT_SIGNAL"
@@ -37,6 +35,15 @@ PREEMPT_SIGNAL_ENV = "SUBMITIT_PREEMPT_SIGNAL"
 def preempt_signal() -> signal.Signals:
     """The signal submitit requeues on (``SIGUSR2`` unless ``SUBMITIT_PREEMPT_SIGNAL`` says)."""
     return signal.Signals[f"SIG{os.environ.get(PREEMPT_SIGNAL_ENV, 'USR2')}"]
+
+
+class RequeuedJob(Protocol):
+    """What the signal handling needs of the job (``NodeJob``): its attempt, and where to put
+    the checkpoint its ``checkpoint()`` hook resumes from. A protocol, so that this module does
+    not import the job module that imports it."""
+
+    attempt: int
+    requeue_checkpoint: str | None
 
 
 class NodeStatusCallback(StatusCallback):
@@ -65,11 +72,11 @@ class SignalState:
     ----------
     callback : NodeStatusCallback
         The run's status callback (debug messages, suppressing the final state on requeue).
-    job : NodeJob
+    job : RequeuedJob
         The job whose ``checkpoint()`` submitit will call; it is told the saved checkpoint.
     """
 
-    def __init__(self, callback: NodeStatusCallback, job: NodeJob) -> None:
+    def __init__(self, callback: NodeStatusCallback, job: RequeuedJob) -> None:
         self.callback = callback
         self.job = job
         self.requeue_handler: Callable[..., Any] | int | None = None

@@ -12,7 +12,7 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from hpc_runner.callback import StatusCallback
+from hpc_runner.node.callback import StatusCallback
 
 if TYPE_CHECKING:
     from careamics import CAREamist
@@ -46,7 +46,7 @@ def train_with_status(
     work_dir : path, optional
         careamics' work directory (checkpoints, logs); default ``work/`` beside the status file.
     attempt, job
-        Recorded in every status line (see :class:`~hpc_runner.writer.StatusWriter`).
+        Recorded in every status line (see :class:`~hpc_runner.stream.writer.StatusWriter`).
     callbacks : sequence of Lightning callbacks
         Further callbacks for the trainer.
     enable_progress_bar : bool

@@ -19,7 +19,7 @@
 Checked at submission like the rest of the spec (files exist, tiles fit careamics' rules,
 authors given), so that a typo does not surface after hours of training. Plain data: the
 resolved section goes into ``run.yaml`` and back (:meth:`AfterSpec.to_dict`,
-:meth:`AfterSpec.from_dict`); :mod:`hpc_runner.after` carries it out on the node.
+:meth:`AfterSpec.from_dict`); :mod:`hpc_runner.node.after` carries it out on the node.
 """
 
 from __future__ import annotations
@@ -28,7 +28,7 @@ from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
 
-from hpc_runner.spec_errors import Problems, check_keys, join_key, type_name
+from hpc_runner.spec.errors import Problems, check_keys, join_key, type_name
 
 AFTER_KEYS = ("predict", "export_bmz")
 PREDICT_KEYS = ("images", "axes", "tile_size", "tile_overlap", "format")
@@ -122,7 +122,7 @@ def _mapping(value: Any, key: str, problems: Problems) -> dict[str, Any] | None:
 
 
 def _sources(value: Any, key: str, spec_dir: Path, problems: Problems) -> tuple[str, ...] | None:
-    from hpc_runner.spec_data import _source
+    from hpc_runner.spec.data_section import _source
 
     values = value if isinstance(value, list) else [value]
     if not values:
@@ -169,7 +169,7 @@ def _predict(
 
 
 def _check_dimensions(images: tuple[str, ...], axes: str, problems: Problems) -> None:
-    from hpc_runner.data import check_source
+    from hpc_runner.data.sources import check_source
 
     for index, source in enumerate(images):
         for shape in check_source(source):

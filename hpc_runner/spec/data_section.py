@@ -4,7 +4,7 @@ Every source is made absolute (relative to the spec file), opened far enough to 
 shape, and checked against the training configuration (targets where the algorithm needs them,
 dimensions matching the axes, images at least one patch large), so that a wrong path or shape
 is reported at submission and not minutes later on a compute node. The readers
-(numpy, tifffile, h5py, zarr) are imported inside :mod:`hpc_runner.data`'s functions.
+(numpy, tifffile, h5py, zarr) are imported inside :mod:`hpc_runner.data.sources`'s functions.
 """
 
 from __future__ import annotations
@@ -13,7 +13,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from hpc_runner.spec_errors import Problems, check_keys, join_key, type_name
+from hpc_runner.spec.errors import Problems, check_keys, join_key, type_name
 
 DATA_KEYS = ("train", "val", "train_target", "val_target")
 EVALUATE_KEYS = ("ground_truth",)
@@ -24,7 +24,7 @@ class DataSpec:
     """Where the training data are; sources are absolute (``file.h5:/group/dataset`` for HDF5).
 
     ``data_type`` is the careamics data type the sources need: ``tiff`` (careamics reads the
-    files) or ``array`` (hpc_runner.data reads them into memory on the node).
+    files) or ``array`` (hpc_runner.data.sources reads them into memory on the node).
     """
 
     train: str
@@ -40,7 +40,7 @@ class DataSpec:
 
 def _source(value: Any, key: str, spec_dir: Path, problems: Problems) -> str | None:
     """An absolute, existing, readable data source, or None after reporting the problem."""
-    from hpc_runner.data import DataSourceError, check_source, split_source
+    from hpc_runner.data.sources import DataSourceError, check_source, split_source
 
     if not isinstance(value, str) or not value.strip():
         problems.add(key, f"expected a file path (string), got {type_name(value)}")
@@ -59,7 +59,7 @@ def _source(value: Any, key: str, spec_dir: Path, problems: Problems) -> str | N
 
 def data_section(section: Any, spec_dir: Path, problems: Problems) -> DataSpec | None:
     """The ``data:`` section as a :class:`DataSpec`, or None after reporting its problems."""
-    from hpc_runner.data import careamics_data_type
+    from hpc_runner.data.sources import careamics_data_type
 
     if not isinstance(section, dict):
         reason = "missing" if section is None else f"expected a mapping, got {type_name(section)}"
@@ -98,7 +98,7 @@ def check_data_fits(
     data: DataSpec, careamics: dict[str, Any], supervised: bool, problems: Problems
 ) -> None:
     """Targets where the algorithm needs them, and image dimensions matching the axes."""
-    from hpc_runner.data import check_source
+    from hpc_runner.data.sources import check_source
 
     algorithm = careamics["algorithm_config"]["algorithm"]
     if supervised and data.train_target is None:
@@ -137,7 +137,7 @@ def check_data_fits(
 
 def check_ground_truth(data: DataSpec, ground_truth: str, problems: Problems) -> None:
     """PSNR compares the ground truth with the training image pixel by pixel."""
-    from hpc_runner.data import check_source
+    from hpc_runner.data.sources import check_source
 
     truth, train = check_source(ground_truth), check_source(data.train)
     squeeze = [tuple(n for n in shape if n != 1) for shape in (*truth, *train)]

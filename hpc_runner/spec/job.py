@@ -40,10 +40,8 @@ from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
-from hpc_runner.profiles import PROFILE_KEYS, ClusterProfile, load_profile
-from hpc_runner.runs import RUN_SPEC_FILE, safe_run_name
-from hpc_runner.spec_after import AfterSpec, after_section
-from hpc_runner.spec_data import (
+from hpc_runner.spec.after_section import AfterSpec, after_section
+from hpc_runner.spec.data_section import (
     DATA_KEYS,
     DataSpec,
     check_data_fits,
@@ -51,7 +49,7 @@ from hpc_runner.spec_data import (
     data_section,
     evaluate_section,
 )
-from hpc_runner.spec_errors import (
+from hpc_runner.spec.errors import (
     Problem,
     Problems,
     SpecError,
@@ -59,6 +57,8 @@ from hpc_runner.spec_errors import (
     load_yaml_mapping,
     type_name,
 )
+from hpc_runner.spec.profiles import PROFILE_KEYS, ClusterProfile, load_profile
+from hpc_runner.stream.runs import RUN_SPEC_FILE, safe_run_name
 
 __all__ = [
     "DataSpec",
@@ -158,7 +158,7 @@ def job_spec_from_mapping(
     SpecError
         With every problem found, as :func:`load_job_spec`.
     """
-    from hpc_runner.spec_training import SUPERVISED, resolve_training
+    from hpc_runner.spec.training_section import SUPERVISED, resolve_training
 
     spec_path = Path(spec_path).expanduser().absolute()
     path = file_label if file_label is not None else str(spec_path)

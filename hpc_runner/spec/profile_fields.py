@@ -1,6 +1,6 @@
 """The fields of a cluster profile: each value's type and range, and how fields must agree.
 
-Kept apart from :mod:`hpc_runner.profiles` (files, search path, submitit parameters) so each
+Kept apart from :mod:`hpc_runner.spec.profiles` (files, search path, submitit parameters) so each
 stays small; nothing beyond the standard library and the error helpers is imported.
 """
 
@@ -11,7 +11,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
-from hpc_runner.spec_errors import type_name
+from hpc_runner.spec.errors import type_name
 
 #: sbatch flags that have their own profile field: setting them through
 #: ``additional_parameters`` would silently fight with that field.

@@ -18,14 +18,14 @@ from dataclasses import dataclass, field, fields
 from pathlib import Path
 from typing import Any
 
-from hpc_runner.profile_fields import (
+from hpc_runner.spec.errors import Problems, SpecError, check_keys, join_key
+from hpc_runner.spec.profile_fields import (
     Bad,
     check_consistency,
     check_field,
     gres_gpus,
     max_signal_delay,
 )
-from hpc_runner.spec_errors import Problems, SpecError, check_keys, join_key
 
 #: Where the search for profiles starts; several directories are separated by ``os.pathsep``.
 TEMPLATES_ENV = "HPC_RUNNER_TEMPLATES"
@@ -109,7 +109,7 @@ def templates_dirs() -> list[Path]:
     env = os.environ.get(TEMPLATES_ENV, "")
     candidates += [Path(part) for part in env.split(os.pathsep) if part]
     candidates.append(Path.cwd() / TEMPLATES_DIR)
-    candidates.append(Path(__file__).resolve().parent.parent / TEMPLATES_DIR)
+    candidates.append(Path(__file__).resolve().parents[2] / TEMPLATES_DIR)
     unique: list[Path] = []
     for candidate in candidates:
         resolved = candidate.resolve()
@@ -161,7 +161,7 @@ def load_profile(
         problems.raise_if_any()
     path = files[name]
     problems = Problems(path)
-    from hpc_runner.spec_errors import load_yaml_mapping
+    from hpc_runner.spec.errors import load_yaml_mapping
 
     data = load_yaml_mapping(path, problems)
     problems.raise_if_any()

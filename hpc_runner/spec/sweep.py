@@ -16,9 +16,9 @@ A sweep spec (YAML)::
 
 Keys are dotted paths into the job spec. The sweep has ``product(grid sizes) x zip length``
 runs; each run is named after the values it sets (``patch_size=32x32_epochs=10_seed=1_train=a``),
-made safe for paths and unique. :func:`expand` is pure; :func:`hpc_runner.sweep_file.load_sweep`
-checks the sweep file itself, and :mod:`hpc_runner.sweep_check` validates every expanded run as
-a job spec.
+made safe for paths and unique. :func:`expand` is pure;
+:func:`hpc_runner.spec.sweep_file.load_sweep` checks the sweep file itself, and
+:mod:`hpc_runner.spec.sweep_check` validates every expanded run as a job spec.
 Importing this module is cheap (standard library and the spec error helpers).
 """
 
@@ -32,8 +32,8 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
-from hpc_runner.runs import safe_run_name
-from hpc_runner.spec_errors import type_name
+from hpc_runner.spec.errors import type_name
+from hpc_runner.stream.runs import safe_run_name
 
 SWEEP_KEYS = ("name", "base", "grid", "zip", "cluster")
 #: Top-level job spec sections a sweep may vary (``name`` is the run's; ``cluster`` is shared

@@ -1,11 +1,11 @@
 """Validate every run of a sweep as the job spec it will be, before anything is written.
 
 Each run is the base job spec with the sweep's ``cluster:`` keys and the run's own values set
-(:func:`hpc_runner.sweep.apply_overrides`), checked by :func:`hpc_runner.spec.job_spec_from_mapping`
-like any job spec. Problems are reported once each and point at the sweep file where a sweep
-value caused them (``sweep.yaml: grid.training.patch_size: value [8, 8]: ... (runs: ...)``);
-problems every run shares come from the base job spec and name it. careamics is imported
-(by the spec's training section) only when this runs.
+(:func:`hpc_runner.spec.sweep.apply_overrides`), checked by
+:func:`hpc_runner.spec.job.job_spec_from_mapping` like any job spec. Problems are reported once each
+and point at the sweep file where a sweep value caused them (``sweep.yaml: grid.training.patch_size:
+value [8, 8]: ... (runs: ...)``); problems every run shares come from the base job spec and name it.
+careamics is imported (by the spec's training section) only when this runs.
 """
 
 from __future__ import annotations
@@ -14,11 +14,11 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from hpc_runner.spec_errors import Problem, Problems, SpecError, load_yaml_mapping
-from hpc_runner.sweep import SweepRun, SweepSpec, apply_overrides
+from hpc_runner.spec.errors import Problem, Problems, SpecError, load_yaml_mapping
+from hpc_runner.spec.sweep import SweepRun, SweepSpec, apply_overrides
 
 if TYPE_CHECKING:
-    from hpc_runner.spec import JobSpec
+    from hpc_runner.spec.job import JobSpec
 
 #: Job spec keys that hold file paths: a sweep's values for them are relative to the sweep file.
 PATH_KEYS = frozenset(
@@ -38,7 +38,7 @@ PATH_KEYS = frozenset(
 def rebase_paths(path: str, value: Any, directory: Path) -> Any:
     """``value`` with relative file paths under ``path`` made absolute against ``directory``
     (``file.h5:/group/data`` keeps its inner path; lists and mappings are walked)."""
-    from hpc_runner.data import split_source
+    from hpc_runner.data.sources import split_source
 
     if isinstance(value, Mapping):
         return {key: rebase_paths(f"{path}.{key}", item, directory) for key, item in value.items()}
@@ -75,7 +75,7 @@ def check_sweep(
         Every problem of every run, each once, naming the sweep file and the sweep key
         where a sweep value caused it, else the base job spec and its key.
     """
-    from hpc_runner.spec import job_spec_from_mapping
+    from hpc_runner.spec.job import job_spec_from_mapping
 
     base_path = Path(sweep.base)
     base_label = _label(base_path, sweep)

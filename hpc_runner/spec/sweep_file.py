@@ -1,8 +1,9 @@
-"""The sweep file (see :mod:`hpc_runner.sweep` for its format): read and checked as a whole.
+"""The sweep file (see :mod:`hpc_runner.spec.sweep` for its format): read and checked as a whole.
 
 Every problem of the file is reported at once, each with the file and the key
 (``sweep.yaml: zip: lists of different lengths ...``); the runs themselves are validated as job
-specs by :mod:`hpc_runner.sweep_check`. Standard library, PyYAML and the spec error helpers only.
+specs by :mod:`hpc_runner.spec.sweep_check`. Standard library, PyYAML and the spec error helpers
+only.
 """
 
 from __future__ import annotations
@@ -12,9 +13,8 @@ from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
-from hpc_runner.runs import safe_run_name
-from hpc_runner.spec_errors import Problems, SpecError, check_keys, load_yaml_mapping, type_name
-from hpc_runner.sweep import (
+from hpc_runner.spec.errors import Problems, SpecError, check_keys, load_yaml_mapping, type_name
+from hpc_runner.spec.sweep import (
     KEY_SEGMENT,
     MAX_RUNS,
     SWEEP_KEYS,
@@ -22,10 +22,11 @@ from hpc_runner.sweep import (
     SweepSpec,
     run_count,
 )
+from hpc_runner.stream.runs import safe_run_name
 
 
 def load_sweep(path: str | os.PathLike[str]) -> SweepSpec:
-    """Read and check a sweep file (not yet its runs: see :mod:`hpc_runner.sweep_check`).
+    """Read and check a sweep file (not yet its runs: see :mod:`hpc_runner.spec.sweep_check`).
 
     Raises
     ------
@@ -42,7 +43,7 @@ def load_sweep(path: str | os.PathLike[str]) -> SweepSpec:
 
 def parse_sweep(raw: Mapping[str, Any], sweep_path: Path, problems: Problems) -> SweepSpec:
     """Check a sweep mapping read from ``sweep_path``; raise every problem at once."""
-    from hpc_runner.profiles import PROFILE_KEYS
+    from hpc_runner.spec.profiles import PROFILE_KEYS
 
     check_keys(raw, SWEEP_KEYS, "", problems)
     name = raw.get("name", sweep_path.stem)

@@ -25,7 +25,7 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-from hpc_runner.spec_errors import Problems, join_key, load_yaml_mapping, unknown_key_reason
+from hpc_runner.spec.errors import Problems, join_key, load_yaml_mapping, unknown_key_reason
 
 ALGORITHMS = ("n2v", "care", "n2n")
 SUPERVISED = frozenset({"care", "n2n"})

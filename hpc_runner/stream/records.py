@@ -20,8 +20,8 @@ from typing import Annotated, Any, ClassVar, Literal
 
 import msgspec
 
-from hpc_runner.record_values import ModelLocation, RecordedException, model_location_of
-from hpc_runner.status import TrainingState, TrainUpdate, TrainUpdateType
+from hpc_runner.stream.record_values import ModelLocation, RecordedException, model_location_of
+from hpc_runner.stream.status import TrainingState, TrainUpdate, TrainUpdateType
 
 __all__ = [
     "MAX_LINE_BYTES",

@@ -15,7 +15,7 @@ from collections import Counter, deque
 from dataclasses import dataclass, field
 from typing import Any
 
-from hpc_runner.records import (
+from hpc_runner.stream.records import (
     STATE_BY_NAME,
     BatchRecord,
     CareamistRecord,
@@ -29,8 +29,8 @@ from hpc_runner.records import (
     StateRecord,
     ValLossRecord,
 )
-from hpc_runner.status import TrainingState, TrainingStatus
-from hpc_runner.tail import StatusTail, TailBatch
+from hpc_runner.stream.status import TrainingState, TrainingStatus
+from hpc_runner.stream.tail import StatusTail, TailBatch
 
 _STATUS_FIELDS = ("max_epochs", "max_batches", "epoch_idx", "batch_idx", "loss", "val_loss")
 
@@ -54,7 +54,7 @@ class RunState:
     attempt : int
         Highest attempt seen (0 = first run, +1 per requeue or resume).
     skipped : Counter
-        Lines not applied, by reason (see :data:`hpc_runner.records.SKIP_REASONS`).
+        Lines not applied, by reason (see :data:`hpc_runner.stream.records.SKIP_REASONS`).
     """
 
     status: TrainingStatus = field(default_factory=TrainingStatus)
@@ -100,7 +100,7 @@ class RunState:
         self._set_status(dict.fromkeys(_STATUS_FIELDS, -1), TrainingState.IDLE)
 
     def apply(self, records: list[Record]) -> None:
-        """Fold decoded records (see :func:`hpc_runner.records.decode_lines`) into this state."""
+        """Fold decoded records (:func:`hpc_runner.stream.records.decode_lines`) into this state."""
         if not records:
             return
         values: dict[str, Any] = {}

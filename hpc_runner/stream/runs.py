@@ -54,3 +54,9 @@ def find_runs(root: str | os.PathLike[str]) -> list[Path]:
 def run_label(root: Path, run_dir: Path) -> str:
     """The run's path relative to ``root``, ``/``-separated (``.`` when root is the run)."""
     return run_dir.relative_to(root).as_posix()
+
+
+def latest_checkpoint(run_dir: str | os.PathLike[str]) -> Path | None:
+    """The most recently written checkpoint below the run's ``work/`` directory, if any."""
+    candidates = list((Path(run_dir) / WORK_DIR).rglob("*.ckpt"))
+    return max(candidates, key=lambda path: path.stat().st_mtime_ns, default=None)

@@ -1,10 +1,10 @@
 """The training status model, kept value for value with careamics-napari's ``training_status.py``.
 
 The original lives in a napari plugin where the training thread and the UI share memory; here the
-same model is rebuilt on the login node from a status file (see :mod:`hpc_runner.records`). That is
-why the module has no careamics import: a ``CAREAMIST`` update carries a
-:class:`~hpc_runner.records.ModelLocation` instead of a live ``CAREamist`` object, and an
-``EXCEPTION`` update carries a :class:`~hpc_runner.records.RecordedException`.
+same model is rebuilt on the login node from a status file (see :mod:`hpc_runner.stream.records`).
+That is why the module has no careamics import: a ``CAREAMIST`` update carries a
+:class:`~hpc_runner.stream.records.ModelLocation` instead of a live ``CAREamist`` object, and an
+``EXCEPTION`` update carries a :class:`~hpc_runner.stream.records.RecordedException`.
 """
 
 from __future__ import annotations
@@ -66,7 +66,7 @@ class TrainUpdate:
     """One update from a training: its type and the value it carries.
 
     ``value`` is an ``int`` (epochs, batches), a ``float`` (losses), a :class:`TrainingState`, a
-    ``str`` (debug messages), a :class:`~hpc_runner.records.ModelLocation` or an exception.
+    ``str`` (debug messages), a :class:`~hpc_runner.stream.records.ModelLocation` or an exception.
     """
 
     type: TrainUpdateType

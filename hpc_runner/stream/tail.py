@@ -14,7 +14,7 @@ from collections import Counter
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from hpc_runner.records import MAX_LINE_BYTES, Record, decode_lines
+from hpc_runner.stream.records import MAX_LINE_BYTES, Record, decode_lines
 
 #: How many leading bytes identify a file across polls (the first record's time and host).
 _HEAD_BYTES = 64

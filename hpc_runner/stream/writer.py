@@ -22,7 +22,7 @@ import warnings
 from pathlib import Path
 from time import time
 
-from hpc_runner.records import (
+from hpc_runner.stream.records import (
     ENCODER,
     RECORD_CLASSES,
     SCHEMA_VERSION,
@@ -31,7 +31,7 @@ from hpc_runner.records import (
     Record,
     json_value,
 )
-from hpc_runner.status import TrainUpdate, TrainUpdateType
+from hpc_runner.stream.status import TrainUpdate, TrainUpdateType
 
 
 class StatusWriteWarning(RuntimeWarning):

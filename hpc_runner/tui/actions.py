@@ -2,7 +2,7 @@
 
 A graceful stop is this module's own job (it only writes the ``STOP`` file that the node's
 callback looks for). Cancelling and resubmitting belong to the submission side
-(:mod:`hpc_runner.jobs`), imported when first used so that the TUI starts without it.
+(:mod:`hpc_runner.control.jobs`), imported when first used so that the TUI starts without it.
 """
 
 from __future__ import annotations
@@ -12,7 +12,7 @@ import socket
 import time
 from pathlib import Path
 
-from hpc_runner.runs import STOP_FILE
+from hpc_runner.stream.runs import STOP_FILE
 
 
 def request_stop(run_dir: Path) -> str:
@@ -36,7 +36,7 @@ def request_stop(run_dir: Path) -> str:
 
 def cancel_run(run_dir: Path) -> str:
     """Cancel the run's scheduler job (``scancel``, or the local process)."""
-    from hpc_runner.jobs import cancel_run as cancel
+    from hpc_runner.control.jobs import cancel_run as cancel
 
     result = cancel(run_dir)
     return str(result) if result else f"cancel requested for {run_dir.name}"
@@ -48,8 +48,8 @@ def resume_run(run_dir: Path) -> str:
     A ``debug`` run trains inside the process that resumes it, which here would be this TUI:
     it is resumed as a ``local`` process instead.
     """
-    from hpc_runner.jobfile import read_job_file
-    from hpc_runner.jobs import resume_run as resume
+    from hpc_runner.control.jobfile import read_job_file
+    from hpc_runner.control.jobs import resume_run as resume
 
     record = read_job_file(run_dir)
     cluster = "local" if record is not None and record.scheduler == "debug" else None

@@ -1,10 +1,11 @@
 """``hpc-runner watch``: every run below a directory, live, rebuilt from the status files.
 
-Data path (shared/DESIGN.md): the :class:`~hpc_runner.watch.RunWatcher` thread reads and decodes
-records and posts them as :class:`~hpc_runner.tui.messages.RunsRead`; this app applies them to each
-run's :class:`~hpc_runner.run_state.RunState` on the UI thread, so the evented ``TrainingStatus``
-changes there and its psygnal events mark the run dirty. Dirty runs are redrawn by one coalesced
-refresh at most every :attr:`WatchApp.REFRESH_INTERVAL` seconds, whatever the rate of records.
+Data path (shared/DESIGN.md): the :class:`~hpc_runner.watch.watcher.RunWatcher` thread reads and
+decodes records and posts them as :class:`~hpc_runner.tui.messages.RunsRead`; this app applies them
+to each run's :class:`~hpc_runner.stream.run_state.RunState` on the UI thread, so the evented
+``TrainingStatus`` changes there and its psygnal events mark the run dirty. Dirty runs are redrawn
+by one coalesced refresh at most every :attr:`WatchApp.REFRESH_INTERVAL` seconds, whatever the rate
+of records.
 """
 
 from __future__ import annotations
@@ -23,7 +24,7 @@ from textual.binding import Binding, BindingType
 from textual.dom import DOMNode
 from textual.timer import Timer
 
-from hpc_runner.scheduler import SchedulerPoller
+from hpc_runner.control.scheduler import SchedulerPoller
 from hpc_runner.tui.messages import ActionDone, RunsRead, SchedulerRead, WatcherFailed
 from hpc_runner.tui.model import RunEntry
 from hpc_runner.tui.run_screen import RunScreen

@@ -5,7 +5,7 @@ from __future__ import annotations
 from rich.text import Text
 from textual.widgets import Static
 
-from hpc_runner.records import RecordedException
+from hpc_runner.stream.records import RecordedException
 from hpc_runner.tui.text import literal, printable
 
 #: Tracebacks can be long (chained exceptions): only the end is shown, where the error is.

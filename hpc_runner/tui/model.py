@@ -14,11 +14,11 @@ from typing import Any
 
 from rich.text import Text
 
-from hpc_runner.report import run_summary
-from hpc_runner.run_state import RunState
-from hpc_runner.scheduler import SchedulerState, reconcile
-from hpc_runner.status import TrainingState, TrainingStatus
+from hpc_runner.control.scheduler import SchedulerState, reconcile
+from hpc_runner.stream.run_state import RunState
+from hpc_runner.stream.status import TrainingState, TrainingStatus
 from hpc_runner.tui.text import literal
+from hpc_runner.watch.report import run_summary
 
 STATE_STYLES = {
     TrainingState.IDLE: "yellow",

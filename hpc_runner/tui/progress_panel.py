@@ -7,7 +7,7 @@ from textual.containers import Horizontal
 from textual.widget import Widget
 from textual.widgets import Label, ProgressBar
 
-from hpc_runner.status import TrainingStatus
+from hpc_runner.stream.status import TrainingStatus
 from hpc_runner.tui.model import format_progress
 
 

@@ -15,7 +15,7 @@ from rich.text import Text
 from textual.binding import Binding, BindingType
 from textual.screen import Screen
 
-from hpc_runner.status import TrainingState
+from hpc_runner.stream.status import TrainingState
 from hpc_runner.tui import actions
 from hpc_runner.tui.confirm import ConfirmDialog
 from hpc_runner.tui.messages import ActionDone

@@ -21,7 +21,7 @@ from textual.geometry import Size
 from textual.scroll_view import ScrollView
 from textual.strip import Strip
 
-from hpc_runner.status import TrainingState
+from hpc_runner.stream.status import TrainingState
 from hpc_runner.tui.messages import RunSelected
 from hpc_runner.tui.model import FILTERS, SORTS, RunEntry, row_cells, sort_key
 

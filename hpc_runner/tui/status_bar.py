@@ -8,7 +8,7 @@ from collections.abc import Iterable
 from rich.text import Text
 from textual.widgets import Static
 
-from hpc_runner.status import TrainingState
+from hpc_runner.stream.status import TrainingState
 from hpc_runner.tui.model import STATE_ORDER, STATE_STYLES, RunEntry
 from hpc_runner.tui.text import literal
 

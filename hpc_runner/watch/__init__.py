@@ -1,20 +1,9 @@
-"""Watching a runs directory: discovery, file-system events or polling, reading off the UI thread.
+"""Reading runs on the login node: discovery, file-system events or polling, and summaries.
 
-This package imports neither textual nor anything heavy (no torch, lightning or careamics): a UI
-hands :class:`RunWatcher` a ``deliver`` callback and applies each :class:`WatchBatch` itself.
+:mod:`~hpc_runner.watch.watcher` follows every run below a directory off the UI thread (a UI hands
+:class:`~hpc_runner.watch.watcher.RunWatcher` a ``deliver`` callback and applies each
+:class:`~hpc_runner.watch.batches.WatchBatch` itself); :mod:`~hpc_runner.watch.report` and
+:mod:`~hpc_runner.watch.results` turn runs into the plain objects of ``status --json`` and sweep
+results. Nothing here imports textual or anything heavy (no torch, lightning or careamics), and
+this file imports nothing, so that ``status`` does not load watchdog.
 """
-
-from __future__ import annotations
-
-from hpc_runner.watch.batches import RunUpdate, WatchBatch
-from hpc_runner.watch.mounts import filesystem_type, is_network_filesystem
-from hpc_runner.watch.watcher import DEFAULT_NETWORK_POLL, RunWatcher
-
-__all__ = [
-    "DEFAULT_NETWORK_POLL",
-    "RunUpdate",
-    "RunWatcher",
-    "WatchBatch",
-    "filesystem_type",
-    "is_network_filesystem",
-]

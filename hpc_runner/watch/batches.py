@@ -5,7 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from hpc_runner.tail import StatusTail, TailBatch
+from hpc_runner.stream.tail import StatusTail, TailBatch
 
 
 @dataclass

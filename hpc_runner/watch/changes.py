@@ -27,7 +27,7 @@ from watchdog.observers import Observer
 from watchdog.observers.api import BaseObserver
 from watchdog.observers.polling import PollingObserverVFS
 
-from hpc_runner.runs import STATUS_FILE, SUBMITIT_DIR, WORK_DIR
+from hpc_runner.stream.runs import STATUS_FILE, SUBMITIT_DIR, WORK_DIR
 
 #: Directories that never hold runs (checkpoints, submitit pickles): not walked, not polled.
 SKIPPED_DIRS = frozenset({WORK_DIR, SUBMITIT_DIR, "__pycache__"})

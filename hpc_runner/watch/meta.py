@@ -3,8 +3,8 @@
 These readers run off the UI thread (a shared filesystem can take seconds to answer) and never
 raise for a missing or broken file: the detail view shows what could be read and why the rest
 could not. ``run.yaml`` and ``job.json`` are written by the submission side: ``job.json`` is read
-with its own module (:mod:`hpc_runner.jobfile`), of ``run.yaml`` only the general shape (nested
-mappings) is relied on.
+with its own module (:mod:`hpc_runner.control.jobfile`), of ``run.yaml`` only the general shape
+(nested mappings) is relied on.
 """
 
 from __future__ import annotations
@@ -16,8 +16,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from hpc_runner.jobfile import JobFileError, JobRecord, read_job_file
-from hpc_runner.runs import RUN_SPEC_FILE, SUBMITIT_DIR
+from hpc_runner.control.jobfile import JobFileError, JobRecord, read_job_file
+from hpc_runner.stream.runs import RUN_SPEC_FILE, SUBMITIT_DIR
 
 #: Keys worth a glance in the detail view, wherever they sit in ``run.yaml`` (last key component):
 #: the careamics configuration (algorithm, data and training), the data and the cluster profile.

@@ -6,9 +6,9 @@ import math
 from pathlib import Path
 from typing import Any
 
-from hpc_runner.run_state import RunState, replay
-from hpc_runner.runs import STATUS_FILE, find_runs, run_label
-from hpc_runner.scheduler import SchedulerState, reconcile
+from hpc_runner.control.scheduler import SchedulerState, reconcile
+from hpc_runner.stream.run_state import RunState, replay
+from hpc_runner.stream.runs import STATUS_FILE, find_runs, run_label
 
 
 def _finite_or_none(value: float) -> float | None:
@@ -26,7 +26,7 @@ def run_summary(
 
     ``scheduler`` is what the scheduler says about the run's current job (``job``, from its
     job.json): a file still saying IDLE or TRAINING about a job that ended is shown STOPPED or
-    CRASHED, with ``reason`` saying why (see :func:`hpc_runner.scheduler.reconcile`).
+    CRASHED, with ``reason`` saying why (see :func:`hpc_runner.control.scheduler.reconcile`).
     """
     status = run.status
     state, reason = reconcile(status.state, scheduler)

@@ -1,7 +1,7 @@
 """Results of a sweep: one row per run, ranked by best validation loss, exportable as CSV/JSON.
 
 Rows come from the same place as ``hpc-runner status``: each run's status file, reconciled
-with the scheduler (:mod:`hpc_runner.report`), plus the values the sweep set for the run (from
+with the scheduler (:mod:`hpc_runner.watch.report`), plus the values the sweep set for the run (from
 the sweep directory's ``sweep.yaml``). The best run is the DONE run with the lowest validation
 loss it reached; its model is its best checkpoint (else its last one). Monitoring side: no
 torch, no careamics.
@@ -37,7 +37,7 @@ COLUMNS = (
 
 
 def result_row(summary: dict[str, Any], overrides: dict[str, Any] | None = None) -> dict[str, Any]:
-    """A result row from a ``status --json`` object (:func:`hpc_runner.report.run_summary`)."""
+    """A result row from a ``status --json`` object (see :mod:`hpc_runner.watch.report`)."""
     model = summary.get("model") or {}
     return {
         "rank": None,
@@ -94,9 +94,9 @@ def best(rows: Iterable[dict[str, Any]]) -> dict[str, Any] | None:
 def sweep_results(root: str | Path, *, ask_scheduler: bool = True) -> list[dict[str, Any]]:
     """Ranked result rows of every run below ``root`` (a sweep directory, or a runs directory
     holding several sweeps: runs are then labelled ``sweep/run``)."""
-    from hpc_runner.report import collect, run_summary
-    from hpc_runner.scheduler import job_records, scheduler_states
-    from hpc_runner.sweep_submit import read_sweep_file
+    from hpc_runner.control.scheduler import job_records, scheduler_states
+    from hpc_runner.control.sweep_submit import read_sweep_file
+    from hpc_runner.watch.report import collect, run_summary
 
     root = Path(root)
     runs = collect(root)

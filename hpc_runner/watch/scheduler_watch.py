@@ -1,11 +1,11 @@
 """What the scheduler says about every run's job, asked now and then on a thread of its own.
 
-A status file cannot report its own training's death (a job killed for memory, or cancelled,
-stops writing and its file says TRAINING forever); the scheduler knows. The questions are the
-submission side's (:class:`hpc_runner.scheduler.SchedulerPoller`: one batched ``sacct`` for all
-SLURM jobs, rate-limited, local runs through their controller pid); this thread only decides when
-to ask, and hands the answers to the UI. It has its own thread because ``sacct`` on a busy
-cluster can take seconds, and record reading must not wait for it.
+A status file cannot report its own training's death (a job killed for memory, or cancelled, stops
+writing and its file says TRAINING forever); the scheduler knows. The questions are the submission
+side's (:class:`hpc_runner.control.scheduler.SchedulerPoller`: one batched ``sacct`` for all SLURM
+jobs, rate-limited, local runs through their controller pid); this thread only decides when to ask,
+and hands the answers to the UI. It has its own thread because ``sacct`` on a busy cluster can take
+seconds, and record reading must not wait for it.
 """
 
 from __future__ import annotations
@@ -16,9 +16,9 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
-from hpc_runner.jobfile import JobFileError, JobRecord, read_job_file
-from hpc_runner.runs import JOB_FILE
-from hpc_runner.scheduler import SchedulerPoller, SchedulerState
+from hpc_runner.control.jobfile import JobFileError, JobRecord, read_job_file
+from hpc_runner.control.scheduler import SchedulerPoller, SchedulerState
+from hpc_runner.stream.runs import JOB_FILE
 
 
 @dataclass(frozen=True)

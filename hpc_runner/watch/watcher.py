@@ -1,7 +1,7 @@
 """Find every run below a directory and read what its status file gains, off the UI thread.
 
-One background thread owns every :class:`~hpc_runner.tail.StatusTail`. File-system events (from
-watchdog's inotify ``Observer``, or its polling observer on network filesystems, where inotify
+One background thread owns every :class:`~hpc_runner.stream.tail.StatusTail`. File-system events
+(from watchdog's inotify ``Observer``, or its polling observer on network filesystems, where inotify
 does not see writes made on compute nodes) only mark run directories dirty
 (:mod:`hpc_runner.watch.changes`); the thread then reads the dirty ones and hands the decoded
 records to its consumer as one :class:`~hpc_runner.watch.batches.WatchBatch`. It never touches a
@@ -26,8 +26,8 @@ from pathlib import Path
 
 from watchdog.observers.api import BaseObserver
 
-from hpc_runner.runs import STATUS_FILE, find_runs, run_label
-from hpc_runner.tail import StatusTail, TailBatch
+from hpc_runner.stream.runs import STATUS_FILE, find_runs, run_label
+from hpc_runner.stream.tail import StatusTail, TailBatch
 from hpc_runner.watch.batches import RunUpdate, WatchBatch, read_some
 from hpc_runner.watch.changes import PendingChanges, skipped_name, start_observer
 from hpc_runner.watch.mounts import MOUNTS_FILE, filesystem_type, is_network_filesystem
