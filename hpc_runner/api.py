@@ -35,7 +35,6 @@ from hpc_runner.spec.errors import Problems
 from hpc_runner.spec.sweep import SweepRun, SweepSpec
 from hpc_runner.spec.sweep_file import load_sweep, parse_sweep
 from hpc_runner.stream.runs import STATUS_FILE, default_runs_dir, find_runs
-from hpc_runner.stream.status import TrainingState
 from hpc_runner.watch.results import best, sweep_results
 
 if TYPE_CHECKING:
@@ -44,7 +43,6 @@ if TYPE_CHECKING:
 
 __all__ = ["Sweep", "best", "results", "wait"]
 
-FINAL = (TrainingState.DONE, TrainingState.STOPPED, TrainingState.CRASHED)
 
 
 class Sweep:
@@ -190,7 +188,8 @@ def wait(
     """
     from tqdm import tqdm
 
-    from hpc_runner.control.scheduler import SchedulerPoller, job_records, reconcile
+    from hpc_runner.control.phase import derive_phase
+    from hpc_runner.control.scheduler import SchedulerPoller, job_records
     from hpc_runner.stream.run_state import RunState, follow
     from hpc_runner.stream.tail import StatusTail
 
@@ -209,17 +208,13 @@ def wait(
             jobs = job_records(followed)
             schedulers = poller.states(jobs)
             ended = 0
+            now = time.time()
             for run_dir, (tail, run) in followed.items():
                 follow(tail, run)
-                scheduler = schedulers.get(run_dir)
-                shown, _ = reconcile(run.status.state, scheduler)
-                running = (
-                    scheduler is not None and not scheduler.ended and scheduler.state != "UNKNOWN"
-                )
-                finished = shown in FINAL and not running
-                states[shown.name if finished or shown in FINAL else _live(shown, scheduler)] += 1
-                ended += finished
-                done += 1.0 if finished else 0.99 if shown in FINAL else _fraction(run)
+                phase = derive_phase(run, jobs[run_dir], schedulers.get(run_dir), now=now).phase
+                states[phase.value] += 1
+                ended += phase.final
+                done += 1.0 if phase.final else _fraction(run)
             bar.total = len(followed)
             bar.n = round(done, 2)
             bar.set_postfix_str(" ".join(f"{k} {v}" for k, v in sorted(states.items())))
@@ -234,12 +229,6 @@ def wait(
     finally:
         bar.close()
     return results(root)
-
-
-def _live(shown: TrainingState, scheduler: Any) -> str:
-    if shown is TrainingState.IDLE and scheduler is not None and scheduler.state == "PENDING":
-        return "PENDING"
-    return shown.name
 
 
 def _fraction(run: Any) -> float:

@@ -34,6 +34,12 @@ def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) ->
             parser.add_argument(
                 "-n", "--lines", type=int, default=0, help="only the last N lines of each file"
             )
+            parser.add_argument(
+                "--attempt",
+                type=int,
+                help="the logs of attempt N (default: the newest); requeued attempts of one "
+                "job share its files",
+            )
         parser.set_defaults(func=func)
 
 
@@ -47,7 +53,7 @@ def stop(args: argparse.Namespace) -> int:
     from hpc_runner.control.jobs import stop_run
 
     path = stop_run(_run_dir(args))
-    print(f"stop requested: {path} (the training stops after its current batch)")
+    print(f"stop requested: {path} (the training stops after its current batch, checkpointed)")
     return 0
 
 
@@ -61,9 +67,10 @@ def cancel(args: argparse.Namespace) -> int:
 def resume(args: argparse.Namespace) -> int:
     from hpc_runner.control.jobs import resume_run
 
-    attempt, job_id, checkpoint = resume_run(_run_dir(args), cluster=args.cluster)
-    source = f"from {checkpoint}" if checkpoint else "from the start (no checkpoint found)"
-    print(f"attempt {attempt}: job {job_id}, {source}")
+    plan, job_id = resume_run(_run_dir(args), cluster=args.cluster)
+    for line in plan.describe():
+        print(line)
+    print(f"submitted: job {job_id}")
     return 0
 
 
@@ -72,9 +79,10 @@ def logs(args: argparse.Namespace) -> int:
     from hpc_runner.errors import HpcRunnerError
 
     run_dir = _run_dir(args)
-    files = log_files(run_dir)
+    files = log_files(run_dir, args.attempt)
     if not files:
-        raise HpcRunnerError(f"{run_dir.name}: its job has written no log yet")
+        which = "its job" if args.attempt is None else f"attempt {args.attempt}"
+        raise HpcRunnerError(f"{run_dir.name}: no log yet ({which} has written none)")
     for path in files:
         print(f"==> {path} <==", flush=True)
         data = path.read_bytes()

@@ -26,10 +26,9 @@ def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) ->
 
 
 def run(args: argparse.Namespace) -> int:
-    from hpc_runner.control.scheduler import job_records, scheduler_states
     from hpc_runner.errors import UsageError
     from hpc_runner.stream.runs import default_runs_dir
-    from hpc_runner.watch.report import collect, run_summary
+    from hpc_runner.watch.report import summaries as run_summaries
 
     root: Path = args.dir or default_runs_dir()
     if not root.is_dir():
@@ -40,18 +39,7 @@ def run(args: argparse.Namespace) -> int:
         from hpc_runner.cli.summary import print_summary
 
         return print_summary(root, as_json=args.json, as_csv=args.csv)
-    runs = collect(root)
-    jobs = job_records(run_dir for _, run_dir, _ in runs)
-    schedulers = scheduler_states(jobs)  # one batched query; none without SLURM jobs
-    summaries = [
-        run_summary(
-            label,
-            state,
-            scheduler=schedulers.get(run_dir),
-            job=record.job_id if (record := jobs.get(run_dir)) else None,
-        )
-        for label, run_dir, state in runs
-    ]
+    summaries = run_summaries(root)
     if args.json:
         import msgspec
 
@@ -65,7 +53,7 @@ def run(args: argparse.Namespace) -> int:
     return 0
 
 
-COLUMNS = ("RUN", "STATE", "EPOCH", "BATCH", "LOSS", "VAL_LOSS", "ATTEMPT", "SCHEDULER")
+COLUMNS = ("RUN", "PHASE", "EPOCH", "BATCH", "LOSS", "VAL_LOSS", "ATTEMPT", "REASON")
 
 
 def _printable(text: str) -> str:
@@ -86,13 +74,13 @@ def _number(value: float | None) -> str:
 def table_row(summary: dict[str, Any]) -> tuple[str, ...]:
     return (
         _printable(summary["run"]),
-        summary["state"],
+        summary["phase"],
         _progress(summary["epoch_idx"], summary["max_epochs"]),
         _progress(summary["batch_idx"], summary["max_batches"]),
         _number(summary["loss"]),
         _number(summary["val_loss"]),
         str(summary["attempt"]),
-        summary["scheduler_state"] or "-",
+        _printable(summary["reason"] or "-"),
     )
 
 

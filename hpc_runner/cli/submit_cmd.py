@@ -69,8 +69,8 @@ def watch(run_dir: Path) -> int:
     if tui and sys.stdin.isatty() and sys.stdout.isatty():
         sys.stdout.flush()
         os.execv(sys.executable, [sys.executable, "-m", "hpc_runner", "watch", str(run_dir)])
-    from hpc_runner.control.jobs import follow_run
-    from hpc_runner.stream.status import TrainingState
+    from hpc_runner.control.phase import Phase
+    from hpc_runner.watch.follow import follow_run
 
-    view = follow_run(run_dir, print_line=lambda line: print(line, flush=True))
-    return 0 if view.state is not TrainingState.CRASHED else 1
+    final = follow_run(run_dir, print_line=lambda line: print(line, flush=True))
+    return 0 if final.phase in (Phase.DONE, Phase.STOPPED) else 1

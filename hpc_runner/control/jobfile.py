@@ -18,6 +18,7 @@ from pathlib import Path
 
 import msgspec
 
+from hpc_runner.stream.processes import ProcessId
 from hpc_runner.stream.runs import JOB_FILE, SUBMITIT_DIR
 
 #: Version of the job.json layout; a reader treats a file of a newer version as unreadable.
@@ -41,12 +42,16 @@ class Submission(msgspec.Struct, frozen=True):
         Unix time of the submission.
     how : str
         ``submit`` or ``resume``.
+    process : ProcessId | None
+        Local and debug runs: the process that runs the job (pid and start time, so that a
+        reused pid is never taken for it).
     """
 
     attempt: int
     job_id: str
     submitted: float
     how: str = "submit"
+    process: ProcessId | None = None
 
 
 class JobRecord(msgspec.Struct, kw_only=True):
@@ -96,8 +101,10 @@ class JobRecord(msgspec.Struct, kw_only=True):
         """submitit's folder of this run (logs, pickles)."""
         return (Path(run_dir) / self.submitit_folder).resolve()
 
-    def add_submission(self, attempt: int, job_id: str, how: str) -> None:
-        self.submissions.append(Submission(attempt, job_id, time.time(), how))
+    def add_submission(
+        self, attempt: int, job_id: str, how: str, process: ProcessId | None = None
+    ) -> None:
+        self.submissions.append(Submission(attempt, job_id, time.time(), how, process))
         self.cancelled = None
 
 

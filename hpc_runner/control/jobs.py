@@ -1,10 +1,13 @@
-"""Run control from the submitting machine: stop, cancel, resume, logs, and following a run.
+"""Run control from the submitting machine: stop, cancel, resume, logs.
 
-``stop`` asks the training to end gracefully (the ``STOP`` file; the status callback ends after
-the current batch, saves the last checkpoint and records STOPPED). ``cancel`` asks the scheduler
-(``scancel``) or, for a local run, signals the controller's process group. ``resume`` submits a
-new job for the run: the next attempt, from the newest checkpoint. ``logs`` are submitit's
-stdout/stderr files of the run's current job.
+Each action first looks at the run's phase (:mod:`hpc_runner.control.phase`, with a fresh
+scheduler answer) and acts only where it means something; otherwise it refuses with a message
+and writes nothing (:class:`ActionRefused`, exit code 1). ``stop`` asks the training to end
+gracefully (the ``STOP`` file). ``cancel`` ends every live job the run was ever submitted as
+(``scancel``; or, for local and debug runs, the whole process tree, orphans included).
+``resume`` submits the next attempt from the newest checkpoint, holding the run's lock
+(:mod:`hpc_runner.control.run_lock`) from the decision to the new ``job.json``, so that two
+``resume`` calls never make two jobs. ``logs`` are the run's own job files, per attempt.
 
 Importing this module is cheap (standard library and the monitoring modules); submitit and the
 spec machinery are imported only by :func:`resume_run`.
@@ -14,28 +17,27 @@ from __future__ import annotations
 
 import os
 import shutil
-import signal
 import subprocess
 import time
-from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from hpc_runner.control.jobfile import JobFileError, JobRecord, read_job_file, write_job_file
-from hpc_runner.control.local_process import hostname, is_controller, training_processes
-from hpc_runner.control.scheduler import (
-    SchedulerPoller,
-    SchedulerState,
-    reconcile,
-    scheduler_states,
-)
+from hpc_runner.control.local_process import end_processes, hostname, job_processes
+from hpc_runner.control.phase import ACTIONS, Phase, RunPhase, derive_phase
+from hpc_runner.control.run_lock import run_lock
+from hpc_runner.control.scheduler import SchedulerState, scheduler_states, submission_states
 from hpc_runner.errors import HpcRunnerError, UsageError
-from hpc_runner.stream.run_state import RunState, follow, replay
+from hpc_runner.stream.run_state import RunState, replay
 from hpc_runner.stream.runs import JOB_FILE, RUN_SPEC_FILE, STATUS_FILE, STOP_FILE, default_runs_dir
-from hpc_runner.stream.status import TrainingState
-from hpc_runner.stream.tail import StatusTail
 
-FINAL_STATES = (TrainingState.DONE, TrainingState.STOPPED, TrainingState.CRASHED)
+if TYPE_CHECKING:
+    from hpc_runner.spec.profiles import ClusterProfile
+
+
+class ActionRefused(HpcRunnerError):
+    """The action makes no sense in the run's phase; nothing was written (exit code 1)."""
 
 
 def resolve_run(run: str, runs_dir: str | os.PathLike[str] | None = None) -> Path:
@@ -59,7 +61,7 @@ def resolve_run(run: str, runs_dir: str | os.PathLike[str] | None = None) -> Pat
 
 
 def job_record(run_dir: Path) -> JobRecord:
-    """The run's ``job.json``, or a UsageError saying why there is none."""
+    """The run's ``job.json``, or an error saying why there is none."""
     try:
         record = read_job_file(run_dir)
     except JobFileError as error:
@@ -71,185 +73,218 @@ def job_record(run_dir: Path) -> JobRecord:
 
 @dataclass(frozen=True)
 class RunView:
-    """A run's state as the status file and the scheduler see it together."""
+    """A run as the status file, ``job.json`` and the scheduler show it together."""
 
-    state: TrainingState
-    reason: str | None
+    phase: RunPhase
     run: RunState
+    job: JobRecord | None
     scheduler: SchedulerState | None
 
 
-def view_run(run_dir: Path, record: JobRecord | None) -> RunView:
-    """Replay the status file and reconcile it with the scheduler (one query)."""
+def view_run(run_dir: Path) -> RunView:
+    """Replay the status file and ask the scheduler now (one query) for the run's phase."""
+    try:
+        job = read_job_file(run_dir)
+    except JobFileError as error:
+        raise HpcRunnerError(str(error)) from None
     run = replay(run_dir / STATUS_FILE)
-    scheduler = scheduler_states({run_dir: record}).get(run_dir) if record else None
-    state, reason = reconcile(run.status.state, scheduler)
-    return RunView(state, reason, run, scheduler)
+    scheduler = scheduler_states({run_dir: job}).get(run_dir) if job else None
+    return RunView(derive_phase(run, job, scheduler, now=time.time()), run, job, scheduler)
+
+
+def refuse_unless(action: str, run_dir: Path, view: RunView) -> None:
+    """Raise :class:`ActionRefused` with what to do instead, unless ``action`` fits the phase."""
+    phase = view.phase.phase
+    if phase in ACTIONS[action]:
+        return
+    name, shown = run_dir.name, view.phase.describe()
+    if phase.live:
+        advice = {
+            "stop": "its job has not started training; `hpc-runner cancel` takes it off the queue",
+            "resume": "its job is still alive; stop or cancel it first",
+        }[action]
+    elif phase is Phase.DONE:
+        advice = "the training finished; there is nothing to " + action
+    else:
+        advice = "nothing runs any more"
+        if action != "resume":
+            advice += "; `hpc-runner resume` continues it"
+    raise ActionRefused(f"{name} is {shown}: {advice}")
 
 
 def stop_run(run_dir: Path) -> Path:
     """Ask the training to stop gracefully after the current batch (writes ``STOP``)."""
+    refuse_unless("stop", run_dir, view_run(run_dir))
     stop = run_dir / STOP_FILE
     stop.write_text(f"stop requested at {time.strftime('%Y-%m-%d %H:%M:%S')}\n")
     return stop
 
 
 def cancel_run(run_dir: Path, *, wait_s: float = 5.0) -> str:
-    """Cancel the run's current job through its scheduler; returns what was done."""
-    record = job_record(run_dir)
-    job_id = record.job_id
-    if record.scheduler == "debug":
-        raise UsageError(f"{run_dir}: a debug run ran inside `submit`; there is nothing to cancel")
-    if record.scheduler == "slurm":
-        if shutil.which("scancel") is None:
-            raise HpcRunnerError("scancel is not on PATH: cancel from a machine with SLURM")
-        answer = subprocess.run(["scancel", job_id], capture_output=True, text=True, check=False)
-        if answer.returncode != 0:
-            raise HpcRunnerError(f"scancel {job_id} failed: {answer.stderr.strip()}")
-        done = f"scancel {job_id}"
-    else:
-        done = _cancel_local(record, wait_s)
-    record.cancelled = time.time()
-    write_job_file(run_dir, record)
+    """End every live job of the run through its scheduler; returns what was done."""
+    with run_lock(run_dir):
+        view = view_run(run_dir)
+        refuse_unless("cancel", run_dir, view)
+        record = job_record(run_dir)
+        states = submission_states(run_dir, record)
+        live = [state for state in states if not state.ended and state.state != "NOT_FOUND"]
+        if record.scheduler == "slurm":
+            done = _scancel([state.job_id for state in live] or [record.job_id])
+        else:
+            done = _end_local(run_dir, record, {state.job_id for state in live}, wait_s)
+        record.cancelled = time.time()
+        write_job_file(run_dir, record)
     return done
 
 
-def _cancel_local(record: JobRecord, wait_s: float) -> str:
-    """Interrupt the local job's training process (it records STOPPED), then kill what is left."""
-    pid = record.pid
-    if pid is None or record.host != hostname():
-        raise HpcRunnerError(f"the local job {record.job_id} ran on {record.host}: cancel it there")
-    if not is_controller(pid):
-        return f"local job {pid} had already ended"
-    # SIGINT to the training process only, as Ctrl+C would: Lightning shuts down gracefully and
-    # the status callback records STOPPED; the controller then sees its task end and exits.
-    # (Signalling the controller too would make it interrupt the task a second time.)
-    tasks = training_processes(pid)
-    for task in tasks:
-        os.kill(task, signal.SIGINT)
-    if not tasks:  # not started yet: the controller's process group (its own session)
-        os.killpg(pid, signal.SIGINT)
-    deadline = time.monotonic() + wait_s
-    while time.monotonic() < deadline and is_controller(pid):
-        time.sleep(0.1)
-    if is_controller(pid):
-        os.killpg(pid, signal.SIGKILL)
-        return f"killed local job {pid}"
-    return f"interrupted local job {pid}"
+def _scancel(job_ids: list[str]) -> str:
+    if shutil.which("scancel") is None:
+        raise HpcRunnerError("scancel is not on PATH: cancel from a machine with SLURM")
+    answer = subprocess.run(["scancel", *job_ids], capture_output=True, text=True, check=False)
+    if answer.returncode != 0:
+        raise HpcRunnerError(f"scancel {' '.join(job_ids)} failed: {answer.stderr.strip()}")
+    return f"scancel {' '.join(job_ids)}"
 
 
-def resume_run(run_dir: Path, *, cluster: str | None = None) -> tuple[int, str, str]:
-    """Submit the run's next attempt from its newest checkpoint.
+def _end_local(run_dir: Path, record: JobRecord, live: set[str], wait_s: float) -> str:
+    if record.host != hostname():
+        raise HpcRunnerError(f"the run's processes run on {record.host}: cancel it there")
+    tasks, others = [], []
+    for submission in record.submissions:
+        if submission.job_id in live:
+            found = job_processes(record.folder(run_dir), submission.job_id, submission.process)
+            tasks += found[0]
+            others += found[1]
+    return end_processes(tasks, others, wait_s)
 
-    Returns
-    -------
-    (attempt, job id, checkpoint or "")
+
+@dataclass(frozen=True)
+class ResumePlan:
+    """What ``resume`` would do: the next attempt, where from, and which setup lines run.
+
+    Attributes
+    ----------
+    attempt : int
+        The attempt number of the new job.
+    checkpoint : str | None
+        The newest checkpoint (absolute), or None: the training starts from the beginning.
+    profile : ClusterProfile
+        The recorded resources with the user's own profile's setup lines.
+    ignored_setup : tuple of str
+        Setup lines ``run.yaml`` asks for that the user's profile does not have: not run.
+    """
+
+    attempt: int
+    checkpoint: str | None
+    profile: ClusterProfile
+    ignored_setup: tuple[str, ...] = ()
+
+    def describe(self) -> list[str]:
+        """What will happen, in lines for a confirmation or the command line."""
+        source = (
+            f"attempt {self.attempt} from {self.checkpoint}"
+            if self.checkpoint
+            else (f"attempt {self.attempt} from the start: no checkpoint")
+        )
+        lines = [source]
+        if self.profile.setup:
+            where = f" (profile {self.profile.name}: {self.profile.source})"
+            lines.append("setup lines run before the job" + where + ":")
+            lines += [f"  {line}" for line in self.profile.setup]
+        if self.ignored_setup:
+            lines.append("not run - setup lines in run.yaml that your profile does not have:")
+            lines += [f"  {line}" for line in self.ignored_setup]
+        return lines
+
+
+def plan_resume(run_dir: Path, view: RunView | None = None) -> ResumePlan:
+    """What resuming the run would do, or :class:`ActionRefused` if it may not be resumed."""
+    from hpc_runner.control.submit import trusted_profile
+    from hpc_runner.spec.errors import SpecError
+    from hpc_runner.spec.job import load_run_spec
+    from hpc_runner.stream.runs import latest_checkpoint
+
+    view = view or view_run(run_dir)
+    refuse_unless("resume", run_dir, view)
+    record = view.job
+    if record is not None:
+        alive = [
+            state
+            for state in submission_states(run_dir, record)
+            if not state.ended and state.state not in ("NOT_FOUND", "UNKNOWN")
+        ]
+        if alive:
+            jobs = ", ".join(f"{state.job_id} {state.describe()}" for state in alive)
+            raise ActionRefused(f"{run_dir.name}: job {jobs} still runs; cancel it first")
+    try:
+        recorded = load_run_spec(run_dir).profile
+    except SpecError as error:
+        raise HpcRunnerError(str(error)) from None
+    profile = trusted_profile(recorded)
+    attempts = [submission.attempt for submission in record.submissions] if record else []
+    checkpoint = latest_checkpoint(run_dir)
+    return ResumePlan(
+        attempt=max([view.run.attempt, *attempts]) + 1,
+        checkpoint=str(Path(checkpoint).absolute()) if checkpoint else None,
+        profile=profile,
+        ignored_setup=tuple(line for line in recorded.setup if line not in profile.setup),
+    )
+
+
+def resume_run(run_dir: Path, *, cluster: str | None = None) -> tuple[ResumePlan, str]:
+    """Submit the run's next attempt from its newest checkpoint; returns the plan and job id.
+
+    The decision and the submission happen under the run's lock, so a second ``resume`` (or
+    one racing a fresh submission) sees the new job and is refused.
 
     Raises
     ------
-    UsageError
-        The run is still queued or running, or already DONE.
+    ActionRefused
+        A job of the run is still alive (any of its submissions), or the training is DONE.
     """
     from hpc_runner.control.submit import resubmit
-    from hpc_runner.stream.runs import latest_checkpoint
 
-    record = read_job_file(run_dir)
-    view = view_run(run_dir, record)
-    if (
-        view.scheduler is not None
-        and not view.scheduler.ended
-        and view.scheduler.state != "UNKNOWN"
-    ):
-        raise UsageError(
-            f"{run_dir.name}: its job {view.scheduler.job_id} is {view.scheduler.describe()}; "
-            "stop or cancel it first"
+    with run_lock(run_dir):
+        plan = plan_resume(run_dir)
+        submitted = resubmit(
+            run_dir,
+            attempt=plan.attempt,
+            checkpoint=plan.checkpoint,
+            profile=plan.profile,
+            cluster=cluster,
         )
-    if view.state is TrainingState.DONE:
-        raise UsageError(f"{run_dir.name}: the training is DONE; there is nothing to resume")
-    attempts = [submission.attempt for submission in record.submissions] if record else []
-    attempt = max([view.run.attempt, *attempts]) + 1
-    checkpoint = latest_checkpoint(run_dir)
-    submitted = resubmit(
-        run_dir, attempt=attempt, checkpoint=str(checkpoint) if checkpoint else None,
-        cluster=cluster,
-    )  # fmt: skip
     if submitted.scheduler == "debug":
         from hpc_runner.control.submit import run_debug
 
         run_debug(submitted)
-    return attempt, submitted.job_id, str(checkpoint or "")
+    return plan, submitted.job_id
 
 
-def log_files(run_dir: Path) -> list[Path]:
-    """submitit's stdout and stderr files of the run's current job (those that exist)."""
+def log_files(run_dir: Path, attempt: int | None = None) -> list[Path]:
+    """The run's own stdout and stderr files for ``attempt`` (default: the newest) that exist.
+
+    Only the job (or array task) that ran that attempt: never another run's files, even in a
+    sweep's shared submitit folder. Requeued attempts of one job share its files (appended).
+    """
     record = job_record(run_dir)
     folder = record.folder(run_dir)
-    names = [f"{record.job_id}_0_log.out", f"{record.job_id}_0_log.err"]
-    return [folder / name for name in names if (folder / name).exists()]
+    submission = record.current
+    if attempt is not None:
+        earlier = [s for s in record.submissions if s.attempt <= attempt]
+        if not earlier:
+            first = record.submissions[0].attempt
+            raise UsageError(f"{run_dir.name}: no attempt {attempt} (the first is {first})")
+        submission = earlier[-1]
+    names = [f"{submission.job_id}_0_log.out", f"{submission.job_id}_0_log.err"]
+    return [folder / name for name in names if (folder / name).is_file()]
 
 
-def follow_run(
-    run_dir: Path,
-    *,
-    interval_s: float = 2.0,
-    scheduler_interval_s: float = 15.0,
-    print_line: Callable[[str], None] = print,
-    reports_limit_s: float = 300.0,
-) -> RunView:
-    """Print a line whenever the run's progress changes, until it reaches a final state.
-
-    The node's messages are shown as they come (attempts, requeues, stop requests), except the
-    per-checkpoint ones. After the final state the job may still report (PSNR, predictions):
-    those are awaited until the job has ended (at most ``reports_limit_s``). The scheduler is
-    asked every ``scheduler_interval_s`` so that a job that died without a final record
-    (killed, cancelled before it started) ends the loop too.
-    """
-    record = read_job_file(run_dir)
-    tail, run = StatusTail(run_dir / STATUS_FILE), RunState()
-    poller = SchedulerPoller(scheduler_interval_s)
-    last, shown = "", float("-inf")
-    final: RunView | None = None
-    deadline = float("inf")
-    while True:
-        scheduler = poller.states({run_dir: record}).get(run_dir) if record else None
-        follow(tail, run)
-        if final is None:
-            state, reason = reconcile(run.status.state, scheduler)
-            line = progress_line(run, state, scheduler)
-            if line != last:
-                print_line(line)
-                last = line
-        for moment, message in list(run.debug):
-            if moment > shown:
-                shown = moment
-                if not message.startswith("checkpoint saved"):
-                    print_line(f"  {message}")
-        if final is None and state in FINAL_STATES:
-            if reason or run.exception:
-                print_line(f"  {reason or run.exception}")
-            final = RunView(state, reason, run, scheduler)
-            poller = SchedulerPoller(min(3.0, scheduler_interval_s))  # the job is about to end
-            deadline = time.monotonic() + reports_limit_s
-        if final is not None and (
-            scheduler is None or scheduler.ended or time.monotonic() > deadline
-        ):
-            return final
-        time.sleep(interval_s)
-
-
-def progress_line(run: RunState, state: TrainingState, scheduler: SchedulerState | None) -> str:
-    """``TRAINING  epoch 3/60  batch 5/10  loss 0.1234  val 0.2345  attempt 0  [RUNNING]``."""
-    status = run.status
-    parts = [state.name]
-    if status.epoch_idx >= 0:
-        parts.append(f"epoch {status.epoch_idx + 1}/{status.max_epochs}")
-    if status.batch_idx >= 0:
-        parts.append(f"batch {status.batch_idx + 1}/{status.max_batches}")
-    if status.loss != -1:
-        parts.append(f"loss {status.loss:.4g}")
-    if status.val_loss != -1:
-        parts.append(f"val {status.val_loss:.4g}")
-    parts.append(f"attempt {run.attempt}")
-    if scheduler is not None:
-        parts.append(f"[{scheduler.describe()}]")
-    return "  ".join(parts)
+def attempts(run_dir: Path, run: RunState | None = None) -> list[tuple[int, str]]:
+    """``(attempt, job id)`` of every attempt the run made or was submitted for, oldest first."""
+    record = job_record(run_dir)
+    highest = max(run.attempt if run is not None else 0, record.current.attempt)
+    result = []
+    for number in range(record.submissions[0].attempt, highest + 1):
+        earlier = [s for s in record.submissions if s.attempt <= number]
+        result.append((number, earlier[-1].job_id))
+    return result

@@ -1,17 +1,24 @@
-"""Local jobs seen through /proc: is the controller alive, which process trains (Linux).
+"""Local and debug jobs seen through /proc: which processes belong to a run, and ending them.
 
-A local run's ``job.json`` records the pid of submitit's local controller, which runs the training
-as its child. Pids get reused, so a pid only counts as the controller while its command line
-names submitit. Monitoring side: standard library only.
+A local run's ``job.json`` records its controller (pid and start time); the controller records
+its training tasks in ``<job id>_processes.json`` (:mod:`hpc_runner.stream.processes`). Their
+descendants (data loader workers) are found through /proc's parent pids. A process is only
+ever signalled while it is still the very process recorded (same start time): a pid reused by
+another program is left alone. Monitoring side: standard library only (Linux /proc).
 """
 
 from __future__ import annotations
 
+import contextlib
+import os
+import signal
 import socket
 import time
 from pathlib import Path
 
-#: What the training process' command line contains (``python -m submitit.core._submit``).
+from hpc_runner.stream.processes import ProcessId, alive, identify, read_processes
+
+#: What a training process' command line contains (``python -m submitit.core._submit``).
 TASK_MARKER = b"submitit.core._submit"
 
 
@@ -29,17 +36,16 @@ def cmdline(pid: int) -> bytes:
 
 
 def is_controller(pid: int) -> bool:
-    """The pid is alive (not a zombie) and is a submitit local controller."""
-    try:
-        stat = Path(f"/proc/{pid}/stat").read_text()
-    except OSError:
-        return False
-    if stat.rpartition(")")[2].split()[:1] == ["Z"]:
+    """The pid is alive (not a zombie) and is a submitit local controller.
+
+    For ``job.json`` files of older versions, which recorded the pid without its start time.
+    """
+    if identify(pid) is None:
         return False
     for _ in range(50):
         line = cmdline(pid)
         if line:
-            return b"submitit" in line
+            return b"submitit" in line or b"local_controller" in line
         time.sleep(0.002)  # reads empty while the process is inside execve (measured: ~20 %
         # of reads right after Popen returns, on a loaded machine)
     return False
@@ -65,3 +71,52 @@ def descendants(pid: int) -> list[int]:
 def training_processes(controller: int) -> list[int]:
     """The processes a local controller runs the training in (none before it started them)."""
     return [pid for pid in descendants(controller) if TASK_MARKER in cmdline(pid)]
+
+
+def job_processes(
+    folder: Path, job_id: str, controller: ProcessId | None
+) -> tuple[list[ProcessId], list[ProcessId]]:
+    """The living processes of one local or debug job: (training tasks, everything else).
+
+    Everything else is the controller and the descendants of all of them (data loader workers,
+    a setup shell); tasks whose controller was killed (orphans) are found too, through the
+    job's processes file.
+    """
+    record = read_processes(folder, job_id)
+    tasks = [task for task in (record.tasks if record else []) if alive(task)]
+    heads = [controller, record.controller if record else None]
+    others = [head for head in heads if head is not None and alive(head)]
+    if not tasks and others:  # a controller of an older version, or tasks not recorded yet
+        for head in others:
+            tasks += [p for p in map(identify, training_processes(head.pid)) if p is not None]
+    seen = {process.pid for process in tasks + others}
+    for root in [*tasks, *others]:
+        for pid in descendants(root.pid):
+            found = identify(pid)
+            if found is not None and pid not in seen:
+                seen.add(pid)
+                others.append(found)
+    return tasks, others
+
+
+def end_processes(tasks: list[ProcessId], others: list[ProcessId], wait_s: float = 5.0) -> str:
+    """Interrupt the training tasks (as Ctrl+C would: Lightning stops, the status callback
+    records STOPPED), then kill whatever of the job is still there after ``wait_s``."""
+    if not tasks and not others:
+        return "no process of the run was running"
+    for task in tasks or others[:1]:  # no task yet: interrupt the controller
+        _signal(task, signal.SIGINT)
+    deadline = time.monotonic() + wait_s
+    while time.monotonic() < deadline and any(alive(process) for process in [*tasks, *others]):
+        time.sleep(0.1)
+    left = [process for process in [*tasks, *others] if alive(process)]
+    for process in left:
+        _signal(process, signal.SIGKILL)
+    pids = ", ".join(str(process.pid) for process in [*tasks, *others])
+    return f"killed processes {pids}" if left else f"interrupted processes {pids}"
+
+
+def _signal(process: ProcessId, signum: signal.Signals) -> None:
+    if alive(process):  # still the very process recorded, not a reused pid
+        with contextlib.suppress(ProcessLookupError):  # ended in between
+            os.kill(process.pid, signum)

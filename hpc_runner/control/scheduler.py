@@ -1,268 +1,110 @@
-"""What the scheduler says about runs' jobs, and how that amends what their status files say.
+"""What the scheduler says about the runs' jobs: SLURM, local processes, and how often to ask.
 
 A status file cannot report its own training's death: a job killed for memory, cancelled, or
-lost with its node stops writing and its file says TRAINING forever. The scheduler knows. This
-module asks it - one batched ``sacct`` call for every SLURM job of every run (plus one ``squeue``
-call for the reasons of pending jobs, which ``sacct`` does not keep), falling back to ``squeue`` and
-``scontrol`` where accounting is off - and :func:`reconcile` combines the two views.
-Local runs are checked through the controller pid recorded in ``job.json``.
+lost with its node stops writing and its file says TRAINING forever. The scheduler knows.
+:func:`scheduler_states` asks about every run's current job at once - one batched SLURM query
+(:mod:`hpc_runner.control.slurm_query`), local and debug jobs through the processes their
+``<job id>_processes.json`` names (:mod:`hpc_runner.stream.processes`: plain JSON, never a
+pickle) - and :mod:`hpc_runner.control.phase` turns file and answer into what the user sees.
 
-Monitoring side: standard library only, no torch; nothing here runs a command unless there is a
-SLURM job to ask about and the command is on PATH.
+A job submitted moments ago is not listed by ``sacct`` yet: it counts as ``SUBMITTED`` (alive)
+until the scheduler has answered for it or :data:`SUBMIT_GRACE_S` has passed, so that nothing
+takes a fresh job for a dead one and submits a second.
+
+Monitoring side: standard library and msgspec only, no torch.
 """
 
 from __future__ import annotations
 
-import pickle
-import re
-import shutil
-import subprocess
 import time
-from collections.abc import Callable, Iterable, Mapping
-from dataclasses import dataclass
+from collections.abc import Iterable, Mapping
+from dataclasses import replace
 from pathlib import Path
 
-from hpc_runner.control.jobfile import JobFileError, JobRecord, read_job_file
+from hpc_runner.control.jobfile import JobFileError, JobRecord, Submission, read_job_file
 from hpc_runner.control.local_process import hostname, is_controller
-from hpc_runner.stream.status import TrainingState
-
-#: SLURM states after which the job will not run again (without a new submission).
-ENDED_STATES = frozenset(
-    {
-        "COMPLETED",
-        "FAILED",
-        "CANCELLED",
-        "TIMEOUT",
-        "OUT_OF_MEMORY",
-        "NODE_FAIL",
-        "BOOT_FAIL",
-        "DEADLINE",
-        "REVOKED",
-        "SPECIAL_EXIT",
-    }
+from hpc_runner.control.slurm_query import (
+    ENDED_STATES,
+    Runner,
+    SchedulerState,
+    query_slurm,
+    run_command,
+    slurm_available,
 )
-# PREEMPTED is not final: with requeueing (what hpc_runner's node entry does) the job comes back.
+from hpc_runner.stream.processes import alive, read_processes
 
-#: How long one scheduler command may take before the answer is given up (status must not hang).
-COMMAND_TIMEOUT_S = 20.0
+__all__ = [
+    "ENDED_STATES",
+    "SUBMIT_GRACE_S",
+    "SchedulerPoller",
+    "SchedulerState",
+    "job_records",
+    "local_state",
+    "scheduler_states",
+    "submission_states",
+]
 
-
-@dataclass(frozen=True)
-class SchedulerState:
-    """The scheduler's view of one job.
-
-    Attributes
-    ----------
-    job_id : str
-        The job asked about.
-    state : str
-        SLURM state name (``PENDING``, ``RUNNING``, ``COMPLETED``, ``CANCELLED``, ...); local runs
-        use ``RUNNING``, ``COMPLETED``, ``FAILED``, ``CANCELLED``; ``UNKNOWN`` where nobody knows.
-    reason : str | None
-        Why it pends, who cancelled it, or how it failed.
-    exit_code : str | None
-        SLURM ``exit:signal`` (``0:0``) or a local exit status.
-    """
-
-    job_id: str
-    state: str
-    reason: str | None = None
-    exit_code: str | None = None
-
-    @property
-    def ended(self) -> bool:
-        return self.state in ENDED_STATES
-
-    def describe(self) -> str:
-        """``PENDING (Priority)``, ``CANCELLED (by 0)``, ``RUNNING``: for tables and messages."""
-        return f"{self.state} ({self.reason})" if self.reason else self.state
+#: How long a submitted SLURM job that no command lists yet still counts as alive (seconds).
+#: ``sacct`` listed fresh jobs 0.2-0.9 s after ``sbatch`` on the test cluster and ``squeue`` at
+#: once; a minute covers a busy ``slurmdbd`` without leaving a vanished job alive for long.
+SUBMIT_GRACE_S = 60.0
 
 
-def reconcile(
-    state: TrainingState, scheduler: SchedulerState | None
-) -> tuple[TrainingState, str | None]:
-    """Combine the state a status file reached with the scheduler's view of its job.
-
-    The file is trusted whenever it reached a final state (DONE, STOPPED, CRASHED): the node wrote
-    it, knowing more than the scheduler. Only a file still saying IDLE or TRAINING about a job that
-    has ended is amended: a cancelled job is STOPPED, any other ended job CRASHED.
-
-    Returns
-    -------
-    (TrainingState, str | None)
-        The state to show and, where it was amended, why.
-    """
-    if scheduler is None or not scheduler.ended:
-        return state, None
-    if state not in (TrainingState.IDLE, TrainingState.TRAINING):
-        return state, None
-    job = f"job {scheduler.job_id}"
-    if scheduler.state == "CANCELLED":
-        return TrainingState.STOPPED, f"{job} was cancelled{_detail(scheduler)}"
-    if scheduler.state == "COMPLETED":
-        return TrainingState.CRASHED, f"{job} ended without its training recording a final state"
-    return TrainingState.CRASHED, f"{job} ended: {scheduler.state}{_detail(scheduler)}"
+# -- local and debug processes ---------------------------------------------------------------
 
 
-def _detail(scheduler: SchedulerState) -> str:
-    parts = [part for part in (scheduler.reason, _exit_text(scheduler.exit_code)) if part]
-    return f" ({', '.join(parts)})" if parts else ""
-
-
-def _exit_text(exit_code: str | None) -> str | None:
-    if not exit_code or exit_code in ("0:0", "0"):
-        return None
-    return f"exit code {exit_code}"
-
-
-# -- SLURM ---------------------------------------------------------------------------------------
-
-Runner = Callable[[list[str]], "subprocess.CompletedProcess[str]"]
-
-
-def _run(command: list[str]) -> subprocess.CompletedProcess[str]:
-    return subprocess.run(
-        command, capture_output=True, text=True, timeout=COMMAND_TIMEOUT_S, check=False
-    )
-
-
-def slurm_available() -> bool:
-    """True where SLURM can be asked (``sacct`` or ``squeue`` on PATH)."""
-    return bool(shutil.which("sacct") or shutil.which("squeue"))
-
-
-def query_slurm(job_ids: Iterable[str], *, run: Runner = _run) -> dict[str, SchedulerState]:
-    """The states of SLURM jobs (``1234`` or array tasks ``1234_7``), in as few calls as possible.
-
-    Jobs the scheduler no longer knows (purged, never existed) are missing from the result.
-    """
-    wanted = sorted(set(job_ids))
-    if not wanted:
-        return {}
-    bases = sorted({job_id.split("_", 1)[0] for job_id in wanted})
-    states: dict[str, SchedulerState] | None = None
-    if shutil.which("sacct"):
-        sacct = ["sacct", "-X", "-n", "-P", "-o", "JobID,State,Reason,ExitCode"]
-        answer = _call(run, [*sacct, "-j", ",".join(bases)])
-        if answer is not None:
-            states = parse_sacct(answer)
-    queued: dict[str, SchedulerState] = {}
-    if shutil.which("squeue"):
-        squeue = ["squeue", "-h", "-o", "%i|%T|%r"]
-        if states is None:  # every job of this user: squeue -j fails on a purged id
-            queued = parse_squeue(_call(run, [*squeue, "--me"]) or "")
-        elif pending := sorted({job_id.split("_", 1)[0] for job_id in _pending(states, wanted)}):
-            queued = parse_squeue(_call(run, [*squeue, "-j", ",".join(pending)]) or "")
-    if states is None:  # no accounting: the queue, then the controller's memory of recent jobs
-        states = dict(queued)
-        if shutil.which("scontrol") and any(job_id not in states for job_id in wanted):
-            states = parse_scontrol(_call(run, ["scontrol", "-o", "show", "job"]) or "") | states
-    else:  # sacct has no pending reasons; the queue has
-        for job_id, state in states.items():
-            if state.state == "PENDING" and job_id in queued:
-                states[job_id] = queued[job_id]
-    return {job_id: states[job_id] for job_id in wanted if job_id in states}
-
-
-def _pending(states: Mapping[str, SchedulerState], wanted: list[str]) -> list[str]:
-    return [job_id for job_id in wanted if job_id in states and states[job_id].state == "PENDING"]
-
-
-def _call(run: Runner, command: list[str]) -> str | None:
-    try:
-        answer = run(command)
-    except (OSError, subprocess.SubprocessError):
-        return None
-    return answer.stdout if answer.returncode == 0 else None
-
-
-def expand_job_id(job_id: str) -> list[str]:
-    """``1234`` → [``1234``]; ``1234_7`` → [``1234_7``]; ``1234_[0-2,5%2]`` → each task."""
-    match = re.fullmatch(r"(\d+)_\[([0-9,\-]+)(?:%\d+)?\]", job_id)
-    if match is None:
-        return [job_id]
-    base, ranges = match.groups()
-    tasks: list[str] = []
-    for part in ranges.split(","):
-        low, _, high = part.partition("-")
-        tasks.extend(f"{base}_{index}" for index in range(int(low), int(high or low) + 1))
-    return tasks
-
-
-def _state(job_id: str, raw_state: str, reason: str, exit_code: str | None) -> SchedulerState:
-    # sacct writes "CANCELLED by 1000": the state, then who
-    name, _, by = raw_state.strip().partition(" ")
-    detail = by or (reason if reason and reason != "None" else "")
-    return SchedulerState(job_id, name.rstrip("+"), detail or None, exit_code or None)
-
-
-def parse_sacct(text: str) -> dict[str, SchedulerState]:
-    """Parse ``sacct -X -n -P -o JobID,State,Reason,ExitCode``."""
-    states: dict[str, SchedulerState] = {}
-    for line in text.splitlines():
-        fields = line.split("|")
-        if len(fields) < 4 or not fields[0] or "." in fields[0]:
-            continue
-        for job_id in expand_job_id(fields[0]):
-            states[job_id] = _state(job_id, fields[1], fields[2], fields[3])
-    return states
-
-
-def parse_squeue(text: str) -> dict[str, SchedulerState]:
-    """Parse ``squeue -h -o %i|%T|%r``."""
-    states: dict[str, SchedulerState] = {}
-    for line in text.splitlines():
-        fields = line.split("|")
-        if len(fields) < 3 or not fields[0]:
-            continue
-        for job_id in expand_job_id(fields[0]):
-            states[job_id] = _state(job_id, fields[1], fields[2], None)
-    return states
-
-
-def parse_scontrol(text: str) -> dict[str, SchedulerState]:
-    """Parse ``scontrol -o show job`` (one job per line, ``Key=Value`` pairs)."""
-    states: dict[str, SchedulerState] = {}
-    for line in text.splitlines():
-        pairs = dict(re.findall(r"(\w+)=(\S*)", line))
-        if "JobId" not in pairs or "JobState" not in pairs:
-            continue
-        job_id = pairs["JobId"]
-        if pairs.get("ArrayTaskId", "N/A") not in ("N/A", "") and "ArrayJobId" in pairs:
-            job_id = f"{pairs['ArrayJobId']}_{pairs['ArrayTaskId']}"
-        for one in expand_job_id(job_id):
-            reason, exit_code = pairs.get("Reason", ""), pairs.get("ExitCode")
-            states[one] = _state(one, pairs["JobState"], reason, exit_code)
-    return states
-
-
-# -- local processes -------------------------------------------------------------------------
-
-
-def local_state(run_dir: Path, job: JobRecord) -> SchedulerState | None:
-    """A local run's job: its controller process alive, or what its result pickle says."""
-    pid = job.pid
-    if pid is None:
-        return None
-    job_id = job.job_id
+def local_state(
+    run_dir: Path, job: JobRecord, submission: Submission | None = None
+) -> SchedulerState:
+    """A local or debug job's state from its processes (alive, orphaned, or how they ended)."""
+    submission = submission or job.current
+    job_id = submission.job_id
     if job.host != hostname():
-        return SchedulerState(job_id, "UNKNOWN", f"local process on {job.host}")
-    if is_controller(pid):
-        return SchedulerState(job_id, "RUNNING")
-    result = job.folder(run_dir) / f"{job_id}_0_result.pkl"
-    try:
-        with result.open("rb") as handle:
-            outcome, value = pickle.load(handle)  # our own file: ("success"|"error", plain data)
-    except FileNotFoundError:
-        if job.cancelled:
-            return SchedulerState(job_id, "CANCELLED", "by hpc-runner cancel")
-        return SchedulerState(job_id, "FAILED", f"process {pid} ended without a result")
-    except (OSError, pickle.UnpicklingError, EOFError, ValueError, TypeError) as exc:
-        return SchedulerState(job_id, "FAILED", f"unreadable result {result.name}: {exc}")
-    if outcome == "success":
-        return SchedulerState(job_id, "COMPLETED")
-    last = str(value).strip().splitlines()[-1:] or [""]
-    return SchedulerState(job_id, "FAILED", last[0][:200] or None)
+        return SchedulerState(job_id, "UNKNOWN", f"a local process on {job.host}")
+    record = read_processes(job.folder(run_dir), job_id)
+    started = record.started if record is not None else None
+    if submission.process is not None:
+        controller = alive(submission.process) or bool(record and alive(record.controller))
+    else:  # job.json of an older hpc-runner: the pid alone, checked against its command line
+        controller = submission.job_id.isdigit() and is_controller(int(submission.job_id))
+    if controller:
+        return SchedulerState(job_id, "RUNNING", started=started)
+    orphans = [task.pid for task in (record.tasks if record else []) if alive(task)]
+    if orphans:
+        pids = ", ".join(map(str, orphans))
+        return SchedulerState(
+            job_id, "RUNNING", f"its controller is gone; process {pids} still trains", None, started
+        )
+    if job.cancelled is not None and submission is job.current:
+        return SchedulerState(job_id, "CANCELLED", "by hpc-runner cancel", started=started)
+    codes = [code for code in (record.exit_codes or []) if code is not None] if record else []
+    if not codes:
+        return SchedulerState(job_id, "FAILED", "its processes ended without reporting how")
+    failed = [code for code in codes if code != 0]
+    if failed:
+        return SchedulerState(job_id, "FAILED", None, str(failed[0]), started)
+    return SchedulerState(job_id, "COMPLETED", started=started)
+
+
+# -- SLURM -----------------------------------------------------------------------------------
+
+
+def _slurm_answer(
+    submission: Submission, answers: Mapping[str, SchedulerState] | None, job: JobRecord, now: float
+) -> SchedulerState:
+    job_id = submission.job_id
+    if answers is None:
+        why = "the scheduler did not answer" if slurm_available() else "no SLURM commands here"
+        return SchedulerState(job_id, "UNKNOWN", why)
+    if job_id in answers:
+        return answers[job_id]
+    if job.cancelled is not None and submission is job.current:
+        # An array task cancelled while still pending in the array's unsplit part leaves no
+        # accounting record (SLURM 22.05): only job.json remembers the cancel.
+        return SchedulerState(job_id, "CANCELLED", "before it started; SLURM kept no record")
+    if now - submission.submitted < SUBMIT_GRACE_S:
+        return SchedulerState(job_id, "SUBMITTED")
+    return SchedulerState(job_id, "NOT_FOUND")
 
 
 # -- all runs at once --------------------------------------------------------------------------
@@ -281,46 +123,75 @@ def job_records(run_dirs: Iterable[Path]) -> dict[Path, JobRecord | None]:
 
 
 def scheduler_states(
-    jobs: Mapping[Path, JobRecord | None], *, run: Runner = _run
+    jobs: Mapping[Path, JobRecord | None], *, run: Runner = run_command
 ) -> dict[Path, SchedulerState | None]:
     """The scheduler state of every run's current job: one SLURM query for all of them."""
-    result: dict[Path, SchedulerState | None] = dict.fromkeys(jobs)
-    slurm = {run_dir: job for run_dir, job in jobs.items() if job and job.scheduler == "slurm"}
-    if slurm and slurm_available():
-        answers = query_slurm((job.job_id for job in slurm.values()), run=run)
-        for run_dir, slurm_job in slurm.items():
-            result[run_dir] = answers.get(slurm_job.job_id) or forgotten_cancel(slurm_job)
-    for run_dir, job in jobs.items():
-        if job is not None and job.scheduler == "local":
-            result[run_dir] = local_state(run_dir, job)
+    answers = _ask({run_dir: [job.current] for run_dir, job in jobs.items() if job}, jobs, run)
+    return {
+        run_dir: answers[run_dir][0] if job is not None and answers.get(run_dir) else None
+        for run_dir, job in jobs.items()
+    }
+
+
+def submission_states(
+    run_dir: Path, job: JobRecord, *, run: Runner = run_command
+) -> list[SchedulerState]:
+    """The state of every job the run was ever submitted as (``cancel`` ends each live one)."""
+    return _ask({run_dir: list(job.submissions)}, {run_dir: job}, run).get(run_dir, [])
+
+
+def _ask(
+    wanted: Mapping[Path, list[Submission]], jobs: Mapping[Path, JobRecord | None], run: Runner
+) -> dict[Path, list[SchedulerState]]:
+    now = time.time()
+    slurm_ids = [
+        submission.job_id
+        for run_dir, submissions in wanted.items()
+        if (job := jobs[run_dir]) is not None and job.scheduler == "slurm"
+        for submission in submissions
+    ]
+    answers: dict[str, SchedulerState] | None = {}
+    if slurm_ids:
+        answers = query_slurm(slurm_ids, run=run) if slurm_available() else None
+    result: dict[Path, list[SchedulerState]] = {}
+    for run_dir, submissions in wanted.items():
+        job = jobs[run_dir]
+        assert job is not None  # only runs with a job.json are asked about
+        result[run_dir] = [
+            replace(
+                _slurm_answer(submission, answers, job, now)
+                if job.scheduler == "slurm"
+                else local_state(run_dir, job, submission),
+                asked=now,
+            )
+            for submission in submissions
+        ]
     return result
 
 
-def forgotten_cancel(job: JobRecord) -> SchedulerState | None:
-    """CANCELLED for a job cancelled with ``hpc-runner cancel`` that SLURM no longer knows.
-
-    SLURM keeps no accounting record of an array task cancelled while it was still pending in
-    the array's not-yet-split part (checked with SLURM 22.05): ``sacct`` and ``squeue`` both
-    forget it, so only ``job.json`` remembers that it was cancelled.
-    """
-    if job.cancelled is None:
-        return None
-    return SchedulerState(job.job_id, "CANCELLED", "before it started; SLURM kept no record")
-
-
 class SchedulerPoller:
-    """Rate-limited scheduler states for a long-lived monitor (the TUI, ``submit --watch``).
+    """Scheduler states for a long-lived monitor (the TUI, ``submit --watch``), asked politely.
 
-    Asks at most once per ``min_interval_s`` (a busy cluster's controller should not be polled
-    every second by every user's monitor); in between it answers from its cache. A job that ended
-    is not asked about again.
+    One batched query for every run at most every ``min_interval_s``; when an answer changes
+    nothing, the interval doubles up to ``max_interval_s`` (a quiet sweep does not need the
+    controller every 10 s), and any change brings it back. :meth:`states` with ``force`` asks
+    at once about the given runs only - after an action, or when the user asks (``g``).
+    Answers are kept per run *and job*: a resumed run's new job never shows its old job's state.
+    A job that ended is not asked about again.
     """
 
-    def __init__(self, min_interval_s: float = 30.0, *, run: Runner = _run) -> None:
+    def __init__(
+        self,
+        min_interval_s: float = 10.0,
+        *,
+        max_interval_s: float = 120.0,
+        run: Runner = run_command,
+    ) -> None:
         self.min_interval_s = min_interval_s
+        self.max_interval_s = max(max_interval_s, min_interval_s)
+        self.interval_s = min_interval_s
         self._run = run
-        self._cache: dict[Path, SchedulerState | None] = {}
-        self._final: dict[tuple[Path, str], SchedulerState] = {}
+        self._cache: dict[tuple[Path, str], SchedulerState | None] = {}
         self._last_query = float("-inf")
         self.queries = 0
 
@@ -328,23 +199,33 @@ class SchedulerPoller:
         self, jobs: Mapping[Path, JobRecord | None], *, force: bool = False
     ) -> dict[Path, SchedulerState | None]:
         now = time.monotonic()
-        known = all(run_dir in self._cache for run_dir in jobs)
-        if not force and known and now - self._last_query < self.min_interval_s:
-            return {run_dir: self._cache[run_dir] for run_dir in jobs}
-        pending = {
-            run_dir: job
-            for run_dir, job in jobs.items()
-            if job is None or (run_dir, job.job_id) not in self._final
-        }
-        fresh = scheduler_states(pending, run=self._run)
-        self._last_query = now
-        self.queries += 1
-        for run_dir, job in jobs.items():
-            if job is not None and (run_dir, job.job_id) in self._final:
-                self._cache[run_dir] = self._final[run_dir, job.job_id]
-                continue
-            state = fresh.get(run_dir)
-            self._cache[run_dir] = state
-            if job is not None and state is not None and state.ended:
-                self._final[run_dir, job.job_id] = state
-        return {run_dir: self._cache[run_dir] for run_dir in jobs}
+        keys = {run_dir: (run_dir, job.job_id) for run_dir, job in jobs.items() if job}
+        unknown = [key for key in keys.values() if key not in self._cache]
+        due = now - self._last_query >= self.interval_s
+        if force or due or unknown:
+            ask = {
+                run_dir: job
+                for run_dir, job in jobs.items()
+                if job is not None
+                and (force or due or keys[run_dir] in unknown)
+                and not self._ended(keys[run_dir])
+            }
+            if ask:
+                fresh = scheduler_states(ask, run=self._run)
+                self.queries += 1
+                changed = any(self._cache.get(keys[d]) != state for d, state in fresh.items())
+                for run_dir, state in fresh.items():
+                    self._cache[keys[run_dir]] = state
+                if due and not force:
+                    self._last_query = now
+                    self.interval_s = (
+                        self.min_interval_s
+                        if changed
+                        else min(self.interval_s * 2, self.max_interval_s)
+                    )
+        return {run_dir: self._cache.get(keys[run_dir]) if job else None for run_dir, job in
+                jobs.items()}  # fmt: skip
+
+    def _ended(self, key: tuple[Path, str]) -> bool:
+        state = self._cache.get(key)
+        return state is not None and state.ended

@@ -20,8 +20,10 @@ from __future__ import annotations
 import os
 import shlex
 import shutil
+import socket
 import subprocess
 import sys
+import time
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -33,6 +35,14 @@ from submitit.local.local import LocalExecutor, LocalJob
 
 from hpc_runner.control.jobfile import JobRecord, read_job_file, write_job_file
 from hpc_runner.errors import HpcRunnerError, UsageError
+from hpc_runner.stream.processes import (
+    JobProcesses,
+    ProcessId,
+    identify,
+    read_processes,
+    this_process,
+    write_processes,
+)
 from hpc_runner.stream.runs import RUN_SPEC_FILE, STATUS_FILE, STOP_FILE, SUBMITIT_DIR
 
 if TYPE_CHECKING:
@@ -44,12 +54,24 @@ CLUSTER_CHOICES = ("auto", "slurm", "local", "debug")
 
 @dataclass(frozen=True)
 class SubmittedRun:
-    """A run that was submitted: where it lives and which job runs it."""
+    """A run that was submitted: where it lives, which job runs it, and the setup lines that run
+    before it (from the cluster profile)."""
 
     run_dir: Path
     scheduler: str
     job_id: str
     job: Any = None  # the submitit Job (only meaningful in this process)
+    setup: tuple[str, ...] = ()
+
+
+def job_process(scheduler: str, job_id: str) -> ProcessId | None:
+    """The process that runs a local job (its controller) or a debug job (this one), recorded
+    in ``job.json`` with its start time so that a reused pid is never taken for it."""
+    if scheduler == "local" and job_id.isdigit():
+        return identify(int(job_id))
+    if scheduler == "debug":
+        return this_process()
+    return None
 
 
 def choose_cluster(cluster: str = "auto") -> str:
@@ -133,16 +155,23 @@ def submit_specs(
             submitit_folder=os.path.relpath(folder, run_dir),
             python=sys.executable,
         )
-        record.add_submission(0, str(job.job_id), "submit")
+        job_id = str(job.job_id)
+        record.add_submission(0, job_id, "submit", job_process(scheduler, job_id))
         write_job_file(run_dir, record)
-        submitted.append(SubmittedRun(run_dir, scheduler, str(job.job_id), job))
+        submitted.append(SubmittedRun(run_dir, scheduler, job_id, job, profile.setup))
     return submitted
 
 
 def resubmit(
-    run_dir: Path, *, attempt: int, checkpoint: str | None, cluster: str | None = None
+    run_dir: Path,
+    *,
+    attempt: int,
+    checkpoint: str | None,
+    profile: ClusterProfile,
+    cluster: str | None = None,
 ) -> SubmittedRun:
-    """Submit a new job for an existing run (``resume``): ``attempt``, from ``checkpoint``."""
+    """Submit a new job for an existing run (``resume``): ``attempt``, from ``checkpoint``,
+    with ``profile`` (see :func:`trusted_profile`: its setup lines are the user's own)."""
     from hpc_runner.spec.job import load_run_spec
 
     spec = load_run_spec(run_dir)
@@ -150,15 +179,37 @@ def resubmit(
     scheduler = choose_cluster(cluster or (record.scheduler if record else "auto"))
     (run_dir / STOP_FILE).unlink(missing_ok=True)  # a stop request was for the previous job
     folder = run_dir / SUBMITIT_DIR
-    (job,) = _submit(scheduler, folder, spec.profile, spec.name, [(run_dir, attempt, checkpoint)])
+    (job,) = _submit(scheduler, folder, profile, spec.name, [(run_dir, attempt, checkpoint)])
     if record is None:
         record = JobRecord(scheduler=scheduler, submissions=[])
     record.scheduler = scheduler
     record.submitit_folder = SUBMITIT_DIR
     record.python = sys.executable
-    record.add_submission(attempt, str(job.job_id), "resume")
+    job_id = str(job.job_id)
+    record.add_submission(attempt, job_id, "resume", job_process(scheduler, job_id))
     write_job_file(run_dir, record)
-    return SubmittedRun(run_dir, scheduler, str(job.job_id), job)
+    return SubmittedRun(run_dir, scheduler, job_id, job, profile.setup)
+
+
+def trusted_profile(recorded: ClusterProfile) -> ClusterProfile:
+    """The recorded profile with its setup lines replaced by the user's own profile's.
+
+    The run directory may not be the user's own (an admin resuming a user's run, a directory
+    copied from elsewhere), so nothing it says is run as a command: ``run.yaml``'s resources
+    (partition, GPUs, time) are kept - they are what the run was submitted with - but shell
+    lines are only taken from a profile file the user can see in ``hpc-runner profiles``. A
+    profile of that name that no longer exists runs no setup.
+    """
+    import dataclasses
+
+    from hpc_runner.spec.errors import SpecError
+    from hpc_runner.spec.profiles import load_profile
+
+    try:
+        own = load_profile(recorded.name)
+    except SpecError:
+        return dataclasses.replace(recorded, setup=(), source="")
+    return dataclasses.replace(recorded, setup=tuple(own.setup), source=own.source)
 
 
 def _submit(
@@ -210,16 +261,29 @@ def run_debug(submitted: SubmittedRun) -> Any:
     """Run a ``debug`` run's job here and now; its failures are in its status file too.
 
     submitit's own ``DebugJob.result()`` opens a debugger on an exception; a command line must
-    not, so the job's environment is set up here and the job called directly.
+    not, so the job's environment is set up here and the job called directly. This process is
+    recorded as the job's process (:mod:`hpc_runner.stream.processes`), with how it ended, so
+    that the monitor can tell a debug run that was killed from one that trains.
     """
     job = submitted.job
+    folder = Path(submitted.run_dir) / SUBMITIT_DIR
+    folder.mkdir(parents=True, exist_ok=True)
+    me = this_process()
+    record = JobProcesses(host=socket.gethostname(), controller=me, tasks=[me], started=time.time())
+    write_processes(folder, submitted.job_id, record)
     saved = dict(os.environ)
     os.environ.update(job.environ)
+    code = 1
     try:
-        return job.submission().result()
+        result = job.submission().result()
+        code = 0
+        return result
     finally:
         os.environ.clear()
         os.environ.update(saved)
+        ended = read_processes(folder, submitted.job_id) or record
+        ended.exit_codes = [code]
+        write_processes(folder, submitted.job_id, ended)
 
 
 class DetachedLocalExecutor(LocalExecutor):
@@ -249,7 +313,8 @@ class DetachedLocalExecutor(LocalExecutor):
             CUDA_VISIBLE_DEVICES=gpus,
             SUBMITIT_LOCAL_WITH_SHELL="1" if setup else "",
         )
-        command_line: Any = [sys.executable, "-m", "submitit.local._local", str(self.folder)]
+        controller = "hpc_runner.node.local_controller"  # submitit's, recording its processes
+        command_line: Any = [sys.executable, "-m", controller, str(self.folder)]
         if setup:
             command_line = " && ".join([*setup, shlex.join(command_line)])
         self.folder.mkdir(parents=True, exist_ok=True)

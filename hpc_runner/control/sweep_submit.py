@@ -20,14 +20,15 @@ import os
 import shutil
 import subprocess
 import sys
+import time
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from hpc_runner.control.jobfile import JobRecord, write_job_file
+from hpc_runner.control.phase import Phase, RunPhase
 from hpc_runner.errors import HpcRunnerError
 from hpc_runner.stream.runs import RUN_SPEC_FILE, STATUS_FILE, STOP_FILE, SUBMITIT_DIR
-from hpc_runner.stream.status import TrainingState
 
 if TYPE_CHECKING:
     from hpc_runner.control.submit import SubmittedRun
@@ -72,8 +73,9 @@ def plan_sweep(
     checked: list[tuple[SweepRun, JobSpec]], sweep_dir: Path, *, only_failed: bool = False
 ) -> list[PlannedRun]:
     """Decide for each run whether it is submitted (one scheduler query for all existing ones)."""
-    from hpc_runner.control.scheduler import job_records, reconcile, scheduler_states
-    from hpc_runner.stream.run_state import replay
+    from hpc_runner.control.phase import derive_phase
+    from hpc_runner.control.scheduler import job_records, scheduler_states
+    from hpc_runner.stream.run_state import RunState, replay
     from hpc_runner.stream.runs import latest_checkpoint
 
     existing = [sweep_dir / run.name for run, _ in checked if (sweep_dir / run.name).exists()]
@@ -86,15 +88,14 @@ def plan_sweep(
             plan.append(PlannedRun(run, spec, run_dir, "new"))
             continue
         record, scheduler = records[run_dir], schedulers.get(run_dir)
-        state = replay(run_dir / STATUS_FILE) if (run_dir / STATUS_FILE).exists() else None
-        shown, _ = reconcile(state.status.state if state else TrainingState.IDLE, scheduler)
-        reason = retry_reason(state, shown, record, scheduler)
+        state = replay(run_dir / STATUS_FILE) if (run_dir / STATUS_FILE).exists() else RunState()
+        phase = derive_phase(state, record, scheduler, now=time.time())
+        reason = retry_reason(phase)
         if not only_failed or reason is None:
-            where = f" (job {scheduler.describe()})" if scheduler and not scheduler.ended else ""
-            plan.append(PlannedRun(run, spec, run_dir, "skip", f"exists: {shown.name}{where}"))
+            plan.append(PlannedRun(run, spec, run_dir, "skip", f"exists: {phase.describe()}"))
             continue
         attempts = [submission.attempt for submission in record.submissions] if record else []
-        seen = [state.attempt] if state and state.records else []
+        seen = [state.attempt] if state.records else []
         attempt = max([*seen, *attempts]) + 1 if seen or attempts else 0
         checkpoint = latest_checkpoint(run_dir)
         plan.append(
@@ -103,25 +104,14 @@ def plan_sweep(
     return plan
 
 
-def retry_reason(
-    state: Any, shown: TrainingState, record: JobRecord | None, scheduler: Any
-) -> str | None:
-    """Why ``--only-failed`` resubmits a run (CRASHED, cancelled, never started), or None.
+def retry_reason(phase: RunPhase) -> str | None:
+    """Why ``--only-failed`` resubmits a run (CRASHED, CANCELLED, LOST), or None.
 
     A run that was stopped on purpose (``hpc-runner stop``) or is DONE is not failed; one whose
     job still waits or runs is left alone.
     """
-    if shown is TrainingState.DONE:
-        return None
-    running = scheduler is not None and not scheduler.ended and scheduler.state != "UNKNOWN"
-    if running:
-        return None
-    if (scheduler is not None and scheduler.state == "CANCELLED") or (record and record.cancelled):
-        return "cancelled"
-    if shown is TrainingState.CRASHED:
-        return "CRASHED"
-    if state is None or state.records == 0:
-        return "never started"
+    if phase.phase in (Phase.CRASHED, Phase.CANCELLED, Phase.LOST):
+        return phase.describe()
     return None
 
 
@@ -139,7 +129,13 @@ def submit_plan(
     """
     from submitit.core.utils import FailedSubmissionError
 
-    from hpc_runner.control.submit import SubmittedRun, choose_cluster, make_executor, prepare_run
+    from hpc_runner.control.submit import (
+        SubmittedRun,
+        choose_cluster,
+        job_process,
+        make_executor,
+        prepare_run,
+    )
     from hpc_runner.node.job import NodeJob
     from hpc_runner.spec.job import dump_run_spec
 
@@ -182,9 +178,10 @@ def submit_plan(
         record = _job_record(run_dir, scheduler)
         record.submitit_folder = os.path.relpath(folder, run_dir)
         how = "submit" if item.action == "new" else "resume"
-        record.add_submission(item.attempt, str(job.job_id), how)
+        job_id = str(job.job_id)
+        record.add_submission(item.attempt, job_id, how, job_process(scheduler, job_id))
         write_job_file(run_dir, record)
-        submitted.append(SubmittedRun(run_dir, scheduler, str(job.job_id), job))
+        submitted.append(SubmittedRun(run_dir, scheduler, job_id, job))
     return submitted
 
 

@@ -53,13 +53,18 @@ class ModelLocation(msgspec.Struct, frozen=True, omit_defaults=True, forbid_unkn
     checkpoint : str | None
         The last checkpoint (``<exp>_last.ckpt``), what a resumed attempt continues from.
     best_checkpoint : str | None
-        The checkpoint with the best validation loss, if the trainer kept one.
+        The checkpoint with the lowest validation loss of the whole training (every validation
+        is a candidate, not only the epochs careamics' periodic saves happen to keep).
     work_dir : str | None
         careamics' work directory of the run.
     bmz_archive : str | None
         An exported BioImage Model Zoo archive, if one was made.
     predictions : str | None
         Where predictions were written, if any.
+    best_val_loss : float | None
+        The validation loss ``best_checkpoint`` was saved at.
+    best_epoch : int | None
+        The epoch (0-based) ``best_checkpoint`` was saved at.
     """
 
     checkpoint: str | None = None
@@ -67,8 +72,10 @@ class ModelLocation(msgspec.Struct, frozen=True, omit_defaults=True, forbid_unkn
     work_dir: str | None = None
     bmz_archive: str | None = None
     predictions: str | None = None
+    best_val_loss: float | None = None
+    best_epoch: int | None = None
 
-    def to_json(self) -> dict[str, str]:
+    def to_json(self) -> dict[str, Any]:
         return {k: v for k, v in msgspec.structs.asdict(self).items() if v is not None}
 
     def load_careamist(self) -> CAREamist:

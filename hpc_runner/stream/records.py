@@ -24,9 +24,11 @@ from hpc_runner.stream.record_values import ModelLocation, RecordedException, mo
 from hpc_runner.stream.status import TrainingState, TrainUpdate, TrainUpdateType
 
 __all__ = [
+    "EXTENSION_CLASSES",
     "MAX_LINE_BYTES",
     "SCHEMA_VERSION",
     "SKIP_REASONS",
+    "ExtensionRecord",
     "ModelLocation",
     "Record",
     "RecordError",
@@ -34,6 +36,7 @@ __all__ = [
     "decode_line",
     "decode_lines",
     "encode_update",
+    "is_update",
     "make_record",
     "to_update",
 ]
@@ -134,6 +137,42 @@ class CareamistRecord(Record, tag=T.CAREAMIST.value):
     value: ModelLocation
 
 
+# -- extension records (shared/DESIGN.md: same line format, a value object) ----------------------
+
+
+class ExtensionRecord(Record):
+    """A record beyond the seed's ten update types: the seed's ``TrainingStatus`` has no field
+    for it, so it never becomes a :class:`TrainUpdate`; the monitoring side keeps it beside the
+    status. A reader that does not know a type skips and counts it (``unknown_type``)."""
+
+    name: ClassVar[str]
+
+
+class EvaluationValue(msgspec.Struct, frozen=True, omit_defaults=True):
+    """The trained model measured against the spec's ground truth (``evaluate:``).
+
+    Attributes
+    ----------
+    ground_truth : str
+        The clean image the PSNRs are measured against.
+    psnr_before, psnr_after : float | None
+        PSNR of the noisy training image and of its prediction, in dB.
+    """
+
+    ground_truth: str
+    psnr_before: float | None = None
+    psnr_after: float | None = None
+
+
+class EvaluationRecord(ExtensionRecord, tag="evaluation"):
+    name = "evaluation"
+    value: EvaluationValue
+
+
+#: Extension record classes by type name (the ``type`` key of their lines).
+EXTENSION_CLASSES: dict[str, type[ExtensionRecord]] = {cls.name: cls for cls in (EvaluationRecord,)}
+
+
 RECORD_CLASSES: dict[TrainUpdateType, type[Record]] = {
     cls.kind: cls
     for cls in (
@@ -161,6 +200,7 @@ AnyRecord = (
     | DebugRecord
     | ExceptionRecord
     | CareamistRecord
+    | EvaluationRecord
 )
 
 #: Shared encoder; the writer encodes into its own reusable buffer with ``encode_into``.
@@ -193,9 +233,12 @@ def json_value(update: TrainUpdate) -> Any:
     return int(value)
 
 
-def make_record(kind: TrainUpdateType, value: Any, **meta: Any) -> Record:
-    """A record of ``kind`` with a ready value (see :func:`json_value`) and ``t``, ``seq``, ..."""
-    return RECORD_CLASSES[kind](v=SCHEMA_VERSION, value=value, **meta)
+def make_record(kind: TrainUpdateType | str, value: Any, **meta: Any) -> Record:
+    """A record of ``kind`` (an update type, or an extension type's name) with a ready value
+    (see :func:`json_value`) and ``t``, ``seq``, ..."""
+    if isinstance(kind, TrainUpdateType):
+        return RECORD_CLASSES[kind](v=SCHEMA_VERSION, value=value, **meta)
+    return EXTENSION_CLASSES[kind](v=SCHEMA_VERSION, value=value, **meta)
 
 
 def encode_update(update: TrainUpdate, *, seq: int, attempt: int, t: float) -> bytes:
@@ -246,7 +289,7 @@ def rejection(line: bytes) -> RecordError:
     if type(version) is int and version > SCHEMA_VERSION:
         return RecordError("newer_version", f"v={version}")
     kind = loose.get("type")
-    if kind not in TYPE_BY_VALUE:
+    if kind not in TYPE_BY_VALUE and kind not in EXTENSION_CLASSES:
         return RecordError("unknown_type", repr(kind)[:80])
     try:
         _DECODER.decode(line)
@@ -255,8 +298,16 @@ def rejection(line: bytes) -> RecordError:
     return RecordError("invalid", "not a record")  # pragma: no cover - it decoded after all
 
 
+def is_update(record: Record) -> bool:
+    """True for the seed's ten update types, False for extension records."""
+    return not isinstance(record, ExtensionRecord)
+
+
 def to_update(record: Record) -> TrainUpdate:
-    """The :class:`TrainUpdate` a record stands for, its value rebuilt to its object."""
+    """The :class:`TrainUpdate` a record stands for, its value rebuilt to its object.
+
+    Only for the seed's update types (:func:`is_update`); extension records have no update.
+    """
     kind = record.kind
     value = record.value
     if kind is T.STATE:

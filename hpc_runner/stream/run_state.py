@@ -21,6 +21,8 @@ from hpc_runner.stream.records import (
     CareamistRecord,
     DebugRecord,
     EpochRecord,
+    EvaluationRecord,
+    EvaluationValue,
     ExceptionRecord,
     LossRecord,
     ModelLocation,
@@ -53,6 +55,14 @@ class RunState:
         Where the trained model lives, once recorded.
     attempt : int
         Highest attempt seen (0 = first run, +1 per requeue or resume).
+    state_attempt : int
+        The attempt that wrote the last state record: a final state of an earlier attempt says
+        nothing about the job that runs now (see :mod:`hpc_runner.control.phase`).
+    evaluation : EvaluationValue | None
+        The trained model's PSNR against the spec's ground truth, once measured.
+    longest_step_gap : float
+        The longest time between two batch records of the newest attempt (validations and
+        checkpoint saves included): how long this run's silence is still normal.
     skipped : Counter
         Lines not applied, by reason (see :data:`hpc_runner.stream.records.SKIP_REASONS`).
     """
@@ -64,6 +74,10 @@ class RunState:
     exception: RecordedException | None = None
     model: ModelLocation | None = None
     attempt: int = 0
+    state_attempt: int = 0
+    evaluation: EvaluationValue | None = None
+    longest_step_gap: float = 0.0
+    last_batch: tuple[int, float] | None = None  # (attempt, time) of the newest batch record
     job: str | None = None
     host: str | None = None
     records: int = 0
@@ -95,8 +109,9 @@ class RunState:
             setattr(self, name, getattr(fresh, name))
         for name in ("exception", "model", "job", "host", "first_time", "last_time"):
             setattr(self, name, None)
-        self.training_since = None
-        self.attempt = self.records = 0
+        self.training_since = self.evaluation = self.last_batch = None
+        self.attempt = self.records = self.state_attempt = 0
+        self.longest_step_gap = 0.0
         self._set_status(dict.fromkeys(_STATUS_FIELDS, -1), TrainingState.IDLE)
 
     def apply(self, records: list[Record]) -> None:
@@ -108,6 +123,8 @@ class RunState:
         losses_append = self.losses.append
         attempt = self.attempt
         nan = math.nan
+        gap_attempt, gap_time = self.last_batch or (-1, 0.0)
+        longest_gap = self.longest_step_gap
         for record in records:
             cls, value = type(record), record.value
             if cls is LossRecord:
@@ -116,6 +133,12 @@ class RunState:
                 values["loss"] = value
             elif cls is BatchRecord:
                 values["batch_idx"] = value
+                if record.attempt == gap_attempt:
+                    if record.t - gap_time > longest_gap:
+                        longest_gap = record.t - gap_time
+                elif record.attempt > gap_attempt:
+                    longest_gap = 0.0  # a new attempt: its own pace
+                gap_attempt, gap_time = record.attempt, record.t
             elif cls is EpochRecord:
                 values["epoch_idx"] = value
             elif cls is ValLossRecord:
@@ -124,6 +147,7 @@ class RunState:
                 self.val_losses.append((values.get("epoch_idx", self.status.epoch_idx), value))
             elif cls is StateRecord:
                 state = STATE_BY_NAME[value] if type(value) is str else TrainingState(value)
+                self.state_attempt = record.attempt
                 if state is TrainingState.TRAINING:
                     self.training_since = record.t
             elif cls is DebugRecord:
@@ -132,12 +156,17 @@ class RunState:
                 self.exception = RecordedException(value.type, value.message, value.traceback)
             elif cls is CareamistRecord:
                 self.model = value
+            elif cls is EvaluationRecord:
+                self.evaluation = value
             else:  # max_epochs, max_batches
                 values[record.kind.value] = value
             if record.attempt > attempt:
                 attempt = record.attempt
         last = records[-1]
         self.attempt = attempt
+        self.longest_step_gap = longest_gap
+        if gap_attempt >= 0:
+            self.last_batch = (gap_attempt, gap_time)
         self.records += len(records)
         self.job = last.job or self.job
         self.host = last.host or self.host

@@ -17,6 +17,7 @@ JOB_FILE = "job.json"
 STOP_FILE = "STOP"
 WORK_DIR = "work"
 SUBMITIT_DIR = "submitit"
+LOCK_FILE = ".hpc-runner.lock"  # see hpc_runner.control.run_lock
 
 #: Where runs go when neither ``--runs-dir`` nor ``HPC_RUNNER_RUNS_DIR`` says otherwise.
 DEFAULT_RUNS_DIR = "runs"

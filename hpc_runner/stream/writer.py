@@ -21,9 +21,11 @@ import socket
 import warnings
 from pathlib import Path
 from time import time
+from typing import Any
 
 from hpc_runner.stream.records import (
     ENCODER,
+    EXTENSION_CLASSES,
     RECORD_CLASSES,
     SCHEMA_VERSION,
     BatchRecord,
@@ -107,6 +109,15 @@ class StatusWriter:
         else:
             cls, value = RECORD_CLASSES[kind], json_value(update)
             sync = kind in SYNC_TYPES
+        self._append(cls, value, sync)
+
+    def write_extension(self, name: str, value: Any, *, sync: bool = True) -> None:
+        """Append one extension record (shared/DESIGN.md), e.g. ``evaluation``; ``value`` is its
+        value struct (see :data:`hpc_runner.stream.records.EXTENSION_CLASSES`)."""
+        if self.enabled:
+            self._append(EXTENSION_CLASSES[name], value, sync)
+
+    def _append(self, cls: type[Record], value: Any, sync: bool) -> None:
         self.seq += 1
         record = cls(
             v=SCHEMA_VERSION,

@@ -191,7 +191,7 @@ class WatchApp(App[None]):
         for run_dir, view in message.views.items():
             entry = self.entries.get(str(run_dir))
             if entry is not None:
-                entry.job_id, entry.scheduler = view.job_id, view.scheduler
+                entry.job, entry.scheduler = view.job, view.scheduler
                 self._dirty.add(entry.key)
         self._schedule_refresh()
 

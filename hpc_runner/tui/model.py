@@ -14,7 +14,9 @@ from typing import Any
 
 from rich.text import Text
 
-from hpc_runner.control.scheduler import SchedulerState, reconcile
+from hpc_runner.control.jobfile import JobRecord
+from hpc_runner.control.phase import RunPhase, derive_phase
+from hpc_runner.control.scheduler import SchedulerState
 from hpc_runner.stream.run_state import RunState
 from hpc_runner.stream.status import TrainingState, TrainingStatus
 from hpc_runner.tui.text import literal
@@ -67,8 +69,8 @@ class RunEntry:
         Why the status file could not be read last time.
     samples : deque of (record time, steps done)
         Recent progress, for the ETA.
-    job_id : str | None
-        The current job's id from ``job.json`` (the records' ``job`` is shown before it is read).
+    job : JobRecord | None
+        The run's ``job.json`` (the records' ``job`` is shown before it is read).
     scheduler : SchedulerState | None
         What the scheduler last said about that job.
     """
@@ -80,18 +82,22 @@ class RunEntry:
     loading: bool = True
     error: str | None = None
     samples: deque[tuple[float, int]] = field(default_factory=lambda: deque(maxlen=64))
-    job_id: str | None = None
+    job: JobRecord | None = None
     scheduler: SchedulerState | None = None
 
     @property
-    def state(self) -> TrainingState:
-        """The state to show: the file's, amended by the scheduler (a dead job is not TRAINING)."""
-        return reconcile(self.run.status.state, self.scheduler)[0]
+    def job_id(self) -> str | None:
+        """The current job's id from ``job.json``."""
+        return self.job.job_id if self.job is not None else None
+
+    def phase(self, now: float) -> RunPhase:
+        """The run's phase (:func:`hpc_runner.control.phase.derive_phase`, as everywhere)."""
+        return derive_phase(self.run, self.job, self.scheduler, now=now)
 
     @property
-    def reason(self) -> str | None:
-        """Why :attr:`state` differs from the status file's state, if it does."""
-        return reconcile(self.run.status.state, self.scheduler)[1]
+    def state(self) -> TrainingState:
+        """The state the status file says (the phase is what the user sees)."""
+        return self.run.status.state
 
     def note_progress(self) -> None:
         """Remember (time of last record, steps done) after new records were applied."""
@@ -106,7 +112,9 @@ class RunEntry:
 
     def summary(self) -> dict[str, Any]:
         """The object ``hpc-runner status --json`` prints for this run."""
-        return run_summary(self.label, self.run, scheduler=self.scheduler, job=self.job_id)
+        return run_summary(
+            self.label, self.run, job=self.job, scheduler=self.scheduler, run_dir=self.run_dir
+        )
 
 
 def steps_done(status: TrainingStatus) -> int | None:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import time
 from pathlib import Path
 
 from rich.text import Text
@@ -28,8 +29,8 @@ def info_text(entry: RunEntry, meta: RunMeta | None) -> Text:
     rows.append(("job", job or "-"))
     if entry.scheduler is not None:
         rows.append(("scheduler", entry.scheduler.describe()))
-    if entry.reason:
-        rows.append(("note", entry.reason))
+    phase = entry.phase(time.time())
+    rows.append(("phase", phase.describe()))
     rows.append(("attempt", str(run.attempt)))
     rows.append(("host", run.host or "-"))
     if meta is None:

@@ -1,17 +1,33 @@
-"""Plain summaries of runs for scripts: the objects of ``hpc-runner status --json``."""
+"""Plain summaries of runs for scripts: the objects of ``hpc-runner status --json``.
+
+Every view that prints runs - ``status`` (table, ``--json``, ``--csv``), ``--summary``, the
+Python API - builds them here, with the run's phase from :func:`hpc_runner.control.phase.
+derive_phase`, so that no two views can tell a run's story differently.
+
+Values: the TrainingStatus fields (``max_epochs``, ``epoch_idx``, ``max_batches``,
+``batch_idx``, ``loss``, ``val_loss``) keep the seed's ``-1`` for "unknown", as the contract in
+shared/DESIGN.md says (a NaN loss, which JSON cannot write, is ``null``); every key beyond them is
+``null`` when unknown.
+"""
 
 from __future__ import annotations
 
 import math
+import time
 from pathlib import Path
 from typing import Any
 
-from hpc_runner.control.scheduler import SchedulerState, reconcile
+from hpc_runner.control.jobfile import JobRecord
+from hpc_runner.control.phase import derive_phase
+from hpc_runner.control.scheduler import SchedulerState
+from hpc_runner.stream.record_values import ModelLocation
 from hpc_runner.stream.run_state import RunState, replay
-from hpc_runner.stream.runs import STATUS_FILE, find_runs, run_label
+from hpc_runner.stream.runs import STATUS_FILE, WORK_DIR, find_runs, run_label
 
 
 def _finite_or_none(value: float) -> float | None:
+    """A loss as JSON: -1 stays -1 (the seed's "unknown"); NaN, which JSON cannot write (the
+    training diverged), becomes null."""
     return value if math.isfinite(value) else None
 
 
@@ -19,20 +35,29 @@ def run_summary(
     label: str,
     run: RunState,
     *,
+    job: JobRecord | None = None,
     scheduler: SchedulerState | None = None,
-    job: str | None = None,
+    run_dir: Path | None = None,
+    now: float | None = None,
 ) -> dict[str, Any]:
-    """The JSON object of one run (keys fixed by shared/DESIGN.md; NaN losses become null).
+    """The JSON object of one run (keys fixed by shared/DESIGN.md, then hpc-runner's own).
 
-    ``scheduler`` is what the scheduler says about the run's current job (``job``, from its
-    job.json): a file still saying IDLE or TRAINING about a job that ended is shown STOPPED or
-    CRASHED, with ``reason`` saying why (see :func:`hpc_runner.control.scheduler.reconcile`).
+    ``job`` is the run's ``job.json`` and ``scheduler`` what the scheduler says about its
+    current job; together with the status file they give ``phase`` and ``reason``. With
+    ``run_dir``, a run that ended without recording its model names the checkpoints on disk.
     """
+    now = time.time() if now is None else now
     status = run.status
-    state, reason = reconcile(status.state, scheduler)
+    phase = derive_phase(run, job, scheduler, now=now)
+    model = run.model
+    if model is None and run_dir is not None and phase.phase.final:
+        model = checkpoints_on_disk(run_dir)
+    evaluation = run.evaluation
     return {
         "run": label,
-        "state": state.name,
+        "state": status.state.name,
+        "phase": phase.phase.value,
+        "reason": phase.reason,
         "max_epochs": status.max_epochs,
         "epoch_idx": status.epoch_idx,
         "max_batches": status.max_batches,
@@ -44,15 +69,52 @@ def run_summary(
         "skipped_lines": run.skipped_lines,
         "scheduler_state": scheduler.state if scheduler else None,
         "scheduler_reason": scheduler.reason if scheduler else None,
-        "reason": reason,
-        "job": job or run.job,
+        "scheduler_age_s": _age(scheduler, now),
+        "job": job.job_id if job else run.job,
         "host": run.host,
         "updated": run.last_time,
-        "exception": run.exception.exc_type + ": " + run.exception.message
-        if run.exception
+        "exception": _exception(run),
+        "model": model.to_json() if model else None,
+        "psnr": evaluation.psnr_after if evaluation else None,
+        "evaluation": {
+            "ground_truth": evaluation.ground_truth,
+            "psnr_before": evaluation.psnr_before,
+            "psnr_after": evaluation.psnr_after,
+        }
+        if evaluation
         else None,
-        "model": run.model.to_json() if run.model else None,
     }
+
+
+def _age(scheduler: SchedulerState | None, now: float) -> float | None:
+    if scheduler is None or scheduler.asked is None:
+        return None
+    return round(max(0.0, now - scheduler.asked), 1)
+
+
+def _exception(run: RunState) -> str | None:
+    if run.exception is None:
+        return None
+    return f"{run.exception.exc_type}: {run.exception.message}"
+
+
+def checkpoints_on_disk(run_dir: Path) -> ModelLocation | None:
+    """The checkpoints a run left without recording them (it crashed, or was killed): the newest
+    one, and the best-val_loss one hpc-runner keeps (``checkpoints/best/``), if any."""
+    work = Path(run_dir) / WORK_DIR
+    try:
+        found = [path for path in work.rglob("*.ckpt") if path.is_file()]
+    except OSError:
+        return None
+    if not found:
+        return None
+    newest = max(found, key=lambda path: path.stat().st_mtime_ns)
+    best = [path for path in found if path.parent.name == "best"]
+    return ModelLocation(
+        checkpoint=str(newest.absolute()),
+        best_checkpoint=str(best[0].absolute()) if best else None,
+        work_dir=str(work.absolute()),
+    )
 
 
 def collect(root: str | Path) -> list[tuple[str, Path, RunState]]:
@@ -61,4 +123,25 @@ def collect(root: str | Path) -> list[tuple[str, Path, RunState]]:
     return [
         (run_label(root, run_dir), run_dir, replay(run_dir / STATUS_FILE))
         for run_dir in find_runs(root)
+    ]
+
+
+def summaries(root: str | Path) -> list[dict[str, Any]]:
+    """``status --json``: every run below ``root`` with one batched scheduler query."""
+    from hpc_runner.control.scheduler import job_records, scheduler_states
+
+    runs = collect(root)
+    jobs = job_records(run_dir for _, run_dir, _ in runs)
+    schedulers = scheduler_states(jobs)  # one batched query; none without SLURM jobs
+    now = time.time()
+    return [
+        run_summary(
+            label,
+            state,
+            job=jobs.get(run_dir),
+            scheduler=schedulers.get(run_dir),
+            run_dir=run_dir,
+            now=now,
+        )
+        for label, run_dir, state in runs
     ]

@@ -1,10 +1,12 @@
-"""Results of a sweep: one row per run, ranked by best validation loss, exportable as CSV/JSON.
+"""Results of a sweep: one row per run, ranked, exportable as CSV/JSON.
 
-Rows come from the same place as ``hpc-runner status``: each run's status file, reconciled
-with the scheduler (:mod:`hpc_runner.watch.report`), plus the values the sweep set for the run (from
-the sweep directory's ``sweep.yaml``). The best run is the DONE run with the lowest validation
-loss it reached; its model is its best checkpoint (else its last one). Monitoring side: no
-torch, no careamics.
+Rows come from the same place as ``hpc-runner status``: each run's status file, job.json and
+the scheduler, with its phase (:mod:`hpc_runner.watch.report`), plus the values the sweep set
+for the run (from the sweep directory's ``sweep.yaml``). Runs are ranked by PSNR against the
+spec's ground truth when every finished run has one - for Noise2Void the validation loss is a
+self-supervised loss that says little about image quality - else by the lowest validation loss
+each reached. The best run is the DONE run ranked first; its model is its best-val_loss
+checkpoint (else its last one). Monitoring side: no torch, no careamics.
 """
 
 from __future__ import annotations
@@ -20,7 +22,9 @@ from typing import Any
 COLUMNS = (
     "rank",
     "run",
+    "phase",
     "state",
+    "psnr",
     "best_val_loss",
     "val_loss",
     "epoch",
@@ -42,14 +46,16 @@ def result_row(summary: dict[str, Any], overrides: dict[str, Any] | None = None)
     return {
         "rank": None,
         "run": summary["run"],
+        "phase": summary["phase"],
         "state": summary["state"],
+        "psnr": summary.get("psnr"),
         "best_val_loss": summary.get("best_val_loss"),
         "val_loss": summary.get("val_loss"),
         "epoch": summary["epoch_idx"] + 1 if summary["epoch_idx"] >= 0 else 0,
         "max_epochs": max(summary["max_epochs"], 0),
         "attempt": summary["attempt"],
         "scheduler_state": summary.get("scheduler_state"),
-        "reason": summary.get("reason") or summary.get("exception"),
+        "reason": summary.get("reason"),
         "model": model.get("best_checkpoint")
         or model.get("checkpoint")
         or model.get("bmz_archive"),
@@ -61,13 +67,24 @@ def result_row(summary: dict[str, Any], overrides: dict[str, Any] | None = None)
     }
 
 
+def ranking_metric(rows: Iterable[dict[str, Any]]) -> str:
+    """``psnr`` when every DONE run measured one against the ground truth, else
+    ``best_val_loss``: a quality measure where there is one, the training's loss otherwise."""
+    done = [row for row in rows if row.get("phase", row["state"]) == "DONE"]
+    if done and all(_finite(row.get("psnr")) for row in done):
+        return "psnr"
+    return "best_val_loss"
+
+
 def rank(rows: Iterable[dict[str, Any]]) -> list[dict[str, Any]]:
-    """Rows sorted by best validation loss (lowest first; runs without one last, by name);
+    """Rows sorted by :func:`ranking_metric` (best first; runs without a value last, by name);
     ``rank`` numbers the runs that have one, 1 = best."""
-    ordered = sorted(rows, key=lambda row: (_loss_key(row["best_val_loss"]), row["run"]))
+    rows = list(rows)
+    metric = ranking_metric(rows)
+    ordered = sorted(rows, key=lambda row: (_key(row, metric), row["run"]))
     place = 0
     for row in ordered:
-        if _loss_key(row["best_val_loss"]) != math.inf:
+        if _key(row, metric) != math.inf:
             place += 1
             row["rank"] = place
         else:
@@ -75,20 +92,28 @@ def rank(rows: Iterable[dict[str, Any]]) -> list[dict[str, Any]]:
     return ordered
 
 
-def _loss_key(value: Any) -> float:
-    return float(value) if isinstance(value, int | float) and math.isfinite(value) else math.inf
+def _finite(value: Any) -> bool:
+    return isinstance(value, int | float) and math.isfinite(value)
+
+
+def _key(row: dict[str, Any], metric: str) -> float:
+    """Lower is better: the loss itself, or the PSNR negated."""
+    value = row.get(metric)
+    if not isinstance(value, int | float) or not math.isfinite(value):
+        return math.inf
+    return -float(value) if metric == "psnr" else float(value)
 
 
 def best(rows: Iterable[dict[str, Any]]) -> dict[str, Any] | None:
-    """The DONE run with the lowest best validation loss, or None when no run is DONE with one."""
+    """The DONE run ranked first, or None when no run is DONE with a value to rank by."""
+    rows = list(rows)
+    metric = ranking_metric(rows)
     candidates = [
         row
         for row in rows
-        if row["state"] == "DONE" and _loss_key(row["best_val_loss"]) != math.inf
+        if row.get("phase", row["state"]) == "DONE" and _key(row, metric) != math.inf
     ]
-    return min(
-        candidates, key=lambda row: (_loss_key(row["best_val_loss"]), row["run"]), default=None
-    )
+    return min(candidates, key=lambda row: (_key(row, metric), row["run"]), default=None)
 
 
 def sweep_results(root: str | Path, *, ask_scheduler: bool = True) -> list[dict[str, Any]]:
@@ -107,7 +132,7 @@ def sweep_results(root: str | Path, *, ask_scheduler: bool = True) -> list[dict[
     for label, run_dir, state in runs:
         job = jobs.get(run_dir)
         scheduler = schedulers.get(run_dir)
-        summary = run_summary(label, state, scheduler=scheduler, job=job.job_id if job else None)
+        summary = run_summary(label, state, job=job, scheduler=scheduler, run_dir=run_dir)
         if run_dir.parent not in manifests:
             manifests[run_dir.parent] = read_sweep_file(run_dir.parent).get("runs") or {}
         overrides = manifests[run_dir.parent].get(run_dir.name)

@@ -23,10 +23,15 @@ from hpc_runner.stream.runs import JOB_FILE
 
 @dataclass(frozen=True)
 class JobView:
-    """One run's current job and what the scheduler says about it (None: nobody to ask)."""
+    """One run's ``job.json`` and what the scheduler says about its current job (None: nobody
+    to ask)."""
 
-    job_id: str | None
+    job: JobRecord | None
     scheduler: SchedulerState | None
+
+    @property
+    def job_id(self) -> str | None:
+        return self.job.job_id if self.job is not None else None
 
 
 class SchedulerWatcher:
@@ -96,7 +101,7 @@ class SchedulerWatcher:
         states = self.poller.states(jobs)
         changed = {}
         for run_dir, job in jobs.items():
-            view = JobView(job.job_id if job else None, states.get(run_dir))
+            view = JobView(job, states.get(run_dir))
             if self._shown.get(run_dir) != view:
                 self._shown[run_dir] = changed[run_dir] = view
         if changed and not self._stopping.is_set():

@@ -1,0 +1,107 @@
+"""The processes of a local or debug job: which ones run it, since when, and how they ended.
+
+A local run has no scheduler to ask. Its controller (:mod:`hpc_runner.node.local_controller`)
+writes ``<submitit folder>/<job id>_processes.json`` as plain JSON whenever its tasks start or
+end, and the monitor reads it - it never unpickles submitit's result files, which would run
+code from a run directory as whoever looks at the run. A ``debug`` run records the ``submit``
+process itself.
+
+A pid alone is not an identity (pids are reused): a process is its pid plus its start time in
+clock ticks since boot (``/proc/PID/stat`` field 22), so a check can tell "still running" from
+"another program got the same pid". Linux only; elsewhere nothing is known alive.
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import msgspec
+
+#: The file's name in the submitit folder, after the job id.
+PROCESSES_SUFFIX = "_processes.json"
+
+
+class ProcessId(msgspec.Struct, frozen=True):
+    """One process: pid and start time (clock ticks since boot)."""
+
+    pid: int
+    start: int
+
+
+class JobProcesses(msgspec.Struct, kw_only=True):
+    """What ``<job id>_processes.json`` says.
+
+    Attributes
+    ----------
+    host : str
+        Where the processes run; pids mean nothing elsewhere.
+    controller : ProcessId
+        The process that started the tasks (submitit's local controller, or ``submit`` for a
+        ``debug`` run).
+    tasks : list of ProcessId
+        The training processes of the newest start (a local requeue starts new ones).
+    started : float
+        Unix time the newest tasks started: records older than this belong to an earlier run.
+    exit_codes : list of int | None, or None
+        How each task ended (negative: killed by that signal), once the controller saw it.
+    """
+
+    host: str
+    controller: ProcessId
+    tasks: list[ProcessId] = msgspec.field(default_factory=list)
+    started: float = 0.0
+    exit_codes: list[int | None] | None = None
+
+
+def identify(pid: int) -> ProcessId | None:
+    """The running process ``pid`` (None if there is none, or it is a zombie)."""
+    try:
+        stat = Path(f"/proc/{pid}/stat").read_text()
+    except (OSError, ValueError):
+        return None
+    fields = stat.rpartition(")")[2].split()
+    if not fields or fields[0] in ("Z", "X"):
+        return None
+    return ProcessId(pid, int(fields[19]))  # field 22 of stat; [0] here is field 3
+
+
+def alive(process: ProcessId) -> bool:
+    """The very process (same pid, same start time) is still running."""
+    return identify(process.pid) == process
+
+
+def processes_file(folder: Path, job_id: str) -> Path:
+    """Where the processes of job ``job_id`` are recorded."""
+    return Path(folder) / f"{job_id}{PROCESSES_SUFFIX}"
+
+
+_DECODER = msgspec.json.Decoder(JobProcesses)
+
+
+def read_processes(folder: Path, job_id: str) -> JobProcesses | None:
+    """The recorded processes of a job; None if there is no usable file (never raises).
+
+    Only a regular file is read (a FIFO planted in its place must not block a monitor).
+    """
+    path = processes_file(folder, job_id)
+    try:
+        if not path.is_file():
+            return None
+        return _DECODER.decode(path.read_bytes())
+    except (OSError, msgspec.DecodeError):
+        return None
+
+
+def write_processes(folder: Path, job_id: str, record: JobProcesses) -> None:
+    """Replace the file atomically (a reader sees the old or the new content, never half)."""
+    path = processes_file(folder, job_id)
+    temporary = path.with_name(f".{path.name}.{os.getpid()}.tmp")
+    temporary.write_bytes(msgspec.json.encode(record))
+    os.replace(temporary, path)
+
+
+def this_process() -> ProcessId:
+    """The calling process' identity."""
+    found = identify(os.getpid())
+    return found if found is not None else ProcessId(os.getpid(), 0)
