@@ -1,16 +1,16 @@
-"""Scheduler reconciliation: SLURM output parsing, the combined state, batching, local processes.
+"""Asking the scheduler: SLURM output parsing, batching, politeness, fresh jobs, local processes.
 
-The real cluster is exercised in test_slurm_e2e.py; here the commands' output formats (taken from
-the test cluster, slurm 22.05) are parsed directly, and the query logic runs against a recorded
-command runner, so that every branch (no accounting, pending reasons, rate limiting) is covered.
+The real cluster is exercised in test_slurm_e2e.py and test_lifecycle.py; here the commands'
+output formats (taken from the test cluster, slurm 22.05) are parsed directly, and the query logic
+runs against a recorded command runner (a declared fake of sacct/squeue output), so that every
+branch (no accounting, pending reasons, sacct's lag, rate limiting) is covered. Local processes
+are real processes.
 """
 
 from __future__ import annotations
 
 import json
 import os
-import pickle
-import signal
 import socket
 import subprocess
 import sys
@@ -21,59 +21,20 @@ import pytest
 
 from hpc_runner.control.jobfile import JobRecord, Submission, write_job_file
 from hpc_runner.control.scheduler import (
+    SUBMIT_GRACE_S,
     SchedulerPoller,
     SchedulerState,
-    expand_job_id,
     local_state,
+    scheduler_states,
+)
+from hpc_runner.control.slurm_query import (
+    expand_job_id,
     parse_sacct,
     parse_scontrol,
     parse_squeue,
     query_slurm,
-    reconcile,
-    scheduler_states,
 )
-from hpc_runner.stream.status import TrainingState
-
-S = TrainingState
-
-
-@pytest.mark.parametrize(
-    ("file_state", "scheduler", "expected", "reason_part"),
-    [
-        (S.TRAINING, None, S.TRAINING, None),
-        (S.TRAINING, SchedulerState("5", "RUNNING"), S.TRAINING, None),
-        (S.IDLE, SchedulerState("5", "PENDING", "Priority"), S.IDLE, None),
-        (S.TRAINING, SchedulerState("5", "REQUEUED"), S.TRAINING, None),
-        (S.TRAINING, SchedulerState("5", "PREEMPTED"), S.TRAINING, None),  # may come back
-        (S.TRAINING, SchedulerState("5", "CANCELLED", "0", "0:15"), S.STOPPED, "cancelled"),
-        (S.IDLE, SchedulerState("5", "CANCELLED"), S.STOPPED, "job 5 was cancelled"),
-        (
-            S.TRAINING,
-            SchedulerState("5", "OUT_OF_MEMORY", None, "0:125"),
-            S.CRASHED,
-            "OUT_OF_MEMORY",
-        ),
-        (S.TRAINING, SchedulerState("5", "TIMEOUT"), S.CRASHED, "TIMEOUT"),
-        (S.TRAINING, SchedulerState("5", "NODE_FAIL"), S.CRASHED, "NODE_FAIL"),
-        (S.TRAINING, SchedulerState("5", "FAILED", None, "1:0"), S.CRASHED, "exit code 1:0"),
-        (S.TRAINING, SchedulerState("5", "COMPLETED"), S.CRASHED, "without"),
-        (S.DONE, SchedulerState("5", "FAILED"), S.DONE, None),  # the node knew better
-        (S.CRASHED, SchedulerState("5", "CANCELLED"), S.CRASHED, None),
-        (S.STOPPED, SchedulerState("5", "COMPLETED"), S.STOPPED, None),
-    ],
-)
-def test_reconcile(
-    file_state: TrainingState,
-    scheduler: SchedulerState | None,
-    expected: TrainingState,
-    reason_part: str | None,
-) -> None:
-    state, reason = reconcile(file_state, scheduler)
-    assert state is expected
-    if reason_part is None:
-        assert reason is None
-    else:
-        assert reason is not None and reason_part in reason
+from hpc_runner.stream.processes import JobProcesses, identify, write_processes
 
 
 def test_expand_job_id() -> None:
@@ -83,18 +44,20 @@ def test_expand_job_id() -> None:
 
 
 SACCT = """\
-74|COMPLETED|None|0:0
-75|CANCELLED by 0|None|0:15
-76_[1-2%2]|PENDING|None|0:0
-76_0|RUNNING|None|0:0
-76_0.batch|RUNNING||0:0
-77|OUT_OF_MEMORY|None|0:125
+74|COMPLETED|None|0:0|2026-12-01T02:27:41
+75|CANCELLED by 0|None|0:15|2026-12-01T02:27:41
+76_[1-2%2]|PENDING|None|0:0|Unknown
+76_0|RUNNING|None|0:0|2026-12-01T02:30:00
+76_0.batch|RUNNING||0:0|2026-12-01T02:30:00
+77|OUT_OF_MEMORY|None|0:125|2026-12-01T02:27:41
 """
 
 
 def test_parse_sacct() -> None:
     states = parse_sacct(SACCT)
     assert states["74"] == SchedulerState("74", "COMPLETED", None, "0:0")
+    started = time.mktime(time.strptime("2026-12-01T02:30:00", "%Y-%m-%dT%H:%M:%S"))
+    assert states["76_0"].started == started and states["76_1"].started is None
     assert states["75"] == SchedulerState("75", "CANCELLED", "by 0", "0:15")
     assert states["76_0"].state == "RUNNING"
     assert states["76_1"].state == states["76_2"].state == "PENDING"
@@ -142,15 +105,25 @@ def slurm_path(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
     return bin_dir
 
 
-def test_one_sacct_call_for_all_jobs_and_squeue_only_for_pending(slurm_path: Path) -> None:
+def test_one_sacct_call_for_all_jobs_and_squeue_only_for_pending_or_unlisted(
+    slurm_path: Path,
+) -> None:
     runner = Recorder({"sacct": (0, SACCT), "squeue": (0, "76_[1-2%2]|PENDING|Priority\n")})
     states = query_slurm(["74", "75", "76_0", "76_1", "77", "999"], run=runner)
+    assert states is not None
     assert [command[0] for command in runner.commands] == ["sacct", "squeue"]
     assert runner.commands[0][-2:] == ["-j", "74,75,76,77,999"]
-    assert runner.commands[1][-2:] == ["-j", "76"]  # only the pending job's reason is asked
+    # the pending job's reason, and the job sacct does not list (yet) - squeue knows fresh jobs
+    assert runner.commands[1][-2:] == ["-j", "76,999"]
     assert states["76_1"].describe() == "PENDING (Priority)"
     assert states["75"].state == "CANCELLED"
-    assert "999" not in states  # unknown to the scheduler: no answer rather than a guess
+    assert "999" not in states  # listed nowhere: no answer rather than a guess
+
+
+def test_a_fresh_job_sacct_does_not_list_yet_comes_from_squeue(slurm_path: Path) -> None:
+    runner = Recorder({"sacct": (0, ""), "squeue": (0, "300|PENDING|None\n")})
+    states = query_slurm(["300"], run=runner)
+    assert states == {"300": SchedulerState("300", "PENDING")}
 
 
 def test_no_squeue_when_nothing_pends(slurm_path: Path) -> None:
@@ -168,6 +141,7 @@ def test_without_accounting_falls_back_to_squeue_then_scontrol(slurm_path: Path)
         }
     )
     states = query_slurm(["80", "81"], run=runner)
+    assert states is not None
     assert [command[0] for command in runner.commands] == ["sacct", "squeue", "scontrol"]
     assert "--me" in runner.commands[1]
     assert states["80"].state == "RUNNING"
@@ -178,11 +152,12 @@ def test_a_hanging_scheduler_gives_no_answer(slurm_path: Path) -> None:
     def hanging(command: list[str]) -> subprocess.CompletedProcess[str]:
         raise subprocess.TimeoutExpired(command, 20)
 
-    assert query_slurm(["80"], run=hanging) == {}
+    assert query_slurm(["80"], run=hanging) is None  # nothing answered: nothing concluded
 
 
-def _slurm_record(job_id: str) -> JobRecord:
-    return JobRecord(scheduler="slurm", submissions=[Submission(0, job_id, time.time())])
+def _slurm_record(job_id: str, submitted: float | None = None) -> JobRecord:
+    when = time.time() if submitted is None else submitted
+    return JobRecord(scheduler="slurm", submissions=[Submission(0, job_id, when)])
 
 
 def test_poller_rate_limits_and_never_asks_about_an_ended_job_again(slurm_path: Path) -> None:
@@ -195,18 +170,64 @@ def test_poller_rate_limits_and_never_asks_about_an_ended_job_again(slurm_path: 
     poller.states(jobs, force=True)
     assert len(runner.commands) == 2
     assert runner.commands[1][-2:] == ["-j", "75"]  # 74 has ended: its state is final
+    answer = poller.states(jobs)[Path("b")]
+    assert answer is not None and answer.asked is not None and answer.asked <= time.time()
+
+
+def test_poller_backs_off_while_nothing_changes(slurm_path: Path) -> None:
+    runner = Recorder({"sacct": (0, "75|RUNNING|None|0:0\n")})
+    poller = SchedulerPoller(min_interval_s=0.0, max_interval_s=0.0, run=runner)
+    assert poller.interval_s == 0.0
+    polite = SchedulerPoller(min_interval_s=10, max_interval_s=40, run=runner)
+    jobs = {Path("b"): _slurm_record("75")}
+    polite._last_query = float("-inf")
+    for expected in (10, 20, 40, 40):
+        polite._last_query = float("-inf")  # as if the interval had passed
+        polite.states(jobs)
+        assert polite.interval_s == expected  # nothing changed after the first answer
+    runner.answers["sacct"] = (0, "75|COMPLETED|None|0:0\n")
+    polite._last_query = float("-inf")
+    polite.states(jobs)
+    assert polite.interval_s == 10  # a change: back to the shortest interval
+
+
+def test_a_resumed_run_never_shows_its_old_job_state(slurm_path: Path) -> None:
+    """The cache is per run and job: a new job id is asked about at once."""
+    runner = Recorder({"sacct": (0, "74|FAILED|None|1:0\n")})
+    poller = SchedulerPoller(min_interval_s=3600, run=runner)
+    record = _slurm_record("74")
+    assert poller.states({Path("a"): record})[Path("a")].state == "FAILED"  # type: ignore[union-attr]
+    record.add_submission(1, "80", "resume")
+    runner.answers["sacct"] = (0, "")
+    runner.answers["squeue"] = (0, "80|PENDING|Priority\n")
+    answer = poller.states({Path("a"): record})[Path("a")]
+    assert answer == SchedulerState("80", "PENDING", "Priority")
+
+
+def test_a_fresh_job_listed_nowhere_is_submitted_then_not_found(slurm_path: Path) -> None:
+    runner = Recorder({"sacct": (0, ""), "squeue": (1, "")})
+    fresh = _slurm_record("90")
+    old = _slurm_record("91", submitted=time.time() - SUBMIT_GRACE_S - 1)
+    states = scheduler_states({Path("a"): fresh, Path("b"): old}, run=runner)
+    assert states[Path("a")].state == "SUBMITTED"  # type: ignore[union-attr]
+    assert states[Path("b")].state == "NOT_FOUND"  # type: ignore[union-attr]
+
+
+def test_no_answer_at_all_is_unknown_not_dead(slurm_path: Path) -> None:
+    runner = Recorder({})  # every command fails
+    states = scheduler_states({Path("a"): _slurm_record("91", submitted=0.0)}, run=runner)
+    assert states[Path("a")] == SchedulerState("91", "UNKNOWN", "the scheduler did not answer")
 
 
 def test_a_cancel_slurm_forgot_is_cancelled(slurm_path: Path) -> None:
     """A pending array task cancelled before the array split leaves no trace in sacct/squeue."""
     runner = Recorder({"sacct": (0, ""), "squeue": (0, "")})
-    cancelled, forgotten = _slurm_record("90_3"), _slurm_record("90_2")
+    cancelled, forgotten = _slurm_record("90_3", 0.0), _slurm_record("90_2", 0.0)
     cancelled.cancelled = time.time()
     states = scheduler_states({Path("a"): cancelled, Path("b"): forgotten}, run=runner)
     assert states[Path("a")] is not None and states[Path("a")].state == "CANCELLED"
-    assert states[Path("b")] is None  # never cancelled by us: no guess
-    shown, why = reconcile(TrainingState.IDLE, states[Path("a")])
-    assert shown is TrainingState.STOPPED and why is not None and "before it started" in why
+    assert "before it started" in str(states[Path("a")].reason)  # type: ignore[union-attr]
+    assert states[Path("b")].state == "NOT_FOUND"  # type: ignore[union-attr]
 
 
 def test_no_command_without_slurm_jobs(slurm_path: Path, tmp_path: Path) -> None:
@@ -215,52 +236,109 @@ def test_no_command_without_slurm_jobs(slurm_path: Path, tmp_path: Path) -> None
     states = scheduler_states({tmp_path: None, tmp_path / "x": local}, run=runner)
     assert runner.commands == []
     assert states[tmp_path] is None
-    assert states[tmp_path / "x"] == SchedulerState("1", "UNKNOWN", "local process on elsewhere")
+    assert states[tmp_path / "x"] == SchedulerState("1", "UNKNOWN", "a local process on elsewhere")
 
 
 # -- local processes ---------------------------------------------------------------------------
 
 
-def _local_run(tmp_path: Path, pid: int, **fields: object) -> tuple[Path, JobRecord]:
+def _sleeper() -> subprocess.Popen[bytes]:
+    return subprocess.Popen([sys.executable, "-c", "import time; time.sleep(60)"])
+
+
+def _local_run(tmp_path: Path, controller: subprocess.Popen[bytes]) -> tuple[Path, JobRecord]:
+    job_id = str(controller.pid)
     record = JobRecord(
         scheduler="local",
-        submissions=[Submission(0, str(pid), time.time())],
+        submissions=[Submission(0, job_id, time.time(), process=identify(controller.pid))],
         host=socket.gethostname(),
-        **fields,  # type: ignore[arg-type]
     )
     (tmp_path / "submitit").mkdir(exist_ok=True)
     write_job_file(tmp_path, record)
     return tmp_path, record
 
 
-def test_local_state_follows_the_controller_process(tmp_path: Path) -> None:
-    # a stand-in controller: its command line names submitit, as the real one does
-    process = subprocess.Popen(
-        [sys.executable, "-c", "import time; time.sleep(60)", "submitit.local._local"]
-    )
+def test_local_state_follows_the_recorded_processes(tmp_path: Path) -> None:
+    controller, task = _sleeper(), _sleeper()
+    run_dir, record = _local_run(tmp_path, controller)
+    job_id = record.job_id
     try:
-        run_dir, record = _local_run(tmp_path, process.pid)
-        assert local_state(run_dir, record) == SchedulerState(str(process.pid), "RUNNING")
+        assert local_state(run_dir, record).state == "RUNNING"
+        processes = JobProcesses(
+            host=socket.gethostname(),
+            controller=identify(controller.pid),  # type: ignore[arg-type]
+            tasks=[identify(task.pid)],  # type: ignore[list-item]
+            started=123.0,
+        )
+        write_processes(run_dir / "submitit", job_id, processes)
+        assert local_state(run_dir, record).started == 123.0
+        controller.kill()
+        controller.wait()
+        orphan = local_state(run_dir, record)  # the controller was killed, the training goes on
+        assert orphan.state == "RUNNING" and f"process {task.pid} still trains" in str(orphan.reason)
+        task.kill()
+        task.wait()
+        gone = local_state(run_dir, record)
+        assert (gone.state, gone.reason) == ("FAILED", "its processes ended without reporting how")
+        processes.exit_codes = [-9]
+        write_processes(run_dir / "submitit", job_id, processes)
+        assert local_state(run_dir, record) == SchedulerState(job_id, "FAILED", None, "-9")
+        processes.exit_codes = [0]
+        write_processes(run_dir / "submitit", job_id, processes)
+        assert local_state(run_dir, record).state == "COMPLETED"
+        record.cancelled = time.time()
+        assert local_state(run_dir, record).state == "CANCELLED"
     finally:
-        process.send_signal(signal.SIGKILL)
-        process.wait()
-    ended = local_state(run_dir, record)
-    assert ended is not None and ended.state == "FAILED" and "without a result" in str(ended.reason)
-
-    record.cancelled = time.time()
-    assert local_state(run_dir, record).state == "CANCELLED"  # type: ignore[union-attr]
-
-    result = run_dir / "submitit" / f"{process.pid}_0_result.pkl"
-    result.write_bytes(pickle.dumps(("error", "Traceback (...)\nValueError: axes YX, data SYX")))
-    failed = local_state(run_dir, record)
-    assert failed == SchedulerState(str(process.pid), "FAILED", "ValueError: axes YX, data SYX")
-    result.write_bytes(pickle.dumps(("success", {"state": "DONE"})))
-    assert local_state(run_dir, record).state == "COMPLETED"  # type: ignore[union-attr]
+        for process in (controller, task):
+            process.kill()
+            process.wait()
 
 
 def test_a_reused_pid_is_not_taken_for_the_controller(tmp_path: Path) -> None:
-    run_dir, record = _local_run(tmp_path, os.getpid())  # alive, but not a submitit controller
-    assert local_state(run_dir, record).state == "FAILED"  # type: ignore[union-attr]
+    """Same pid, another start time: another process (pids are reused)."""
+    me = identify(os.getpid())
+    assert me is not None
+    record = JobRecord(
+        scheduler="local",
+        submissions=[Submission(0, str(me.pid), time.time(), process=type(me)(me.pid, me.start - 1))],
+        host=socket.gethostname(),
+    )
+    assert local_state(tmp_path, record).state == "FAILED"
+    older = JobRecord(  # job.json of an older version: the pid alone, checked by command line
+        scheduler="local", submissions=[Submission(0, str(os.getpid()), 0.0)], host=record.host
+    )
+    assert local_state(tmp_path, older).state == "FAILED"  # alive, but not a submitit controller
+
+
+def test_a_planted_result_pickle_is_never_loaded(tmp_path: Path) -> None:
+    """Reading runs executes nothing from a run directory (issue 10): the monitor used to load
+    submitit's ``*_result.pkl`` of a dead local job; a crafted pickle ran its code."""
+    import pickle
+
+    marker = tmp_path / "pwned"
+
+    class Payload:
+        def __reduce__(self) -> tuple[object, tuple[str]]:
+            return (os.system, (f"touch {marker}",))
+
+    dead = _sleeper()
+    run_dir, record = _local_run(tmp_path, dead)
+    dead.kill()
+    dead.wait()
+    (run_dir / "status.jsonl").write_text("")
+    (run_dir / "submitit" / f"{record.job_id}_0_result.pkl").write_bytes(pickle.dumps(Payload()))
+    assert local_state(run_dir, record).state == "FAILED"
+    answer = subprocess.run(
+        [sys.executable, "-m", "hpc_runner", "status", str(tmp_path.parent), "--json"],
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
+    )
+    assert answer.returncode == 0, answer.stderr
+    assert not marker.exists()
+    pickle.loads(pickle.dumps(Payload()))  # the check can fail: loading it does run the code
+    assert marker.exists()
 
 
 # -- the status command: one query, none without SLURM jobs, nothing heavy --------------------
@@ -302,6 +380,7 @@ def test_status_asks_sacct_once_and_only_for_slurm_runs(tmp_path: Path) -> None:
     assert not log.exists()  # no job.json with a SLURM job: sacct is never run
     assert modules == []
     assert [s["scheduler_state"] for s in summaries] == ["UNKNOWN", None]
+    assert [s["phase"] for s in summaries] == ["STARTING", "STARTING"]
 
     for name, job_id in (("a", "41"), ("b", "42")):
         (root / name).mkdir()
@@ -319,9 +398,14 @@ def test_status_asks_sacct_once_and_only_for_slurm_runs(tmp_path: Path) -> None:
         "RUNNING",
         "41",
     )
-    assert by_run["b"]["state"] == "CRASHED" and "OUT_OF_MEMORY" in str(by_run["b"]["reason"])
+    assert (by_run["b"]["state"], by_run["b"]["phase"]) == ("TRAINING", "LOST")
+    assert by_run["b"]["reason"] == "out of memory"
 
     empty = tmp_path / "empty-bin"
     empty.mkdir()
     summaries, _ = _status(root, str(empty))  # no SLURM commands at all: still works
-    assert {s["run"]: s["scheduler_state"] for s in summaries}["a"] is None
+    by_run = {s["run"]: s for s in summaries}
+    assert (by_run["a"]["scheduler_state"], by_run["a"]["scheduler_reason"]) == (
+        "UNKNOWN",
+        "no SLURM commands here",
+    )

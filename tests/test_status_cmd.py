@@ -28,6 +28,9 @@ KEYS = {
     "skipped_lines",
     "scheduler_state",
     "job",
+    "phase",
+    "reason",
+    "scheduler_age_s",
 }
 
 
@@ -84,12 +87,16 @@ def test_json_lists_every_run_sorted_with_the_contract_keys(
     assert (b_run["attempt"], b_run["job"], b_run["val_loss"]) == (1, "991", -1)
     assert (a_run["state"], a_run["val_loss"], a_run["skipped_lines"]) == ("DONE", 0.25, 1)
     assert a_run["max_epochs"] == -1 and a_run["scheduler_state"] is None
+    assert (b_run["phase"], a_run["phase"], a_run["reason"]) == ("TRAINING", "DONE", None)
+    assert a_run["scheduler_age_s"] is None  # nobody was asked
 
 
 def test_table(runs: Path, capsys: pytest.CaptureFixture[str]) -> None:
     assert main(["status", str(runs)]) == 0
     lines = capsys.readouterr().out.splitlines()
-    assert lines[0].split()[:2] == ["RUN", "STATE"]
+    assert lines[0].split() == [
+        "RUN", "PHASE", "EPOCH", "BATCH", "LOSS", "VAL_LOSS", "ATTEMPT", "REASON"
+    ]  # fmt: skip
     assert lines[1].split()[:4] == ["b-run", "TRAINING", "4/10", "3/7"]
     assert lines[2].split()[:2] == ["sweep/a-run", "DONE"]
 

@@ -179,13 +179,27 @@ class StatusCallback(Callback):
 
     @staticmethod
     def model_location(trainer: Trainer) -> ModelLocation | None:
-        """The checkpoints Lightning's ModelCheckpoint wrote, if any."""
+        """The last checkpoint careamics' ModelCheckpoint wrote and the lowest-val_loss one
+        :class:`~hpc_runner.node.best_checkpoint.BestCheckpoint` kept (with its val_loss and
+        epoch); without that callback, careamics' own best of the epochs it saved."""
+        from hpc_runner.node.best_checkpoint import BestCheckpoint
+
         checkpoint = trainer.checkpoint_callback
-        if checkpoint is None:
-            return None
         last = getattr(checkpoint, "last_model_path", "") or None
-        best = getattr(checkpoint, "best_model_path", "") or None
-        if last is None and best is None:
+        callbacks = getattr(trainer, "callbacks", [])  # set by Lightning at run time
+        kept = [c for c in callbacks if isinstance(c, BestCheckpoint) and c.saved]
+        best_path: str | None = getattr(checkpoint, "best_model_path", "") or None
+        best_loss: float | None = None
+        best_epoch: int | None = None
+        if kept:
+            best = kept[0]
+            best_path, best_loss, best_epoch = str(best.path), best.best_val_loss, best.best_epoch
+        if last is None and best_path is None:
             return None
-        work_dir = trainer.default_root_dir
-        return ModelLocation(checkpoint=last, best_checkpoint=best, work_dir=str(work_dir))
+        return ModelLocation(
+            checkpoint=last,
+            best_checkpoint=best_path,
+            work_dir=str(trainer.default_root_dir),
+            best_val_loss=best_loss,
+            best_epoch=best_epoch,
+        )

@@ -254,6 +254,11 @@ def _report_psnr(careamist: Any, spec: Any, train_kwargs: dict[str, Any], callba
     except (ValueError, TypeError, OSError, RuntimeError, IndexError) as exc:
         callback.debug(f"PSNR not computed: {type(exc).__name__}: {exc}")
         return
+    from hpc_runner.stream.records import EvaluationValue
+
     name = Path(spec.ground_truth).name
     callback.debug(f"PSNR before denoising: {before:.2f} dB (against {name})")
     callback.debug(f"PSNR after denoising: {after:.2f} dB (against {name})")
+    callback.writer.write_extension(
+        "evaluation", EvaluationValue(str(spec.ground_truth), before, after)
+    )

@@ -9,9 +9,10 @@ the fit started (careamics still loading data) the job is requeued at once; afte
 ended it is ignored (the job is about to finish anyway).
 
 SIGTERM is only noted, as submitit intends: on a preemption USR2 follows; on ``scancel`` the job
-is killed and the scheduler reports CANCELLED (``status`` shows the run STOPPED). Lightning
+is killed and the scheduler reports CANCELLED (``status`` shows the run CANCELLED). Lightning
 installs its own SIGTERM handler when a fit begins, which would end the training at the next
-step before USR2 could requeue it; the callback puts the noting handler back.
+step before USR2 could requeue it; the callback puts the noting handler back. A ``debug`` run
+(inside ``hpc-runner submit``, no scheduler around) stops on SIGTERM instead, like on Ctrl+C.
 """
 
 from __future__ import annotations
@@ -30,6 +31,14 @@ if TYPE_CHECKING:
 
 #: Environment variable submitit reads to pick its preemption signal (USR2 by default).
 PREEMPT_SIGNAL_ENV = "SUBMITIT_PREEMPT_SIGNAL"
+
+#: Set by submitit's debug executor: the job runs inside the submitting process.
+DEBUG_JOB_ENV = "SUBMITIT_DEBUG_JOB_ID"
+
+
+class Terminated(KeyboardInterrupt):
+    """SIGTERM in a debug run: handled like Ctrl+C (Lightning shuts down, the status callback
+    records STOPPED with this message)."""
 
 
 def preempt_signal() -> signal.Signals:
@@ -84,6 +93,9 @@ class SignalState:
         self.fit_active = False
         self.requeue_pending = False  # the fit ended at a step boundary; requeue follows
         self.sigterm_seen = False
+        # A debug run trains inside `hpc-runner submit`: no scheduler sends USR2 after SIGTERM,
+        # so SIGTERM must end it (`timeout 60 hpc-runner submit --cluster debug` ran 13 min).
+        self.debug = DEBUG_JOB_ENV in os.environ
         self._saved: dict[int, Any] = {}
 
     def install(self) -> None:
@@ -120,6 +132,9 @@ class SignalState:
             self.requeue(signum)
 
     def on_sigterm(self, signum: int, frame: Any) -> None:
+        if self.debug:  # the user's own terminal: SIGTERM ends the training, as it says
+            self.callback.debug("SIGTERM received: stopping")
+            raise Terminated("terminated by SIGTERM")
         if not self.sigterm_seen:
             self.sigterm_seen = True
             self.callback.debug("SIGTERM received (cancelled, preempted or at the time limit)")

@@ -12,6 +12,7 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from hpc_runner.node.best_checkpoint import BEST_DIR, BestCheckpoint
 from hpc_runner.node.callback import StatusCallback
 
 if TYPE_CHECKING:
@@ -34,6 +35,9 @@ def train_with_status(
     **train_kwargs: Any,
 ) -> CAREamist:
     """Build a ``CAREamist`` and train it, recording every update and any failure.
+
+    Besides careamics' own checkpoints, the checkpoint of the lowest validation loss is kept
+    (:class:`~hpc_runner.node.best_checkpoint.BestCheckpoint`) and recorded as the best model.
 
     Parameters
     ----------
@@ -73,12 +77,13 @@ def train_with_status(
     callback = status_callback or StatusCallback(status_path, attempt=attempt, job=job)
     if work_dir is None:
         work_dir = Path(status_path).parent / "work"
+    best = BestCheckpoint(Path(work_dir) / "checkpoints" / BEST_DIR)
     try:
         careamist = CAREamist(
             Path(config) if isinstance(config, os.PathLike) else config,
             checkpoint_path=Path(checkpoint_path) if checkpoint_path is not None else None,
             work_dir=Path(work_dir),
-            callbacks=[callback, *callbacks],
+            callbacks=[callback, best, *callbacks],
             enable_progress_bar=enable_progress_bar,
         )
         if max_epochs is not None:

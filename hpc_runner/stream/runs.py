@@ -18,6 +18,7 @@ STOP_FILE = "STOP"
 WORK_DIR = "work"
 SUBMITIT_DIR = "submitit"
 LOCK_FILE = ".hpc-runner.lock"  # see hpc_runner.control.run_lock
+BEST_CHECKPOINT_DIR = "best"  # work/checkpoints/best/: see hpc_runner.node.best_checkpoint
 
 #: Where runs go when neither ``--runs-dir`` nor ``HPC_RUNNER_RUNS_DIR`` says otherwise.
 DEFAULT_RUNS_DIR = "runs"
@@ -58,6 +59,12 @@ def run_label(root: Path, run_dir: Path) -> str:
 
 
 def latest_checkpoint(run_dir: str | os.PathLike[str]) -> Path | None:
-    """The most recently written checkpoint below the run's ``work/`` directory, if any."""
-    candidates = list((Path(run_dir) / WORK_DIR).rglob("*.ckpt"))
+    """The most recently written checkpoint below the run's ``work/`` directory, if any: where a
+    resumed training continues. The lowest-val_loss checkpoint (``checkpoints/best/``) is an
+    earlier state of the training and never a place to continue from."""
+    candidates = [
+        path
+        for path in (Path(run_dir) / WORK_DIR).rglob("*.ckpt")
+        if path.parent.name != BEST_CHECKPOINT_DIR
+    ]
     return max(candidates, key=lambda path: path.stat().st_mtime_ns, default=None)

@@ -22,7 +22,14 @@ from hpc_runner.control.phase import derive_phase
 from hpc_runner.control.scheduler import SchedulerState
 from hpc_runner.stream.record_values import ModelLocation
 from hpc_runner.stream.run_state import RunState, replay
-from hpc_runner.stream.runs import STATUS_FILE, WORK_DIR, find_runs, run_label
+from hpc_runner.stream.runs import (
+    BEST_CHECKPOINT_DIR,
+    STATUS_FILE,
+    WORK_DIR,
+    find_runs,
+    latest_checkpoint,
+    run_label,
+)
 
 
 def _finite_or_none(value: float) -> float | None:
@@ -108,10 +115,10 @@ def checkpoints_on_disk(run_dir: Path) -> ModelLocation | None:
         return None
     if not found:
         return None
-    newest = max(found, key=lambda path: path.stat().st_mtime_ns)
-    best = [path for path in found if path.parent.name == "best"]
+    newest = latest_checkpoint(run_dir)
+    best = [path for path in found if path.parent.name == BEST_CHECKPOINT_DIR]
     return ModelLocation(
-        checkpoint=str(newest.absolute()),
+        checkpoint=str(newest.absolute()) if newest else None,
         best_checkpoint=str(best[0].absolute()) if best else None,
         work_dir=str(work.absolute()),
     )

@@ -1,0 +1,51 @@
+"""The model named best is the one of the lowest validation loss, not the best of the saved epochs.
+
+careamics' presets keep a checkpoint only every N epochs, so its own "best" is the best of those;
+hpc-runner keeps the checkpoint of every new lowest val_loss (real tiny training, CPU).
+"""
+
+from __future__ import annotations
+
+import math
+from pathlib import Path
+
+import pytest
+
+from hpc_runner.stream.run_state import replay
+from tests.tiny import tiny_config, tiny_image
+
+pytestmark = pytest.mark.training
+
+
+def test_the_best_checkpoint_holds_the_epoch_of_the_lowest_val_loss(tmp_path: Path) -> None:
+    import torch
+
+    from hpc_runner import train_with_status
+
+    config = tiny_config(
+        num_epochs=12,
+        checkpoint_params={"every_n_epochs": 5, "save_top_k": -1, "save_last": True},
+    )
+    status = tmp_path / "status.jsonl"
+    careamist = train_with_status(
+        status, config=config, train_data=tiny_image(seed=3), work_dir=tmp_path
+    )
+
+    run = replay(status)
+    losses = [value for _, value in run.val_losses]
+    assert len(losses) == 12 and all(math.isfinite(value) for value in losses)
+    best_epoch = min(range(12), key=losses.__getitem__)
+    model = run.model
+    assert model is not None and model.best_checkpoint is not None
+    assert (model.best_epoch, model.best_val_loss) == (best_epoch, pytest.approx(losses[best_epoch]))
+
+    saved = torch.load(model.best_checkpoint, map_location="cpu", weights_only=False)
+    assert saved["epoch"] == best_epoch
+    state = next(value for key, value in saved["callbacks"].items() if "BestCheckpoint" in key)
+    assert state["best_val_loss"] == pytest.approx(losses[best_epoch])
+    assert run.best_val_loss == pytest.approx(losses[best_epoch])
+    # the case this is about: careamics' own saves (every 5 epochs) missed the best epoch, so
+    # its "best" is another epoch (with this seed: epoch 3 is best, careamics names epoch 9)
+    own = torch.load(careamist.trainer.checkpoint_callback.best_model_path, weights_only=False)
+    assert own["epoch"] != best_epoch
+    assert Path(model.best_checkpoint).parent.name == "best"
