@@ -15,7 +15,7 @@ from pathlib import Path
 import pytest
 
 from hpc_runner.control.jobfile import read_job_file
-from hpc_runner.control.jobs import cancel_run, log_files, resume_run
+from hpc_runner.control.jobs import ActionRefused, cancel_run, log_files, resume_run
 from hpc_runner.control.submit import choose_cluster, create_run_dir, submit_specs
 from hpc_runner.errors import UsageError
 from hpc_runner.stream.status import TrainingState
@@ -76,7 +76,7 @@ def test_submit_watch_locally_reaches_done(tmp_path: Path) -> None:
         timeout=60,
         what="the local job to finish",
     )
-    assert entry["state"] == "DONE" and entry["job"] == record.job_id
+    assert (entry["state"], entry["phase"], entry["job"]) == ("DONE", "DONE", record.job_id)
     assert entry["model"]["checkpoint"].endswith("tiny_last.ckpt")
 
     logs = cli("logs", "tiny", "--runs-dir", str(runs))
@@ -109,8 +109,8 @@ def test_submit_returns_while_the_training_goes_on_then_stop(
         what="the stopped job's process to exit",
     )
     # resume: the next attempt continues from the last checkpoint (and the STOP file is gone)
-    attempt, job_id, checkpoint = resume_run(run_dir)
-    assert attempt == 1 and checkpoint.endswith(".ckpt")
+    plan, job_id = resume_run(run_dir)
+    assert plan.attempt == 1 and str(plan.checkpoint).endswith(".ckpt")
     stopped_at = run.status.epoch_idx
     resumed = wait_state(
         run_dir, lambda r: r.attempt == 1 and r.status.epoch_idx > stopped_at, timeout=120,
@@ -124,14 +124,15 @@ def test_submit_returns_while_the_training_goes_on_then_stop(
     record = read_job_file(run_dir)
     assert record is not None and [s.how for s in record.submissions] == ["submit", "resume"]
     assert record.job_id == job_id
-    with pytest.raises(UsageError, match="stop or cancel it first"):
+    with pytest.raises(ActionRefused, match="stop or cancel it first"):
         resume_run(run_dir)  # its job is running
 
     assert "interrupted" in cancel_run(run_dir)
     run = wait_state(run_dir, lambda r: r.status.state in FINAL, timeout=30, what="cancellation")
     assert run.status.state is TrainingState.STOPPED  # the interrupt was recorded
     entry = status_json(runs)["tiny"]
-    assert (entry["state"], entry["scheduler_state"], entry["attempt"]) == (
+    assert (entry["phase"], entry["state"], entry["scheduler_state"], entry["attempt"]) == (
+        "CANCELLED",
         "STOPPED",
         "CANCELLED",
         1,
@@ -206,7 +207,8 @@ def test_debug_cluster_trains_inside_submit(tmp_path: Path) -> None:
     run = run_state(tmp_path / "runs" / "tiny")
     assert run.status.state is TrainingState.DONE and (run.job or "").startswith("DEBUG_")
     cancel = cli("cancel", str(tmp_path / "runs" / "tiny"))
-    assert cancel.returncode == 2 and "nothing to cancel" in cancel.stderr
+    assert cancel.returncode == 1 and "is DONE" in cancel.stderr
+    assert "nothing to cancel" in cancel.stderr
 
 
 def test_control_commands_name_a_missing_run(tmp_path: Path) -> None:

@@ -214,8 +214,11 @@ def plan_resume(run_dir: Path, view: RunView | None = None) -> ResumePlan:
             if not state.ended and state.state not in ("NOT_FOUND", "UNKNOWN")
         ]
         if alive:
-            jobs = ", ".join(f"{state.job_id} {state.describe()}" for state in alive)
-            raise ActionRefused(f"{run_dir.name}: job {jobs} still runs; cancel it first")
+            jobs = ", ".join(f"{state.job_id} ({state.describe()})" for state in alive)
+            raise ActionRefused(
+                f"{run_dir.name} is {view.phase.describe()}, but job {jobs} has not exited yet: "
+                "wait for it to end (or `hpc-runner cancel` it), then resume"
+            )
     try:
         recorded = load_run_spec(run_dir).profile
     except SpecError as error:
