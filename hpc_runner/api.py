@@ -44,7 +44,6 @@ if TYPE_CHECKING:
 __all__ = ["Sweep", "best", "results", "wait"]
 
 
-
 class Sweep:
     """A sweep built in code: a base job spec and the values to vary.
 

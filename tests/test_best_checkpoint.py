@@ -37,7 +37,10 @@ def test_the_best_checkpoint_holds_the_epoch_of_the_lowest_val_loss(tmp_path: Pa
     best_epoch = min(range(12), key=losses.__getitem__)
     model = run.model
     assert model is not None and model.best_checkpoint is not None
-    assert (model.best_epoch, model.best_val_loss) == (best_epoch, pytest.approx(losses[best_epoch]))
+    assert (model.best_epoch, model.best_val_loss) == (
+        best_epoch,
+        pytest.approx(losses[best_epoch]),
+    )
 
     saved = torch.load(model.best_checkpoint, map_location="cpu", weights_only=False)
     assert saved["epoch"] == best_epoch

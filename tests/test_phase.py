@@ -89,7 +89,7 @@ CASES = [
     ("trains, no scheduler", training(), None, None, Phase.TRAINING, None),
     (
         "requeued, waits",
-        training() + [(NOW - 1, 0, T.DEBUG, "requeueing as attempt 1")],
+        [*training(), (NOW - 1, 0, T.DEBUG, "requeueing as attempt 1")],
         job(),
         slurm("PENDING", "BeginTime"),
         Phase.REQUEUED,
@@ -122,46 +122,148 @@ CASES = [
     ),
     ("suspended", training(), job(), slurm("SUSPENDED"), Phase.STALLED, "suspended"),
     ("done", training() + ended(0, "DONE"), job(), slurm("COMPLETED"), Phase.DONE, None),
-    ("done, job still writing reports", training() + ended(0, "DONE"), job(),
-     slurm("RUNNING"), Phase.DONE, None),  # fmt: skip
-    ("stopped", training() + ended(0, "STOPPED"), job(), slurm("COMPLETED"), Phase.STOPPED,
-     "stopped on request"),  # fmt: skip
-    ("crashed", training() + crashed(), job(), slurm("FAILED", None, "1:0"), Phase.CRASHED,
-     "ValueError: axes YX do not match"),  # fmt: skip
-    ("crash beats the scheduler", training() + crashed(), job(), slurm("CANCELLED"),
-     Phase.CRASHED, "ValueError"),  # fmt: skip
-    ("scancel while training", training(), job(), slurm("CANCELLED", "by 0"), Phase.CANCELLED,
-     "by 0"),  # fmt: skip
+    (
+        "done, job still writing reports",
+        training() + ended(0, "DONE"),
+        job(),
+        slurm("RUNNING"),
+        Phase.DONE,
+        None,
+    ),
+    (
+        "stopped",
+        training() + ended(0, "STOPPED"),
+        job(),
+        slurm("COMPLETED"),
+        Phase.STOPPED,
+        "stopped on request",
+    ),
+    (
+        "crashed",
+        training() + crashed(),
+        job(),
+        slurm("FAILED", None, "1:0"),
+        Phase.CRASHED,
+        "ValueError: axes YX do not match",
+    ),
+    (
+        "crash beats the scheduler",
+        training() + crashed(),
+        job(),
+        slurm("CANCELLED"),
+        Phase.CRASHED,
+        "ValueError",
+    ),
+    (
+        "scancel while training",
+        training(),
+        job(),
+        slurm("CANCELLED", "by 0"),
+        Phase.CANCELLED,
+        "by 0",
+    ),
     ("cancelled while queued", [], job(), slurm("CANCELLED", "by 1000"), Phase.CANCELLED, "1000"),
-    ("local cancel records STOPPED", training() + ended(0, "STOPPED"),
-     job(scheduler="local", cancelled=NOW - 5), None, Phase.CANCELLED, "hpc-runner cancel"),  # fmt: skip
-    ("out of memory", training(), job(), slurm("OUT_OF_MEMORY", None, "0:125"), Phase.LOST,
-     "out of memory"),  # fmt: skip
+    (
+        "local cancel records STOPPED",
+        training() + ended(0, "STOPPED"),
+        job(scheduler="local", cancelled=NOW - 5),
+        None,
+        Phase.CANCELLED,
+        "hpc-runner cancel",
+    ),
+    (
+        "out of memory",
+        training(),
+        job(),
+        slurm("OUT_OF_MEMORY", None, "0:125"),
+        Phase.LOST,
+        "out of memory",
+    ),
     ("time limit", training(), job(), slurm("TIMEOUT"), Phase.LOST, "time limit"),
     ("node failure", training(), job(), slurm("NODE_FAIL"), Phase.LOST, "node failure"),
-    ("killed", training(), job(), slurm("FAILED", None, "0:9"), Phase.LOST,
-     "killed by signal 9 (SIGKILL)"),  # fmt: skip
-    ("local kill -9", training(), job(scheduler="local"), slurm("FAILED", None, "-9"), Phase.LOST,
-     "signal 9"),  # fmt: skip
-    ("exit code", [], job(), slurm("FAILED", "NonZeroExitCode", "1:0"), Phase.LOST,
-     "exit code 1"),  # fmt: skip
-    ("completed without a final state", training(), job(), slurm("COMPLETED"), Phase.LOST,
-     "without the training recording"),  # fmt: skip
+    (
+        "killed",
+        training(),
+        job(),
+        slurm("FAILED", None, "0:9"),
+        Phase.LOST,
+        "killed by signal 9 (SIGKILL)",
+    ),
+    (
+        "local kill -9",
+        training(),
+        job(scheduler="local"),
+        slurm("FAILED", None, "-9"),
+        Phase.LOST,
+        "signal 9",
+    ),
+    (
+        "exit code",
+        [],
+        job(),
+        slurm("FAILED", "NonZeroExitCode", "1:0"),
+        Phase.LOST,
+        "exit code 1",
+    ),
+    (
+        "completed without a final state",
+        training(),
+        job(),
+        slurm("COMPLETED"),
+        Phase.LOST,
+        "without the training recording",
+    ),
     ("vanished", training(), job(), slurm("NOT_FOUND"), Phase.LOST, "no longer knows"),
     # a resume: the file's final state is the previous attempt's
-    ("resumed, queued", training() + crashed(), job(1), slurm("PENDING", "Priority"),
-     Phase.QUEUED, "Priority"),  # fmt: skip
-    ("resumed, not yet listed", training() + crashed(), job(1, age=1), slurm("SUBMITTED"),
-     Phase.QUEUED, "not yet listed"),  # fmt: skip
-    ("resumed, running, silent", training() + crashed(), job(1),
-     slurm("RUNNING", started=NOW - 3), Phase.STARTING, "attempt 1 starting"),  # fmt: skip
-    ("resumed, trains", training() + crashed() + training(1), job(1),
-     slurm("RUNNING", started=NOW - 20), Phase.TRAINING, None),  # fmt: skip
-    ("resumed, cancelled in the queue", training() + crashed(), job(1), slurm("CANCELLED"),
-     Phase.CANCELLED, None),  # fmt: skip
+    (
+        "resumed, queued",
+        training() + crashed(),
+        job(1),
+        slurm("PENDING", "Priority"),
+        Phase.QUEUED,
+        "Priority",
+    ),
+    (
+        "resumed, not yet listed",
+        training() + crashed(),
+        job(1, age=1),
+        slurm("SUBMITTED"),
+        Phase.QUEUED,
+        "not yet listed",
+    ),
+    (
+        "resumed, running, silent",
+        training() + crashed(),
+        job(1),
+        slurm("RUNNING", started=NOW - 3),
+        Phase.STARTING,
+        "attempt 1 starting",
+    ),
+    (
+        "resumed, trains",
+        training() + crashed() + training(1),
+        job(1),
+        slurm("RUNNING", started=NOW - 20),
+        Phase.TRAINING,
+        None,
+    ),
+    (
+        "resumed, cancelled in the queue",
+        training() + crashed(),
+        job(1),
+        slurm("CANCELLED"),
+        Phase.CANCELLED,
+        None,
+    ),
     # nobody to ask
-    ("other host", [], job(scheduler="local"), slurm("UNKNOWN", "a local process on b"),
-     Phase.STARTING, "a local process on b"),  # fmt: skip
+    (
+        "other host",
+        [],
+        job(scheduler="local"),
+        slurm("UNKNOWN", "a local process on b"),
+        Phase.STARTING,
+        "a local process on b",
+    ),
     ("no scheduler, no record", [], None, None, Phase.STARTING, "no training record yet"),
 ]
 

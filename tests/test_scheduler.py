@@ -275,7 +275,9 @@ def test_local_state_follows_the_recorded_processes(tmp_path: Path) -> None:
         controller.kill()
         controller.wait()
         orphan = local_state(run_dir, record)  # the controller was killed, the training goes on
-        assert orphan.state == "RUNNING" and f"process {task.pid} still trains" in str(orphan.reason)
+        assert orphan.state == "RUNNING" and f"process {task.pid} still trains" in str(
+            orphan.reason
+        )
         task.kill()
         task.wait()
         gone = local_state(run_dir, record)
@@ -300,7 +302,9 @@ def test_a_reused_pid_is_not_taken_for_the_controller(tmp_path: Path) -> None:
     assert me is not None
     record = JobRecord(
         scheduler="local",
-        submissions=[Submission(0, str(me.pid), time.time(), process=type(me)(me.pid, me.start - 1))],
+        submissions=[
+            Submission(0, str(me.pid), time.time(), process=type(me)(me.pid, me.start - 1))
+        ],
         host=socket.gethostname(),
     )
     assert local_state(tmp_path, record).state == "FAILED"

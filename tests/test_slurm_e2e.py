@@ -130,13 +130,37 @@ def test_a_cancelled_run_is_shown_cancelled(tmp_path: Path, slurm_cluster: Slurm
 def test_a_preempted_run_is_requeued_and_resumes(
     tmp_path: Path, slurm_cluster: SlurmCluster
 ) -> None:
+    """USR2 as on preemption: REQUEUED, then attempt 1 trains - and, sampled every 0.5 s from
+    the requeue to the end, the run is never shown CRASHED, LOST or CANCELLED in between."""
+    import threading
+
+    from hpc_runner.watch.report import summaries
+
     submitted = _submit(tmp_path, "preempt", epochs=40)
     run_dir, job_id = submitted.run_dir, submitted.job_id
     wait_state(run_dir, lambda r: r.status.epoch_idx >= 2, timeout=START_S, what="epoch 3")
+    seen: list[tuple[str, int]] = []
+    sampling = threading.Event()
+
+    def sample() -> None:
+        while not sampling.is_set():
+            (entry,) = summaries(tmp_path / "runs")
+            seen.append((entry["phase"], entry["attempt"]))
+            time.sleep(0.5)
+
+    sampler = threading.Thread(target=sample, daemon=True)
+    sampler.start()
     subprocess.run(["scancel", "--signal=USR2", job_id], check=True, timeout=30)
     wait_for(lambda: slurm_pending(job_id), timeout=60, what="the job to be requeued")
+    wait_for(lambda: ("REQUEUED", 0) in seen, timeout=30, what="REQUEUED to be shown")
     slurm_cluster.release_held(job_id)  # instead of SLURM's ~2 minute hold
     run = _final(run_dir)
+    sampling.set()
+    sampler.join(timeout=30)
+    phases = [phase for phase, _ in seen]
+    assert not {"CRASHED", "LOST", "CANCELLED", "STOPPED"} & set(phases), seen
+    requeued = phases.index("REQUEUED")
+    assert ("TRAINING", 1) in seen[requeued:] or ("DONE", 1) in seen[requeued:], seen
     assert run.status.state is TrainingState.DONE, run.exception
     assert run.attempt == 1
     assert len(run.losses) == 40 * 7  # the epochs continued: not one step lost or repeated
@@ -220,3 +244,99 @@ def test_a_refused_submission_is_reported_and_leaves_nothing(
     assert "hpc-runner submit: the slurm submission failed: " in answer.stderr
     assert "invalid partition" in answer.stderr.lower() and "Traceback" not in answer.stderr
     assert list(runs.iterdir()) == []
+
+
+# -- phases on the cluster (issue 9): what every view shows at each moment of a run's life --------
+
+
+def _phase_of(runs: Path, run: str, phase: str, timeout: float = 60) -> dict[str, object]:
+    def probe() -> dict[str, object] | None:
+        entry = status_json(runs)[run]
+        return entry if entry["phase"] == phase else None
+
+    return wait_for(probe, timeout=timeout, what=f"{run} to be {phase}", interval=1.0)
+
+
+def test_a_run_held_until_later_is_queued_with_the_reason_and_resumed_only_once(
+    tmp_path: Path, slurm_cluster: SlurmCluster
+) -> None:
+    """``--begin`` in the future: QUEUED (BeginTime) everywhere; what makes no sense is refused;
+    two ``resume`` at once after a cancel make exactly one job (issue 10)."""
+    submitted = _submit(tmp_path, "later", additional_parameters={"begin": "now+1hour"})
+    runs, run_dir = tmp_path / "runs", submitted.run_dir
+    entry = _phase_of(runs, "later", "QUEUED")
+    assert entry["reason"] == "BeginTime" and entry["scheduler_age_s"] is not None
+    row = next(line for line in cli("status", str(runs)).stdout.splitlines() if "later" in line)
+    assert row.split()[1] == "QUEUED" and row.rstrip().endswith("BeginTime")
+    for action in ("stop", "resume"):
+        refused = cli(action, str(run_dir))
+        assert refused.returncode == 1 and "later is QUEUED (BeginTime)" in refused.stderr
+    assert not (run_dir / "STOP").exists()
+
+    assert cli("cancel", str(run_dir)).stdout.strip() == f"scancel {submitted.job_id}"
+    assert _phase_of(runs, "later", "CANCELLED")["reason"] == "by 0"
+
+    # two resumes at once: the run's lock lets one decide and submit, the other sees its job
+    command = [sys.executable, "-m", "hpc_runner", "resume", str(run_dir)]
+    racers = [
+        subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+        for _ in range(2)
+    ]
+    outcomes = sorted((racer.wait(timeout=120), racer.communicate()) for racer in racers)
+    (won, (won_out, _)), (lost, (_, lost_err)) = outcomes
+    assert (won, lost) == (0, 1), outcomes
+    assert "submitted: job " in won_out and "later is QUEUED" in lost_err
+    record = read_job_file(run_dir)
+    assert record is not None and [s.how for s in record.submissions] == ["submit", "resume"]
+    queue = subprocess.run(
+        ["squeue", "-h", "-n", "later", "-o", "%i"], capture_output=True, text=True, check=True
+    )
+    assert queue.stdout.split() == [record.job_id]  # exactly one live job for the run
+    assert cli("cancel", str(run_dir)).returncode == 0
+    _phase_of(runs, "later", "CANCELLED")
+
+
+def test_array_tasks_behind_the_throttle_are_queued_and_have_no_log(
+    tmp_path: Path, slurm_cluster: SlurmCluster
+) -> None:
+    import yaml
+
+    write_spec(tmp_path, "base", epochs=5000, profile="test_cpu")
+    sweep = tmp_path / "sweep.yaml"
+    sweep.write_text(
+        yaml.safe_dump(
+            {
+                "name": "throttled",
+                "base": "base.yaml",
+                "grid": {"training.seed": [1, 2, 3]},
+                "cluster": {"array_parallelism": 1},
+            }
+        )
+    )
+    runs = tmp_path / "runs"
+    answer = cli("sweep", str(sweep), "--cluster", "slurm", "--runs-dir", str(runs))
+    assert answer.returncode == 0, answer.stderr
+
+    def by_task() -> dict[str, dict[str, object]] | None:
+        entries = status_json(runs)
+        if any(
+            entry["phase"] != "QUEUED"
+            for entry in entries.values()
+            if str(entry["job"]).endswith(("_1", "_2"))
+        ):
+            return None
+        return {str(entry["job"]).rsplit("_", 1)[1]: entry for entry in entries.values()}
+
+    tasks = wait_for(by_task, timeout=60, what="tasks 1 and 2 queued", interval=1.0)
+    for task in ("1", "2"):
+        assert tasks[task]["reason"] == "JobArrayTaskLimit", tasks[task]
+    first = runs / str(tasks["0"]["run"])
+    wait_state(first, lambda r: r.status.epoch_idx >= 0, timeout=START_S, what="task 0 trains")
+    third = runs / str(tasks["2"]["run"])
+    logs = cli("logs", str(third))
+    assert logs.returncode == 1 and "no log yet" in logs.stderr and logs.stdout == ""
+    own = cli("logs", str(first))
+    assert own.returncode == 0 and f"{tasks['0']['job']}_0_log.out" in own.stdout
+    assert f"{tasks['1']['job']}_0_log" not in own.stdout
+    for task in ("0", "1", "2"):
+        assert cli("cancel", str(runs / str(tasks[task]["run"]))).returncode == 0
