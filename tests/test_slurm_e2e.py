@@ -211,7 +211,7 @@ def test_the_time_limit_requeues_with_a_scaled_signal_delay(
     slurm_cluster.release_held(job_id)
     wait_state(
         run_dir,
-        lambda r: r.attempt == 1 and r.status.state is TrainingState.TRAINING,
+        lambda r: r.state_attempt == 1 and r.status.state is TrainingState.TRAINING,
         timeout=START_S,
         what="attempt 1 to train",
     )

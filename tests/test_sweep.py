@@ -275,7 +275,14 @@ def test_debug_sweep_with_watch_prints_the_summary(tmp_path: Path) -> None:
 
 
 def row(run: str, state: str, loss: float | None, **extra: Any) -> dict[str, Any]:
-    return {"rank": None, "run": run, "state": state, "best_val_loss": loss, "overrides": extra}
+    return {
+        "rank": None,
+        "run": run,
+        "phase": state,
+        "state": state,
+        "best_val_loss": loss,
+        "overrides": extra,
+    }
 
 
 def test_ranking_best_and_csv() -> None:

@@ -12,17 +12,18 @@ import json
 from pathlib import Path
 from typing import Any
 
-SUMMARY_COLUMNS = ("RANK", "RUN", "STATE", "BEST_VAL_LOSS", "EPOCH", "ATTEMPT", "MODEL")
+SUMMARY_COLUMNS = ("RANK", "RUN", "PHASE", "PSNR", "BEST_VAL_LOSS", "EPOCH", "ATTEMPT", "MODEL")
 
 
 def print_summary(root: Path, *, as_json: bool = False, as_csv: bool = False) -> int:
     """Print the ranked runs below ``root`` (table, JSON object or CSV); exit code 0."""
-    from hpc_runner.watch.results import best, sweep_results, to_csv
+    from hpc_runner.watch.results import best, ranking_metric, sweep_results, to_csv
 
     rows = sweep_results(root)
     winner = best(rows)
+    metric = ranking_metric(rows)
     if as_json:
-        print(json.dumps({"best": winner, "runs": rows}, indent=2))
+        print(json.dumps({"best": winner, "ranked_by": metric, "runs": rows}, indent=2))
         return 0
     if as_csv:
         print(to_csv(rows), end="")
@@ -36,15 +37,41 @@ def print_summary(root: Path, *, as_json: bool = False, as_csv: bool = False) ->
         print(
             "  ".join(cell.ljust(width) for cell, width in zip(line, widths, strict=True)).rstrip()
         )
+    for note in _quality_notes(rows, metric):
+        print(note)
     if winner is None:
-        print("best: none yet (no run is DONE with a validation loss)")
+        print("best: none yet (no run is DONE with a value to rank by)")
         return 0
-    print(f"best: {_printable(winner['run'])} (best val_loss {winner['best_val_loss']:.6g})")
-    print(f"  model: {winner['model'] or '-'}")
+    measure = (
+        f"PSNR {winner['psnr']:.2f} dB"
+        if metric == "psnr"
+        else f"best val_loss {winner['best_val_loss']:.6g}"
+    )
+    print(f"best: {_printable(winner['run'])} ({measure})")
+    saved = ""
+    if winner["best_epoch"] is not None and winner["model_val_loss"] is not None:
+        saved = (
+            f" (saved at epoch {winner['best_epoch'] + 1}, val_loss {winner['model_val_loss']:.6g})"
+        )
+    print(f"  model: {winner['model'] or '-'}{saved}")
     for key in ("bmz_archive", "predictions"):
         if winner[key]:
             print(f"  {key.replace('_', ' ')}: {winner[key]}")
     return 0
+
+
+def _quality_notes(rows: list[dict[str, Any]], metric: str) -> list[str]:
+    """Say what the ranking means: Noise2Void's val_loss predicts masked noisy pixels, so it says
+    little about how clean the result is; a PSNR against ground truth does."""
+    if not any(row.get("algorithm") == "n2v" for row in rows):
+        return []
+    if metric == "psnr":
+        return ["ranked by PSNR against the ground truth (Noise2Void's val_loss is no measure of "
+                "image quality)"]  # fmt: skip
+    return [
+        "note: Noise2Void's val_loss is a self-supervised loss, not a measure of image quality; "
+        "give the spec an `evaluate: ground_truth:` image to rank by PSNR"
+    ]
 
 
 def _summary_row(row: dict[str, Any]) -> tuple[str, ...]:
@@ -52,7 +79,8 @@ def _summary_row(row: dict[str, Any]) -> tuple[str, ...]:
     return (
         str(row["rank"]) if row["rank"] is not None else "-",
         _printable(row["run"]),
-        row["state"],
+        row["phase"],
+        "-" if row.get("psnr") is None else f"{row['psnr']:.2f}",
         "-" if loss is None else f"{loss:.6g}",
         f"{row['epoch']}/{row['max_epochs']}" if row["max_epochs"] else str(row["epoch"] or "-"),
         str(row["attempt"]),

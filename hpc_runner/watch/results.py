@@ -14,6 +14,7 @@ from __future__ import annotations
 import csv
 import io
 import math
+import re
 from collections.abc import Iterable
 from pathlib import Path
 from typing import Any
@@ -35,6 +36,9 @@ COLUMNS = (
     "model",
     "checkpoint",
     "best_checkpoint",
+    "best_epoch",
+    "model_val_loss",
+    "algorithm",
     "bmz_archive",
     "predictions",
 )
@@ -63,6 +67,9 @@ def result_row(summary: dict[str, Any], overrides: dict[str, Any] | None = None)
         "best_checkpoint": model.get("best_checkpoint"),
         "bmz_archive": model.get("bmz_archive"),
         "predictions": model.get("predictions"),
+        "best_epoch": model.get("best_epoch"),
+        "model_val_loss": model.get("best_val_loss"),
+        "algorithm": summary.get("algorithm"),
         "overrides": dict(overrides or {}),
     }
 
@@ -133,11 +140,29 @@ def sweep_results(root: str | Path, *, ask_scheduler: bool = True) -> list[dict[
         job = jobs.get(run_dir)
         scheduler = schedulers.get(run_dir)
         summary = run_summary(label, state, job=job, scheduler=scheduler, run_dir=run_dir)
+        summary["algorithm"] = run_algorithm(run_dir)
         if run_dir.parent not in manifests:
             manifests[run_dir.parent] = read_sweep_file(run_dir.parent).get("runs") or {}
         overrides = manifests[run_dir.parent].get(run_dir.name)
         rows.append(result_row(summary, overrides if isinstance(overrides, dict) else None))
     return rank(rows)
+
+
+_ALGORITHM = re.compile(rb"^\s+algorithm:\s*([\w-]+)\s*$", re.M)
+
+
+def run_algorithm(run_dir: Path) -> str | None:
+    """The careamics algorithm of a run (``n2v``, ``care``, ``n2n``) from its ``run.yaml``.
+
+    A pattern over the text rather than a YAML parse: a summary of hundreds of runs must not
+    parse hundreds of careamics configurations to learn one word each.
+    """
+    try:
+        with open(Path(run_dir) / "run.yaml", "rb") as handle:
+            match = _ALGORITHM.search(handle.read(1 << 16))
+    except OSError:
+        return None
+    return match.group(1).decode() if match else None
 
 
 def to_csv(rows: list[dict[str, Any]]) -> str:

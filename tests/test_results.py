@@ -1,0 +1,62 @@
+"""Which run is best: by PSNR against ground truth where every finished run has one, else by
+the lowest val_loss; and ``--summary`` says what the ranking means for Noise2Void."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from hpc_runner.cli import main
+from hpc_runner.stream.records import EvaluationValue
+from hpc_runner.stream.status import TrainingState, TrainUpdate, TrainUpdateType
+from hpc_runner.stream.writer import StatusWriter
+from hpc_runner.watch.results import best, rank, ranking_metric
+
+T = TrainUpdateType
+
+
+def row(run: str, phase: str, loss: float | None, psnr: float | None) -> dict[str, Any]:
+    return {"rank": None, "run": run, "phase": phase, "state": phase, "best_val_loss": loss,
+            "psnr": psnr, "overrides": {}}  # fmt: skip
+
+
+def test_psnr_ranks_when_every_finished_run_has_one() -> None:
+    rows = [
+        row("a", "DONE", 0.1, 20.0),
+        row("b", "DONE", 0.3, 26.0),
+        row("c", "QUEUED", None, None),
+    ]
+    assert ranking_metric(rows) == "psnr"
+    assert [(r["run"], r["rank"]) for r in rank(rows)] == [("b", 1), ("a", 2), ("c", None)]
+    assert best(rows)["run"] == "b"  # the higher PSNR wins, though its val_loss is worse
+    rows.append(row("d", "DONE", 0.05, None))  # one finished run without ground truth
+    assert ranking_metric(rows) == "best_val_loss" and best(rows)["run"] == "d"
+
+
+def _run(run_dir: Path, val_losses: list[float], psnr: float | None) -> None:
+    with StatusWriter(run_dir / "status.jsonl") as writer:
+        writer.write(TrainUpdate(T.STATE, TrainingState.TRAINING))
+        for value in val_losses:
+            writer.write(TrainUpdate(T.VAL_LOSS, value))
+        writer.write(TrainUpdate(T.STATE, TrainingState.DONE))
+        if psnr is not None:
+            writer.write_extension("evaluation", EvaluationValue("clean.tif", 17.0, psnr))
+    (run_dir / "run.yaml").write_text("careamics:\n  algorithm_config:\n    algorithm: n2v\n")
+
+
+@pytest.mark.parametrize("with_truth", [True, False])
+def test_summary_explains_the_ranking_of_noise2void(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], with_truth: bool
+) -> None:
+    _run(tmp_path / "a", [0.4, 0.2], 21.5 if with_truth else None)
+    _run(tmp_path / "b", [0.5, 0.3], 24.25 if with_truth else None)
+    assert main(["status", str(tmp_path), "--summary"]) == 0
+    out = capsys.readouterr().out
+    if with_truth:
+        assert "ranked by PSNR against the ground truth" in out
+        assert "best: b (PSNR 24.25 dB)" in out
+    else:
+        assert "Noise2Void's val_loss is a self-supervised loss" in out
+        assert "best: a (best val_loss 0.2)" in out
