@@ -193,7 +193,7 @@ def wait(
     from hpc_runner.stream.tail import StatusTail
 
     root = Path(sweep_dir)
-    poller = SchedulerPoller(scheduler_interval_s)
+    poller = SchedulerPoller(scheduler_interval_s, max_interval_s=4 * scheduler_interval_s)
     followed: dict[Path, tuple[StatusTail, RunState]] = {}
     deadline = None if timeout_s is None else time.monotonic() + timeout_s
     bar = tqdm(total=0, unit="run", desc=root.name, disable=not progress, file=file or sys.stderr)

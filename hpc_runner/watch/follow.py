@@ -34,7 +34,8 @@ def follow_run(
     those are awaited until the job has ended (at most ``reports_limit_s``).
     """
     tail, run = StatusTail(run_dir / STATUS_FILE), RunState()
-    poller = SchedulerPoller(scheduler_interval_s)
+    # one job: no back-off (a dead job must end the loop soon, and one query costs little)
+    poller = SchedulerPoller(scheduler_interval_s, max_interval_s=scheduler_interval_s)
     last, shown = "", float("-inf")
     final: RunPhase | None = None
     deadline = float("inf")
@@ -58,7 +59,8 @@ def follow_run(
                     print_line(f"  {message}")
         if final is None and phase.phase.final:
             final = phase
-            poller = SchedulerPoller(min(3.0, scheduler_interval_s))  # the job is about to end
+            soon = min(3.0, scheduler_interval_s)  # the job is about to end
+            poller = SchedulerPoller(soon, max_interval_s=soon)
             deadline = time.monotonic() + reports_limit_s
         if final is not None and (
             scheduler is None or scheduler.ended or time.monotonic() > deadline
