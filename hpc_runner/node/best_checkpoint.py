@@ -35,7 +35,7 @@ class BestCheckpoint(Callback):
     """
 
     def __init__(self, dirpath: str | os.PathLike[str]) -> None:
-        self.path = Path(dirpath) / "best.ckpt"
+        self.path = Path(dirpath).absolute() / "best.ckpt"  # stored in records: absolute
         self.best_val_loss: float | None = None
         self.best_epoch: int | None = None
 
