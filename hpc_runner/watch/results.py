@@ -132,10 +132,15 @@ def to_csv(rows: list[dict[str, Any]]) -> str:
 
 
 def _cell(value: Any) -> str:
+    """A CSV cell; text a spreadsheet would run as a formula is made text (``spreadsheet_safe``)."""
+    from hpc_runner.stream.text import spreadsheet_safe
+
     if value is None:
         return ""
     if isinstance(value, list | dict):
         import json
 
         return json.dumps(value)
+    if isinstance(value, str):
+        return spreadsheet_safe(value)
     return str(value)
