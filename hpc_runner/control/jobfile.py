@@ -18,6 +18,8 @@ from pathlib import Path
 
 import msgspec
 
+from hpc_runner.errors import HpcRunnerError
+from hpc_runner.stream.files import read_regular
 from hpc_runner.stream.runs import JOB_FILE, SUBMITIT_DIR
 
 #: Version of the job.json layout; a reader treats a file of a newer version as unreadable.
@@ -101,11 +103,14 @@ class JobRecord(msgspec.Struct, kw_only=True):
         self.cancelled = None
 
 
-class JobFileError(ValueError):
-    """``job.json`` exists but cannot be used (corrupt, newer version)."""
+class JobFileError(HpcRunnerError, ValueError):
+    """``job.json`` exists but cannot be used (corrupt, newer version, not a regular file)."""
 
 
 _DECODER = msgspec.json.Decoder(JobRecord)
+
+#: A job.json is a few hundred bytes per submission; anything this large is not one.
+MAX_JOB_FILE_BYTES = 4 << 20
 
 
 def read_job_file(run_dir: str | os.PathLike[str]) -> JobRecord | None:
@@ -118,15 +123,16 @@ def read_job_file(run_dir: str | os.PathLike[str]) -> JobRecord | None:
     """
     path = Path(run_dir) / JOB_FILE
     try:
-        data = path.read_bytes()
+        data = read_regular(path, max_bytes=MAX_JOB_FILE_BYTES)  # never blocks on a FIFO
     except FileNotFoundError:
         return None
     except OSError as exc:
-        raise JobFileError(f"{path}: cannot read ({exc})") from None
+        raise JobFileError(f"cannot read {exc}") from None
     try:
         record = _DECODER.decode(data)
-    except msgspec.DecodeError as exc:
-        raise JobFileError(f"{path}: not a valid job file ({exc})") from None
+    except (msgspec.DecodeError, RecursionError) as exc:  # RecursionError: [[[[... nesting
+        reason = str(exc) if isinstance(exc, msgspec.DecodeError) else "nested too deeply"
+        raise JobFileError(f"{path}: not a valid job file ({reason})") from None
     if record.v > JOB_FILE_VERSION or record.scheduler not in SCHEDULERS or not record.submissions:
         raise JobFileError(
             f"{path}: unsupported job file (v={record.v}, scheduler={record.scheduler!r})"
