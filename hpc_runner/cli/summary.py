@@ -24,7 +24,7 @@ def print_summary(root: Path, *, as_json: bool = False, as_csv: bool = False) ->
 
     rows = sweep_results(root)
     winner = best(rows)
-    if as_json:  # json.dumps escapes C0 and non-ASCII but writes DEL raw
+    if as_json:  # json.dumps (ensure_ascii) escapes all but printable ASCII: a no-op, for one rule
         print(terminal_safe(json.dumps({"best": winner, "runs": rows}, indent=2)))
         return 0
     if as_csv:

@@ -9,9 +9,9 @@ return overwrites what a line said; a bidirectional override reorders it; C1 con
 
 :func:`terminal_safe` replaces each such character by a visible escape: ``\\r``, ``\\u001b``.
 That form is also a valid JSON string escape meaning the same character, so the function can be
-applied to JSON text as a whole and the data stay exact (``msgspec`` writes DEL, C1 and bidi
-characters raw; ``json.dumps`` writes DEL raw). The command line and the TUI both call it;
-nothing else decides what is safe to show.
+applied to JSON text as a whole and the data stay exact (``msgspec`` escapes C0 controls but
+writes DEL, C1 and bidi characters raw; ``json.dumps`` with ``ensure_ascii`` escapes them all).
+The command line and the TUI both call it; nothing else decides what is safe to show.
 """
 
 from __future__ import annotations
