@@ -240,3 +240,41 @@ def test_run_names_are_capped_in_bytes_and_keep_their_suffix() -> None:
     assert len(long.encode()) <= 200 and set(long) == {"名"}
     with_suffix = safe_run_name("名" * 300, suffix="-2")
     assert with_suffix.endswith("名-2") and len(with_suffix.encode()) <= 200
+
+
+def test_sweep_files_and_runs_that_are_not_files(tmp_path: Path) -> None:
+    """`status --summary` read a FIFO sweep.yaml forever; `sweep` over a file as runs dir."""
+    sweep_dir = tmp_path / "runs" / "s"
+    good_run(sweep_dir / "a")
+    (sweep_dir / "b").mkdir()
+    os.mkfifo(sweep_dir / "b" / STATUS_FILE)
+    os.mkfifo(sweep_dir / "sweep.yaml")
+    answer = cli("status", str(sweep_dir), "--summary", timeout=60)
+    assert answer.returncode == 0, answer.stderr
+    lines = answer.stdout.splitlines()
+    assert any(line.split()[1:3] == ["a", "TRAINING"] for line in lines[1:3])
+    assert any(line.startswith("b: ") and "FIFO" in line for line in lines)
+    not_a_dir = tmp_path / "file"
+    not_a_dir.write_text("")
+    spec = write_spec(tmp_path / "spec")
+    sweep = spec.with_name("sweep.yaml")
+    sweep.write_text(f"name: sw\nbase: {spec.name}\ngrid:\n  training.seed: [1, 2]\n")
+    answer = cli("sweep", str(sweep), "--runs-dir", str(not_a_dir), "--cluster", "local")
+    assert answer.returncode == 2 and "Traceback" not in answer.stderr
+    assert error_lines(answer.stderr) == [
+        f"hpc-runner sweep: {not_a_dir / 'sw'}: not a directory (give a directory for the runs)"
+    ]
+
+
+def test_the_detail_views_never_wait_on_a_fifo(tmp_path: Path) -> None:
+    """The TUI's details read run.yaml and the job logs: a FIFO there is reported, not read."""
+    from hpc_runner.watch.meta import load_meta, read_tail
+
+    run_dir = good_run(tmp_path / "run")
+    os.mkfifo(run_dir / "run.yaml")
+    os.mkfifo(tmp_path / "log")
+    meta = load_meta(run_dir)
+    assert meta.problems == [f"{run_dir / 'run.yaml'}: cannot read the run spec (a FIFO (named "
+                             "pipe), not a regular file)"]  # fmt: skip
+    with pytest.raises(OSError, match="FIFO"):
+        read_tail(tmp_path / "log")

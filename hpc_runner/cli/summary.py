@@ -39,6 +39,9 @@ def print_summary(root: Path, *, as_json: bool = False, as_csv: bool = False) ->
         print(
             "  ".join(cell.ljust(width) for cell, width in zip(line, widths, strict=True)).rstrip()
         )
+    for row in rows:
+        if row.get("error"):
+            print(_printable(f"{row['run']}: {row['error']}"))
     if winner is None:
         print("best: none yet (no run is DONE with a validation loss)")
         return 0

@@ -50,6 +50,7 @@ def result_row(summary: dict[str, Any], overrides: dict[str, Any] | None = None)
         "attempt": summary["attempt"],
         "scheduler_state": summary.get("scheduler_state"),
         "reason": summary.get("reason") or summary.get("exception"),
+        "error": summary.get("error"),
         "model": model.get("best_checkpoint")
         or model.get("checkpoint")
         or model.get("bmz_archive"),
