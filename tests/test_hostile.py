@@ -147,6 +147,8 @@ def test_commands_over_bad_files_end_in_one_line(hostile_runs: Path) -> None:
             assert "Traceback" not in answer.stderr, (run, command, answer.stderr)
             assert len(error_lines(answer.stderr)) == 1, (run, command, answer.stderr)
             assert answer.stderr.startswith(f"hpc-runner {command}: ")
+    listed = json.loads(cli("status", str(hostile_runs), "--json", timeout=60).stdout)
+    assert {"fifo-job", "corrupt-job", "dir-job", "good"} <= {entry["run"] for entry in listed}
     assert "a FIFO" in cli("logs", "fifo-job", "--runs-dir", str(hostile_runs)).stderr
     assert (
         "nested too deeply" in cli("cancel", "corrupt-job", "--runs-dir", str(hostile_runs)).stderr
@@ -233,6 +235,15 @@ def test_a_full_disk_leaves_no_half_made_run(tmp_path: Path, full_filesystem: Pa
 def test_run_names_keep_unicode_letters(name: str, safe: str) -> None:
     """名前 and 日本 both became ``_`` (and ``_-2``) before."""
     assert safe_run_name(name) == safe
+
+
+def test_sweep_names_of_long_unicode_values_stay_unique() -> None:
+    """Capped by bytes, a name with its ``-N`` cut off would collide forever."""
+    from hpc_runner.spec.sweep import unique_names
+
+    names = unique_names(["名" * 100, "名" * 100, "名" * 101])
+    assert len(set(names)) == 3 and names[1].endswith("名-2")
+    assert all(len(name.encode()) <= 200 for name in names)
 
 
 def test_run_names_are_capped_in_bytes_and_keep_their_suffix() -> None:
