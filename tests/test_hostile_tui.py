@@ -58,3 +58,44 @@ async def test_bad_runs_are_shown_beside_the_good_one(tmp_path: Path) -> None:
             await wait_for(lambda e=entry: e.error is not None, lambda: pilot.pause(0.02))
             assert "not a regular file" in entry.error or "symlink loop" in entry.error
         assert app.entries[str(root / "deep-lines")].run.skipped == {"invalid": 2}
+
+
+@pytest.mark.parametrize("poll", [None, 0.05], ids=["inotify", "polling"])
+def test_the_watcher_delivers_every_run_and_keeps_going(tmp_path: Path, poll: float | None) -> None:
+    """The polling observer stats status.jsonl following symlinks: one linking to its own
+    directory was walked as deep as the kernel allowed; a FIFO blocked the reader thread."""
+    import queue
+
+    from hpc_runner.watch.watcher import RunWatcher
+
+    root = tmp_path / "runs"
+    good_run(root / "good")
+    for name, make in BAD_STATUS.items():
+        (root / name).mkdir(parents=True)
+        make(root / name / "status.jsonl")
+    (root / "good" / "loop").symlink_to("..")
+    batches: queue.Queue = queue.Queue()
+    errors: list[str] = []
+    watcher = RunWatcher(root, batches.put, poll=poll, min_interval=0.0, on_error=errors.append)
+    watcher.start()
+    try:
+        updates = []
+        while True:
+            batch = batches.get(timeout=30)
+            watcher.acknowledge()
+            updates += batch.updates
+            if batch.initial_scan_done:
+                break
+        labels = {update.label for update in updates}
+        assert labels == {"good", *BAD_STATUS}
+        good = [r for u in updates if u.label == "good" for r in u.batch.records]
+        assert good, "the good run's records were delivered"
+        failed = {update.label for update in updates if update.error}
+        assert failed == {"fifo", "symlink-loop", "directory", "device", "socket-dir-link"}
+        # and it keeps following: a new run appears after the bad ones were read
+        FakeTraining(root / "later").begin(1, 1)
+        while "later" not in {u.label for u in batches.get(timeout=30).updates}:
+            watcher.acknowledge()
+        assert errors == []
+    finally:
+        watcher.stop()
