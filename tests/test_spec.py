@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import subprocess
 import sys
 from pathlib import Path
@@ -402,3 +403,107 @@ def test_submit_command_bad_spec_has_no_traceback(job_dir: Path) -> None:
     assert f"{path}: training.epochz: unknown key (did you mean 'epochs'?)" in result.stderr
     assert "Traceback" not in result.stderr
     assert not runs.exists() or not any(runs.iterdir())
+
+
+# -- hostile and mismatched inputs (issue 10) ----------------------------------------------------
+
+
+def _care(**changes: Any) -> dict[str, Any]:
+    training = {"algorithm": "care", "axes": "YX", "patch_size": [16, 16], "batch_size": 2}
+    return {**training, "n_val_patches": 2, **changes}
+
+
+@pytest.mark.parametrize("algorithm", ["care", "n2n"])
+def test_targets_must_have_their_inputs_shape(job_dir: Path, algorithm: str) -> None:
+    """A 64x64 input with a 32x32 target trained to DONE (careamics cuts patches from both)."""
+    tifffile.imwrite(job_dir / "data" / "half.tif", tiny_image((32, 32)))
+    data = {
+        "train": "data/noisy.tif",
+        "train_target": "data/half.tif",
+        "val": "data/noisy.tif",
+        "val_target": "data/half.tif",
+    }
+    path = write_spec(job_dir, n2v_spec(training=_care(algorithm=algorithm), data=data))
+    lines = problems_of(path)
+    assert lines == [
+        f"{path}: data.{key}_target: shape (32, 32) does not match data.{key} (64, 64) "
+        "(Y 32 vs 64, X 32 vs 64): each target must be its input's counterpart, pixel for pixel"
+        for key in ("train", "val")
+    ]
+
+
+def test_target_directories_need_one_target_per_image(job_dir: Path) -> None:
+    for folder, count in (("inputs", 2), ("targets", 1)):
+        (job_dir / folder).mkdir()
+        for index in range(count):
+            tifffile.imwrite(job_dir / folder / f"im{index}.tif", tiny_image(seed=index))
+    data = {"train": "inputs", "train_target": "targets"}
+    lines = problems_of(write_spec(job_dir, n2v_spec(training=_care(), data=data)))
+    assert [line.split(": ", 2)[1:] for line in lines] == [
+        [
+            "data.train_target",
+            "1 images but data.train has 2 (give one target per input image, with the same "
+            "file names)",
+        ]
+    ]
+
+
+def test_channels_must_match_the_model(job_dir: Path) -> None:
+    """3 channels in the data with n_channels: 2 passed and crashed on the node."""
+    np.save(job_dir / "data" / "rgb.npy", tiny_image((64, 64, 3)))
+    np.save(job_dir / "data" / "two.npy", tiny_image((64, 64, 2)))
+    training = {**TINY_N2V, "axes": "YXC", "n_channels": 2}
+    path = write_spec(job_dir, n2v_spec(training=training, data={"train": "data/rgb.npy"}))
+    assert problems_of(path) == [
+        f"{path}: data.train: the images have 3 channel(s) (axis C of 'YXC') but the model "
+        "takes 2: set training.n_channels (algorithm_config.model.in_channels in a full "
+        "config) to 3, or pick channels with training.channels"
+    ]
+    care = _care(axes="YXC", n_channels_in=3, n_channels_out=3)
+    data = {"train": "data/rgb.npy", "train_target": "data/two.npy"}
+    path = write_spec(job_dir, n2v_spec(training=care, data=data))
+    assert problems_of(path) == [
+        f"{path}: data.train_target: the targets have 2 channel(s) (axis C of 'YXC') but the "
+        "model puts out 3: set training.n_channels_out (algorithm_config.model.num_classes in "
+        "a full config) to 2"
+    ]
+    ok = load_job_spec(
+        write_spec(
+            job_dir,
+            n2v_spec(training={**training, "n_channels": 3}, data={"train": "data/rgb.npy"}),
+        )
+    )
+    assert ok.careamics["algorithm_config"]["model"]["in_channels"] == 3
+
+
+def test_an_empty_name_says_it_is_empty(job_dir: Path) -> None:
+    lines = problems_of(write_spec(job_dir, n2v_spec(name="")))
+    assert lines == [
+        f"{job_dir / 'job.yaml'}: name: expected a non-empty string, got an empty string"
+    ]
+
+
+@pytest.mark.parametrize("which", ["spec", "data", "config"])
+def test_a_fifo_instead_of_a_file_is_refused_at_once(job_dir: Path, which: str) -> None:
+    """A FIFO as spec or data file made `submit` wait forever for a writer."""
+    spec = n2v_spec()
+    if which == "data":
+        os.mkfifo(job_dir / "data" / "pipe.tif")
+        spec["data"] = {"train": "data/pipe.tif"}
+    if which == "config":
+        os.mkfifo(job_dir / "careamics.yml")
+        spec["training"] = {"config": "careamics.yml"}
+    path = write_spec(job_dir, spec)
+    if which == "spec":
+        path = job_dir / "pipe.yaml"
+        os.mkfifo(path)
+    result = subprocess.run(  # a timeout, not a speed assertion: before the fix it never returned
+        [sys.executable, "-m", "hpc_runner", "submit", str(path), "--runs-dir", str(job_dir / "r")],
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert result.returncode == 2, result.stderr
+    assert "Traceback" not in result.stderr
+    assert "FIFO" in result.stderr or "not a regular file" in result.stderr
+    assert not (job_dir / "r").exists()

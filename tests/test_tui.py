@@ -206,7 +206,7 @@ async def test_markup_and_escapes_from_files_are_shown_literally(runs_root: Path
         assert len(table.visible_keys) == 5 + len(HOSTILE)
         shown = screen_text(app)
         assert "[bold red]x[|]" in shown and "[link=https:||example.com]click[|link]" in shown
-        assert "␛[31mred␛[0m" in shown and "␛]0;owned␇title" in shown
+        assert "\\u001b[31mred\\u001b[0m" in shown and "\\u001b]0;owned\\u0007title" in shown
         for index, text in enumerate(HOSTILE):
             key = next(k for k in table.visible_keys if f"hostile{index} " in k)
             name_cell = table.cell(key, "name")

@@ -10,6 +10,8 @@ import argparse
 import sys
 from pathlib import Path
 
+from hpc_runner.stream.text import terminal_safe
+
 
 def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     commands = {
@@ -53,14 +55,18 @@ def stop(args: argparse.Namespace) -> int:
     from hpc_runner.control.jobs import stop_run
 
     path = stop_run(_run_dir(args))
-    print(f"stop requested: {path} (the training stops after its current batch, checkpointed)")
+    print(
+        terminal_safe(
+            f"stop requested: {path} (the training stops after its current batch, checkpointed)"
+        )
+    )
     return 0
 
 
 def cancel(args: argparse.Namespace) -> int:
     from hpc_runner.control.jobs import cancel_run
 
-    print(cancel_run(_run_dir(args)))
+    print(terminal_safe(cancel_run(_run_dir(args))))
     return 0
 
 
@@ -69,14 +75,18 @@ def resume(args: argparse.Namespace) -> int:
 
     plan, job_id = resume_run(_run_dir(args), cluster=args.cluster)
     for line in plan.describe():
-        print(line)
+        print(terminal_safe(line))
     print(f"submitted: job {job_id}")
     return 0
 
 
 def logs(args: argparse.Namespace) -> int:
+    """Each log as a terminal would show it: colours dropped, progress-bar rewrites applied,
+    other control characters escaped (``hpc_runner.stream.text.log_text``)."""
     from hpc_runner.control.jobs import log_files
     from hpc_runner.errors import HpcRunnerError
+    from hpc_runner.stream.files import read_regular
+    from hpc_runner.stream.text import log_text
 
     run_dir = _run_dir(args)
     files = log_files(run_dir, args.attempt)
@@ -84,10 +94,10 @@ def logs(args: argparse.Namespace) -> int:
         which = "its job" if args.attempt is None else f"attempt {args.attempt}"
         raise HpcRunnerError(f"{run_dir.name}: no log yet ({which} has written none)")
     for path in files:
-        print(f"==> {path} <==", flush=True)
-        data = path.read_bytes()
+        print(terminal_safe(f"==> {path} <==", one_line=True), flush=True)
+        data = read_regular(path)
         if args.lines > 0:
             data = b"\n".join(data.splitlines()[-args.lines :]) + b"\n"
-        sys.stdout.buffer.write(data)
+        sys.stdout.write(log_text(data.decode("utf-8", errors="replace")))
         sys.stdout.flush()
     return 0

@@ -34,28 +34,35 @@ def run(args: argparse.Namespace) -> int:
         templates_dirs,
     )
     from hpc_runner.stream.runs import default_runs_dir
+    from hpc_runner.stream.text import terminal_safe
 
     if args.name:
         profile = load_profile(args.name)
         if args.json:
-            print(json.dumps(_as_json(profile, executor_parameters), indent=2))
+            print(terminal_safe(json.dumps(_as_json(profile, executor_parameters), indent=2)))
         else:
-            print(f"# {profile.name}: {profile.description} ({profile.source})")
+            header = f"# {profile.name}: {profile.description} ({profile.source})"
+            print(terminal_safe(header, one_line=True))
             folder = default_runs_dir().absolute() / "RUN" / "submitit" / "%j"
-            print(sbatch_preview(profile, folder, job_name="RUN", python=sys.executable))
+            preview = sbatch_preview(profile, folder, job_name="RUN", python=sys.executable)
+            print(terminal_safe(preview))
         return 0
     profiles = list_profiles()
     if args.json:
-        print(json.dumps([_as_json(p, executor_parameters) for p in profiles], indent=2))
+        print(
+            terminal_safe(
+                json.dumps([_as_json(p, executor_parameters) for p in profiles], indent=2)
+            )
+        )
         return 0
     if not profiles:
         dirs = ", ".join(str(d) for d in templates_dirs())
-        print(f"no profiles found (searched {dirs})", file=sys.stderr)
+        print(terminal_safe(f"no profiles found (searched {dirs})"), file=sys.stderr)
         return 0
     rows: list[tuple[str, ...]] = [
         ("NAME", "PARTITION", "GPUS", "CPUS", "MEM", "TIME", "DESCRIPTION")
     ]
-    rows += [_row(profile) for profile in profiles]
+    rows += [tuple(terminal_safe(cell, one_line=True) for cell in _row(p)) for p in profiles]
     widths = [max(len(row[i]) for row in rows) for i in range(len(rows[0]) - 1)]
     for row in rows:
         cells = [cell.ljust(width) for cell, width in zip(row, widths, strict=False)]

@@ -28,6 +28,7 @@ def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) ->
 def run(args: argparse.Namespace) -> int:
     from hpc_runner.errors import UsageError
     from hpc_runner.stream.runs import default_runs_dir
+    from hpc_runner.stream.text import terminal_safe
     from hpc_runner.watch.report import summaries as run_summaries
 
     root: Path = args.dir or default_runs_dir()
@@ -43,7 +44,7 @@ def run(args: argparse.Namespace) -> int:
     if args.json:
         import msgspec
 
-        print(msgspec.json.format(msgspec.json.encode(summaries)).decode())
+        print(terminal_safe(msgspec.json.format(msgspec.json.encode(summaries)).decode()))
     elif args.csv:
         from hpc_runner.cli.summary import status_csv
 
@@ -57,8 +58,10 @@ COLUMNS = ("RUN", "PHASE", "EPOCH", "BATCH", "LOSS", "VAL_LOSS", "ATTEMPT", "REA
 
 
 def _printable(text: str) -> str:
-    """Names come from the filesystem: show control characters as ``?``, never interpret them."""
-    return "".join(char if char.isprintable() else "?" for char in text)
+    """Names come from the filesystem: show control characters escaped, never interpret them."""
+    from hpc_runner.stream.text import terminal_safe
+
+    return terminal_safe(text, one_line=True)
 
 
 def _progress(index: int, total: int) -> str:
@@ -86,7 +89,7 @@ def table_row(summary: dict[str, Any]) -> tuple[str, ...]:
 
 def print_table(summaries: list[dict[str, Any]], root: Path) -> None:
     if not summaries:
-        print(f"no runs below {root}")
+        print(f"no runs below {_printable(str(root))}")
         return
     rows = [COLUMNS, *(table_row(summary) for summary in summaries)]
     widths = [max(len(row[i]) for row in rows) for i in range(len(COLUMNS))]
@@ -94,3 +97,6 @@ def print_table(summaries: list[dict[str, Any]], root: Path) -> None:
         print(
             "  ".join(cell.ljust(width) for cell, width in zip(row, widths, strict=True)).rstrip()
         )
+    for summary in summaries:
+        if summary.get("error"):
+            print(_printable(f"{summary['run']}: {summary['error']}"))

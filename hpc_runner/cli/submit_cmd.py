@@ -42,13 +42,14 @@ def run(args: argparse.Namespace) -> int:
     from hpc_runner.errors import HpcRunnerError
     from hpc_runner.spec.job import load_job_spec
     from hpc_runner.stream.runs import default_runs_dir
+    from hpc_runner.stream.text import terminal_safe
 
     spec = load_job_spec(args.spec, profile=args.profile)
     for note in spec.notes:
-        print(f"note: {note}", file=sys.stderr)
+        print(terminal_safe(f"note: {note}"), file=sys.stderr)
     runs_dir: Path = args.runs_dir or default_runs_dir()
     (submitted,) = submit_specs([spec], runs_dir, cluster=args.cluster)
-    print(f"run directory: {submitted.run_dir}")
+    print(terminal_safe(f"run directory: {submitted.run_dir}", one_line=True))
     print(f"job: {submitted.job_id} ({submitted.scheduler})", flush=True)
     if submitted.scheduler == "debug":  # runs here and now
         try:
@@ -70,7 +71,9 @@ def watch(run_dir: Path) -> int:
         sys.stdout.flush()
         os.execv(sys.executable, [sys.executable, "-m", "hpc_runner", "watch", str(run_dir)])
     from hpc_runner.control.phase import Phase
+    from hpc_runner.stream.text import terminal_safe
     from hpc_runner.watch.follow import follow_run
 
-    final = follow_run(run_dir, print_line=lambda line: print(line, flush=True))
+    # the lines quote the node's messages and exception texts
+    final = follow_run(run_dir, print_line=lambda line: print(terminal_safe(line), flush=True))
     return 0 if final.phase in (Phase.DONE, Phase.STOPPED) else 1

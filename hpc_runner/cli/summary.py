@@ -1,7 +1,9 @@
 """``hpc-runner status DIR --summary``: a sweep's runs ranked by best val_loss, and the winner.
 
 Kept out of ``status_cmd`` so that the plain status table stays as it is; standard library
-only at import, like every command module.
+only at import, like every command module. Everything printed goes through
+:func:`hpc_runner.stream.text.terminal_safe` (run names, model paths and exception messages come
+from run directories); CSV cells are also guarded against spreadsheet formulas.
 """
 
 from __future__ import annotations
@@ -17,19 +19,21 @@ SUMMARY_COLUMNS = ("RANK", "RUN", "PHASE", "PSNR", "BEST_VAL_LOSS", "EPOCH", "AT
 
 def print_summary(root: Path, *, as_json: bool = False, as_csv: bool = False) -> int:
     """Print the ranked runs below ``root`` (table, JSON object or CSV); exit code 0."""
+    from hpc_runner.stream.text import terminal_safe
     from hpc_runner.watch.results import best, ranking_metric, sweep_results, to_csv
 
     rows = sweep_results(root)
     winner = best(rows)
     metric = ranking_metric(rows)
-    if as_json:
-        print(json.dumps({"best": winner, "ranked_by": metric, "runs": rows}, indent=2))
+    if as_json:  # json.dumps (ensure_ascii) escapes all but printable ASCII: a no-op, for one rule
+        payload = {"best": winner, "ranked_by": metric, "runs": rows}
+        print(terminal_safe(json.dumps(payload, indent=2)))
         return 0
     if as_csv:
-        print(to_csv(rows), end="")
+        print(terminal_safe(to_csv(rows)), end="")
         return 0
     if not rows:
-        print(f"no runs below {root}")
+        print(f"no runs below {_printable(str(root))}")
         return 0
     table = [SUMMARY_COLUMNS, *(_summary_row(row) for row in rows)]
     widths = [max(len(line[i]) for line in table) for i in range(len(SUMMARY_COLUMNS))]
@@ -37,6 +41,9 @@ def print_summary(root: Path, *, as_json: bool = False, as_csv: bool = False) ->
         print(
             "  ".join(cell.ljust(width) for cell, width in zip(line, widths, strict=True)).rstrip()
         )
+    for row in rows:
+        if row.get("error"):
+            print(_printable(f"{row['run']}: {row['error']}"))
     for note in _quality_notes(rows, metric):
         print(note)
     if winner is None:
@@ -53,10 +60,10 @@ def print_summary(root: Path, *, as_json: bool = False, as_csv: bool = False) ->
         saved = (
             f" (saved at epoch {winner['best_epoch'] + 1}, val_loss {winner['model_val_loss']:.6g})"
         )
-    print(f"  model: {winner['model'] or '-'}{saved}")
+    print(f"  model: {_printable(winner['model'] or '-')}{saved}")
     for key in ("bmz_archive", "predictions"):
         if winner[key]:
-            print(f"  {key.replace('_', ' ')}: {winner[key]}")
+            print(f"  {key.replace('_', ' ')}: {_printable(winner[key])}")
     return 0
 
 
@@ -84,17 +91,23 @@ def _summary_row(row: dict[str, Any]) -> tuple[str, ...]:
         "-" if loss is None else f"{loss:.6g}",
         f"{row['epoch']}/{row['max_epochs']}" if row["max_epochs"] else str(row["epoch"] or "-"),
         str(row["attempt"]),
-        row["model"] or "-",
+        _printable(row["model"] or "-"),
     )
 
 
 def _printable(text: str) -> str:
-    """Run names come from the filesystem: show control characters as ``?``."""
-    return "".join(char if char.isprintable() else "?" for char in text)
+    """Run names and paths come from run directories: control characters shown escaped."""
+    from hpc_runner.stream.text import terminal_safe
+
+    return terminal_safe(text, one_line=True)
 
 
 def status_csv(summaries: list[dict[str, Any]]) -> str:
-    """``status --csv``: the ``status --json`` objects as CSV, ``model`` split into columns."""
+    """``status --csv``: the ``status --json`` objects as CSV, ``model`` split into columns.
+
+    Text cells are safe on a terminal and in a spreadsheet (see :func:`_cell`); ``--json`` is
+    the exact export.
+    """
     model_keys: list[str] = []
     for summary in summaries:
         model_keys += [key for key in summary.get("model") or {} if key not in model_keys]
@@ -112,4 +125,10 @@ def status_csv(summaries: list[dict[str, Any]]) -> str:
 
 
 def _cell(value: Any) -> str:
-    return "" if value is None else str(value)
+    from hpc_runner.stream.text import spreadsheet_safe, terminal_safe
+
+    if value is None:
+        return ""
+    if isinstance(value, str):  # numbers stay numbers: a negative loss is not a formula
+        return terminal_safe(spreadsheet_safe(value))
+    return str(value)

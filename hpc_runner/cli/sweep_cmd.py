@@ -8,6 +8,8 @@ import sys
 from pathlib import Path
 from typing import Any
 
+from hpc_runner.stream.text import terminal_safe
+
 CLUSTERS = ("auto", "slurm", "local", "debug")
 
 
@@ -67,7 +69,7 @@ def run(args: argparse.Namespace) -> int:
     if args.json:
         raise UsageError("--json goes with --dry-run (a submission prints run directories)")
     for note in sorted({note for _, spec in checked for note in spec.notes}):
-        print(f"note: {note}", file=sys.stderr)
+        print(terminal_safe(f"note: {note}"), file=sys.stderr)
     return submit(plan, sweep, sweep_dir, args)
 
 
@@ -77,14 +79,14 @@ def submit(plan: list[Any], sweep: Any, sweep_dir: Path, args: argparse.Namespac
 
     skipped = [item for item in plan if item.action == "skip"]
     for item in skipped:
-        print(f"skipped {item.run.name}: {item.reason}")
+        print(terminal_safe(f"skipped {item.run.name}: {item.reason}", one_line=True))
     if len(skipped) == len(plan):
         hint = "" if args.only_failed else " (--only-failed resubmits failed ones)"
-        print(f"nothing to submit: all {len(plan)} runs of {sweep_dir} exist{hint}")
+        print(terminal_safe(f"nothing to submit: all {len(plan)} runs of {sweep_dir} exist{hint}"))
         return watch(sweep_dir) if args.watch else 0
     submitted = submit_plan(plan, sweep, sweep_dir, cluster=args.cluster)
     write_sweep_file(sweep, sweep_dir, [item.run for item in plan])
-    print(f"sweep directory: {sweep_dir.absolute()}")
+    print(terminal_safe(f"sweep directory: {sweep_dir.absolute()}", one_line=True))
     for item, one in zip([i for i in plan if i.action != "skip"], submitted, strict=True):
         again = f" ({item.reason}, attempt {item.attempt})" if item.action == "retry" else ""
         print(f"{item.run.name}: job {one.job_id}{again}")
@@ -133,7 +135,7 @@ def print_plan(plan: list[Any], *, as_json: bool) -> None:
             {"run": item.run.name, "overrides": item.run.overrides, "action": item.action}
             for item in plan
         ]
-        print(json.dumps(entries, indent=2))
+        print(terminal_safe(json.dumps(entries, indent=2)))
         return
     width = max((len(item.run.name) for item in plan), default=0)
     for item in plan:
@@ -143,6 +145,6 @@ def print_plan(plan: list[Any], *, as_json: bool) -> None:
         action = {"new": "", "retry": f"  [resubmit: {item.reason}]"}.get(
             item.action, f"  [skip: {item.reason}]"
         )
-        print(f"{item.run.name.ljust(width)}  {values}{action}")
+        print(terminal_safe(f"{item.run.name.ljust(width)}  {values}{action}", one_line=True))
     submitted = sum(item.action != "skip" for item in plan)
     print(f"{len(plan)} runs, {submitted} to submit (dry run: nothing written)")

@@ -18,6 +18,8 @@ from pathlib import Path
 
 import msgspec
 
+from hpc_runner.errors import HpcRunnerError
+from hpc_runner.stream.files import read_regular, replace_file
 from hpc_runner.stream.processes import ProcessId
 from hpc_runner.stream.runs import JOB_FILE, SUBMITIT_DIR
 
@@ -108,11 +110,14 @@ class JobRecord(msgspec.Struct, kw_only=True):
         self.cancelled = None
 
 
-class JobFileError(ValueError):
-    """``job.json`` exists but cannot be used (corrupt, newer version)."""
+class JobFileError(HpcRunnerError, ValueError):
+    """``job.json`` exists but cannot be used (corrupt, newer version, not a regular file)."""
 
 
 _DECODER = msgspec.json.Decoder(JobRecord)
+
+#: A job.json is a few hundred bytes per submission; anything this large is not one.
+MAX_JOB_FILE_BYTES = 4 << 20
 
 
 def read_job_file(run_dir: str | os.PathLike[str]) -> JobRecord | None:
@@ -125,15 +130,16 @@ def read_job_file(run_dir: str | os.PathLike[str]) -> JobRecord | None:
     """
     path = Path(run_dir) / JOB_FILE
     try:
-        data = path.read_bytes()
+        data = read_regular(path, max_bytes=MAX_JOB_FILE_BYTES)  # never blocks on a FIFO
     except FileNotFoundError:
         return None
     except OSError as exc:
-        raise JobFileError(f"{path}: cannot read ({exc})") from None
+        raise JobFileError(f"cannot read {exc}") from None
     try:
         record = _DECODER.decode(data)
-    except msgspec.DecodeError as exc:
-        raise JobFileError(f"{path}: not a valid job file ({exc})") from None
+    except (msgspec.DecodeError, RecursionError) as exc:  # RecursionError: [[[[... nesting
+        reason = str(exc) if isinstance(exc, msgspec.DecodeError) else "nested too deeply"
+        raise JobFileError(f"{path}: not a valid job file ({reason})") from None
     if record.v > JOB_FILE_VERSION or record.scheduler not in SCHEDULERS or not record.submissions:
         raise JobFileError(
             f"{path}: unsupported job file (v={record.v}, scheduler={record.scheduler!r})"
@@ -144,7 +150,5 @@ def read_job_file(run_dir: str | os.PathLike[str]) -> JobRecord | None:
 def write_job_file(run_dir: str | os.PathLike[str], record: JobRecord) -> Path:
     """Replace ``job.json`` atomically: a reader sees the old or the new file, never half."""
     path = Path(run_dir) / JOB_FILE
-    temporary = path.with_name(f".{JOB_FILE}.{os.getpid()}.tmp")
-    temporary.write_bytes(msgspec.json.format(msgspec.json.encode(record)) + b"\n")
-    os.replace(temporary, path)
+    replace_file(path, msgspec.json.format(msgspec.json.encode(record)) + b"\n")
     return path

@@ -29,6 +29,7 @@ from hpc_runner.control.phase import ACTIONS, Phase, RunPhase, derive_phase
 from hpc_runner.control.run_lock import run_lock
 from hpc_runner.control.scheduler import SchedulerState, scheduler_states, submission_states
 from hpc_runner.errors import HpcRunnerError, UsageError
+from hpc_runner.stream.files import write_new
 from hpc_runner.stream.run_state import RunState, replay
 from hpc_runner.stream.runs import JOB_FILE, RUN_SPEC_FILE, STATUS_FILE, STOP_FILE, default_runs_dir
 
@@ -116,7 +117,7 @@ def stop_run(run_dir: Path) -> Path:
     """Ask the training to stop gracefully after the current batch (writes ``STOP``)."""
     refuse_unless("stop", run_dir, view_run(run_dir))
     stop = run_dir / STOP_FILE
-    stop.write_text(f"stop requested at {time.strftime('%Y-%m-%d %H:%M:%S')}\n")
+    write_new(stop, f"stop requested at {time.strftime('%Y-%m-%d %H:%M:%S')}\n".encode())
     return stop
 
 

@@ -17,7 +17,9 @@ same environment at the same path - true for a venv on a shared filesystem.
 
 from __future__ import annotations
 
+import contextlib
 import os
+import secrets
 import shlex
 import shutil
 import socket
@@ -86,27 +88,70 @@ def choose_cluster(cluster: str = "auto") -> str:
 
 
 def create_run_dir(parent: Path, name: str) -> Path:
-    """A new, empty run directory ``parent/name`` (``name-2``, ``name-3``... if taken)."""
-    parent.mkdir(parents=True, exist_ok=True)
+    """A new, empty run directory ``parent/name`` (``name-2``, ``name-3``... if taken).
+
+    ``mkdir`` claims the name atomically, so two submissions never get the same directory.
+
+    Raises
+    ------
+    UsageError
+        ``parent`` (or a folder above it) is a file.
+    HpcRunnerError
+        Too many runs of that name, or the directory cannot be made (a full disk, no
+        permission): the message says which and where.
+    """
+    try:
+        parent.mkdir(parents=True, exist_ok=True)
+    except (FileExistsError, NotADirectoryError):
+        raise UsageError(f"{parent}: not a directory (give a directory for the runs)") from None
+    except OSError as error:
+        raise HpcRunnerError(f"cannot make the runs directory {parent}: {_reason(error)}") from None
     for index in range(1, 10_000):
         candidate = parent / (name if index == 1 else f"{name}-{index}")
         try:
             candidate.mkdir()
         except FileExistsError:
             continue
+        except OSError as error:
+            raise HpcRunnerError(f"cannot make {candidate}: {_reason(error)}") from None
         return candidate.absolute()
     raise HpcRunnerError(f"{parent}: too many runs named '{name}' (choose another name)")
 
 
 def prepare_run(spec: JobSpec, parent: Path) -> Path:
-    """Create the run directory with ``run.yaml`` and an empty ``status.jsonl``."""
+    """Create the run directory with ``run.yaml`` and an empty ``status.jsonl``: whole or not at
+    all.
+
+    The name is claimed first (an empty directory, which no reader lists as a run: it has no
+    status file); the content is written into a hidden staging directory beside it, which then
+    replaces the claim in one ``rename``. A full disk or any other write error leaves nothing
+    behind - not a run directory with an empty ``run.yaml`` that would be listed, resumed or
+    skipped as existing - and ends in a one-line :class:`HpcRunnerError`.
+    """
     from hpc_runner.spec.job import dump_run_spec
 
     text = dump_run_spec(spec)
     run_dir = create_run_dir(parent, spec.name)
-    (run_dir / RUN_SPEC_FILE).write_text(text, encoding="utf-8")
-    (run_dir / STATUS_FILE).touch()
+    staging = run_dir.with_name(f".{run_dir.name}.{secrets.token_hex(4)}.tmp")
+    try:
+        staging.mkdir()  # mkdir, not mkdtemp: the run directory gets the user's umask
+        (staging / RUN_SPEC_FILE).write_text(text, encoding="utf-8")
+        (staging / STATUS_FILE).touch()
+        os.replace(staging, run_dir)  # an empty directory is replaced atomically
+    except OSError as error:
+        shutil.rmtree(staging, ignore_errors=True)
+        with contextlib.suppress(OSError):
+            run_dir.rmdir()
+        raise HpcRunnerError(
+            f"cannot write the run directory {run_dir}: {_reason(error)} (nothing was submitted)"
+        ) from None
     return run_dir
+
+
+def _reason(error: OSError) -> str:
+    from hpc_runner.stream.files import reason_of
+
+    return reason_of(error)
 
 
 def submit_specs(

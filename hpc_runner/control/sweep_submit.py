@@ -256,8 +256,10 @@ def read_sweep_file(sweep_dir: Path) -> dict[str, Any]:
     (the runs are still found from their status files)."""
     import yaml
 
-    try:
-        document = yaml.safe_load((Path(sweep_dir) / SWEEP_FILE).read_text(encoding="utf-8"))
-    except (OSError, UnicodeDecodeError, yaml.YAMLError):
+    from hpc_runner.stream.files import read_regular_text
+
+    try:  # never blocks on a FIFO (status --summary reads it for every sweep folder)
+        document = yaml.safe_load(read_regular_text(Path(sweep_dir) / SWEEP_FILE, 16 << 20))
+    except (OSError, UnicodeDecodeError, yaml.YAMLError, RecursionError):
         return {}
     return document if isinstance(document, dict) else {}

@@ -21,7 +21,9 @@ that read data, on the compute node or when a spec checks its files.
 
 from __future__ import annotations
 
+import os
 import re
+import stat
 from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
 from pathlib import Path
@@ -126,14 +128,54 @@ def check_source(source: str) -> list[tuple[int, ...]]:
     """
     kind = source_kind(source)
     path, inner = split_source(source)
-    if not Path(path).exists():
-        raise DataSourceError(f"no such file or directory: {path} (check the path)")
+    is_dir = _check_kind(Path(path), directory_ok=kind in ("tiff", "zarr"))
     if kind == "tiff":
         if inner:
             raise DataSourceError(f"{path} is a TIFF file: remove ':{inner}'")
-        return [_tiff_shape(file) for file in _tiff_files(Path(path))]
+        files = _tiff_files(Path(path))
+        if is_dir:
+            for file in files:
+                _check_kind(file, directory_ok=False)
+        return [_tiff_shape(file) for file in files]
+    if kind == "zarr" and is_dir:
+        _check_zarr_metadata(Path(path), inner)
     with _open_array(kind, path, inner) as array:
         return [tuple(array.shape)]
+
+
+def _check_kind(path: Path, *, directory_ok: bool) -> bool:
+    """Refuse what is not a regular file (or a directory, where one may be): the readers would
+    block on a FIFO or a terminal forever. Returns whether ``path`` is a directory.
+
+    The readers open the file again after this check; a source swapped for a FIFO in between
+    is the user's own doing, on the submitting machine.
+    """
+    try:
+        mode = os.stat(path).st_mode
+    except (FileNotFoundError, NotADirectoryError):
+        raise DataSourceError(f"no such file or directory: {path} (check the path)") from None
+    except OSError as error:
+        reason = (error.strerror or type(error).__name__).lower()
+        raise DataSourceError(f"{path} cannot be read ({reason}): check the path") from None
+    if stat.S_ISDIR(mode) and directory_ok:
+        return True
+    if not stat.S_ISREG(mode):
+        what = "a directory" if stat.S_ISDIR(mode) else "not a regular file (a FIFO or device?)"
+        raise DataSourceError(f"{path} is {what}: point to an image file")
+    return False
+
+
+#: The metadata files zarr reads to open an array or group (v2 and v3).
+_ZARR_METADATA = (".zarray", ".zgroup", ".zattrs", ".zmetadata", "zarr.json")
+
+
+def _check_zarr_metadata(store: Path, inner: str | None) -> None:
+    """The metadata zarr reads while opening must be regular files too (see _check_kind)."""
+    folder = store / inner.strip("/") if inner else store
+    for directory in {store, folder}:
+        for name in _ZARR_METADATA:
+            if os.path.lexists(directory / name):
+                _check_kind(directory / name, directory_ok=False)
 
 
 def load_source(source: str) -> np.ndarray | list[np.ndarray]:

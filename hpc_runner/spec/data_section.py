@@ -97,7 +97,9 @@ def evaluate_section(section: Any, spec_dir: Path, problems: Problems) -> str | 
 def check_data_fits(
     data: DataSpec, careamics: dict[str, Any], supervised: bool, problems: Problems
 ) -> None:
-    """Targets where the algorithm needs them, and image dimensions matching the axes."""
+    """Targets where the algorithm needs them, and data that fit the configuration: dimensions
+    matching the axes, images at least one patch large, channel counts matching the model, and
+    each target the same shape as its input (careamics only finds out on the compute node)."""
     from hpc_runner.data.sources import check_source
 
     algorithm = careamics["algorithm_config"]["algorithm"]
@@ -111,28 +113,127 @@ def check_data_fits(
         problems.add("data.val_target", "given without data.val (add data.val or remove it)")
     data_config = careamics["data_config"]
     axes: str = data_config["axes"]
+    target_axes: str = data_config.get("target_axes") or axes
     patch = dict(
         zip([a for a in "ZYX" if a in axes], data_config["patching"]["patch_size"], strict=False)
     )
+    fitting: dict[str, list[tuple[int, ...]]] = {}
     for key, source in data.sources().items():
-        for shape in check_source(source):
-            if len(shape) != len(axes):
+        shapes = check_source(source)
+        if _shapes_fit(
+            key, shapes, target_axes if key.endswith("_target") else axes, patch, problems
+        ):
+            fitting[key] = shapes
+    model = careamics["algorithm_config"].get("model") or {}
+    _check_channels(
+        fitting, axes, target_axes, data_config.get("channels"), model, algorithm, problems
+    )
+    for key in ("train", "val"):
+        if key in fitting and f"{key}_target" in fitting:
+            _check_pairs(key, fitting, axes, target_axes, problems)
+
+
+def _shapes_fit(
+    key: str, shapes: list[tuple[int, ...]], axes: str, patch: dict[str, int], problems: Problems
+) -> bool:
+    """Every image has one dimension per axis and is at least one patch large."""
+    for shape in shapes:
+        if len(shape) != len(axes):
+            problems.add(
+                join_key("data", key),
+                f"image has {len(shape)} dimensions {shape} but training axes '{axes}' "
+                f"has {len(axes)} (set the axes to match the data)",
+            )
+            return False
+        small = {a: (shape[axes.index(a)], p) for a, p in patch.items() if a in axes}
+        small = {a: (n, p) for a, (n, p) in small.items() if n < p}
+        if small:
+            sizes = ", ".join(f"{a}={n} < {p}" for a, (n, p) in small.items())
+            problems.add(
+                join_key("data", key),
+                f"image smaller than the patch ({sizes}): use a smaller training.patch_size",
+            )
+            return False
+    return True
+
+
+def _check_channels(
+    shapes: dict[str, list[tuple[int, ...]]],
+    axes: str,
+    target_axes: str,
+    channels: list[int] | None,
+    model: dict[str, Any],
+    algorithm: str,
+    problems: Problems,
+) -> None:
+    """The C axis of inputs against the model's input channels (or the ``channels`` picked),
+    of targets against its output channels - careamics checks this only when it loads data."""
+    inputs, outputs = model.get("in_channels"), model.get("num_classes")
+    suffix = "" if algorithm == "n2v" else "_in"
+    for key in ("train", "val", "train_target", "val_target"):
+        target = key.endswith("_target")
+        key_axes = target_axes if target else axes
+        expected = outputs if target else inputs
+        if key not in shapes or not isinstance(expected, int):
+            continue
+        for shape in shapes[key]:
+            count = shape[key_axes.index("C")] if "C" in key_axes else 1
+            where = f"axis C of '{key_axes}'" if "C" in key_axes else f"no C in '{key_axes}'"
+            if channels is not None and not target and max(channels, default=0) >= count:
                 problems.add(
                     join_key("data", key),
-                    f"image has {len(shape)} dimensions {shape} but training axes '{axes}' "
-                    f"has {len(axes)} (set the axes to match the data)",
+                    f"training.channels {channels} picks channel {max(channels)} but the images "
+                    f"have {count} ({where}): pick channels below {count}",
                 )
-                break
-            small = {
-                a: (shape[axes.index(a)], p) for a, p in patch.items() if shape[axes.index(a)] < p
-            }
-            if small:
-                sizes = ", ".join(f"{a}={n} < {p}" for a, (n, p) in small.items())
+            elif channels is None and count != expected:
+                name = "n_channels_out" if target else f"n_channels{suffix}"
+                model_key = "num_classes" if target else "in_channels"
+                what = "targets" if target else "images"
                 problems.add(
                     join_key("data", key),
-                    f"image smaller than the patch ({sizes}): use a smaller training.patch_size",
+                    f"the {what} have {count} channel(s) ({where}) but the model "
+                    f"{'puts out' if target else 'takes'} {expected}: set training.{name} "
+                    f"(algorithm_config.model.{model_key} in a full config) to {count}"
+                    + ("" if target else ", or pick channels with training.channels"),
                 )
-                break
+            else:
+                continue
+            break
+
+
+def _check_pairs(
+    key: str,
+    shapes: dict[str, list[tuple[int, ...]]],
+    axes: str,
+    target_axes: str,
+    problems: Problems,
+) -> None:
+    """Each target has its input's size along every axis both have (careamics cuts the same
+    patch from both; a 256x256 target for a 512x512 input trains on garbage or crashes)."""
+    target_key = f"{key}_target"
+    images, targets = shapes[key], shapes[target_key]
+    if len(images) != len(targets):
+        problems.add(
+            join_key("data", target_key),
+            f"{len(targets)} images but data.{key} has {len(images)} "
+            f"(give one target per input image, with the same file names)",
+        )
+        return
+    for index, (image, target) in enumerate(zip(images, targets, strict=True)):
+        common = [a for a in "STZYX" if a in axes and a in target_axes]
+        differ = [
+            f"{a} {target[target_axes.index(a)]} vs {image[axes.index(a)]}"
+            for a in common
+            if target[target_axes.index(a)] != image[axes.index(a)]
+        ]
+        if differ:
+            which = f"image {index + 1}: " if len(images) > 1 else ""
+            problems.add(
+                join_key("data", target_key),
+                f"{which}shape {target} does not match data.{key} {image} ({', '.join(differ)}): "
+                f"each target must be its input's counterpart, pixel for pixel",
+            )
+            return
 
 
 def check_ground_truth(data: DataSpec, ground_truth: str, problems: Problems) -> None:

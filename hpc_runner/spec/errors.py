@@ -108,7 +108,10 @@ def check_keys(
 
 
 def type_name(value: object) -> str:
-    """A user-facing name for the YAML type of a value."""
+    """A user-facing name for the YAML type of a value (``an empty string`` for ``""`` or blanks,
+    so that "expected a non-empty string, got ..." says what was wrong)."""
+    if isinstance(value, str) and not value.strip():
+        return "an empty string" if not value else "a blank string"
     names = {
         bool: "a boolean",
         int: "an integer",
@@ -121,6 +124,10 @@ def type_name(value: object) -> str:
     return names.get(type(value), type(value).__name__)
 
 
+#: Job specs, sweeps, profiles and careamics configurations are a few KiB.
+MAX_YAML_BYTES = 16 << 20
+
+
 def load_yaml_mapping(path: Path, problems: Problems) -> dict[str, Any] | None:
     """Read a YAML file that must hold a mapping; report a missing file or a syntax error.
 
@@ -129,17 +136,25 @@ def load_yaml_mapping(path: Path, problems: Problems) -> dict[str, Any] | None:
     """
     import yaml
 
-    try:
-        text = path.read_text(encoding="utf-8")
+    from hpc_runner.stream.files import read_regular_text, reason_of
+
+    try:  # a FIFO or a device is refused at once, not read until it ends
+        text = read_regular_text(path, max_bytes=MAX_YAML_BYTES)
     except FileNotFoundError:
         problems.add("-", "no such file (check the path)")
         return None
-    except (OSError, UnicodeDecodeError) as error:
-        problems.add("-", f"cannot read the file ({error})")
+    except OSError as error:
+        problems.add("-", f"cannot read the file: {reason_of(error)} (give a YAML file)")
+        return None
+    except UnicodeDecodeError as error:
+        problems.add("-", f"not UTF-8 text (byte {error.start}: {error.reason}): save it as UTF-8")
         return None
     loader = _strict_loader(problems)
     try:
         data = yaml.load(text, Loader=loader)  # a SafeLoader subclass
+    except RecursionError:  # PyYAML composes nested collections recursively
+        problems.add("-", "nested too deeply to be a spec (check the brackets)")
+        return None
     except yaml.MarkedYAMLError as error:
         mark = error.problem_mark or error.context_mark
         where = f"line {mark.line + 1}, column {mark.column + 1}" if mark else "-"

@@ -185,7 +185,7 @@ def unique_names(names: Sequence[str]) -> list[str]:
         while candidate in used or (index > 1 and candidate in taken):
             index += 1
             suffix = f"-{index}"
-            candidate = safe_run_name(name[: 200 - len(suffix)] + suffix)
+            candidate = safe_run_name(name, suffix=suffix)  # the name is cut to fit, not -N
         used.add(candidate)
         result.append(candidate)
     return result

@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import copy
 import inspect
+import os
 import re
 import warnings
 from collections.abc import Callable
@@ -142,7 +143,7 @@ def _resolve_full(
     if isinstance(config, str):
         path = Path(config).expanduser()
         path = path if path.is_absolute() else spec_dir / path
-        if not path.is_file():
+        if not os.path.lexists(path):  # anything else there: load_yaml_mapping says what it is
             problems.add(key_prefix, f"no such careamics configuration file: {path}")
             return None, []
         target = Problems(path)

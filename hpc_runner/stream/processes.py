@@ -18,6 +18,8 @@ from pathlib import Path
 
 import msgspec
 
+from hpc_runner.stream.files import replace_file
+
 #: The file's name in the submitit folder, after the job id.
 PROCESSES_SUFFIX = "_processes.json"
 
@@ -95,10 +97,7 @@ def read_processes(folder: Path, job_id: str) -> JobProcesses | None:
 
 def write_processes(folder: Path, job_id: str, record: JobProcesses) -> None:
     """Replace the file atomically (a reader sees the old or the new content, never half)."""
-    path = processes_file(folder, job_id)
-    temporary = path.with_name(f".{path.name}.{os.getpid()}.tmp")
-    temporary.write_bytes(msgspec.json.encode(record))
-    os.replace(temporary, path)
+    replace_file(processes_file(folder, job_id), msgspec.json.encode(record))
 
 
 def this_process() -> ProcessId:

@@ -15,6 +15,7 @@ from collections import Counter, deque
 from dataclasses import dataclass, field
 from typing import Any
 
+from hpc_runner.stream.files import reason_of
 from hpc_runner.stream.records import (
     STATE_BY_NAME,
     BatchRecord,
@@ -33,6 +34,7 @@ from hpc_runner.stream.records import (
 )
 from hpc_runner.stream.status import TrainingState, TrainingStatus
 from hpc_runner.stream.tail import StatusTail, TailBatch
+from hpc_runner.stream.text import path_text
 
 _STATUS_FIELDS = ("max_epochs", "max_batches", "epoch_idx", "batch_idx", "loss", "val_loss")
 
@@ -65,6 +67,9 @@ class RunState:
         checkpoint saves included): how long this run's silence is still normal.
     skipped : Counter
         Lines not applied, by reason (see :data:`hpc_runner.stream.records.SKIP_REASONS`).
+    error : str | None
+        Why the status file could not be read the last time it was tried (it is not a regular
+        file, a symlink loop, no permission), else None. What was read before is kept.
     """
 
     status: TrainingStatus = field(default_factory=TrainingStatus)
@@ -85,6 +90,7 @@ class RunState:
     first_time: float | None = None
     last_time: float | None = None
     training_since: float | None = None
+    error: str | None = None
 
     @property
     def skipped_lines(self) -> int:
@@ -191,10 +197,21 @@ def replay(path: str | os.PathLike[str]) -> RunState:
 
 
 def follow(tail: StatusTail, run: RunState) -> bool:
-    """Apply everything the tail has now (in slices if large); True if anything changed."""
+    """Apply everything the tail has now (in slices if large); True if anything changed.
+
+    A status file that cannot be read sets ``run.error`` instead of raising: one bad run must
+    not stop whoever reads all the others.
+    """
     changed = False
     while True:
-        batch = tail.read()
+        try:
+            batch = tail.read()
+        except OSError as exc:
+            error = f"{path_text(tail.path)}: {reason_of(exc)}"
+            changed, run.error = changed or run.error != error, error
+            return changed
+        if run.error is not None:
+            run.error, changed = None, True
         if batch.records or batch.skipped or batch.reset:
             run.apply_batch(batch)
             changed = True

@@ -9,7 +9,10 @@ from __future__ import annotations
 
 import os
 import re
+import unicodedata
 from pathlib import Path
+
+from hpc_runner.stream.text import path_text
 
 STATUS_FILE = "status.jsonl"
 RUN_SPEC_FILE = "run.yaml"
@@ -24,7 +27,15 @@ BEST_CHECKPOINT_DIR = "best"  # work/checkpoints/best/: see hpc_runner.node.best
 DEFAULT_RUNS_DIR = "runs"
 
 _NOT_RUNS = frozenset({WORK_DIR, SUBMITIT_DIR, "__pycache__"})
-_UNSAFE = re.compile(r"[^A-Za-z0-9._+=@-]+")
+
+#: A run name's limit in UTF-8 bytes: a path component may hold 255 (NAME_MAX); the rest leaves
+#: room for a ``-N`` suffix and the temporary name a run directory is built under.
+MAX_NAME_BYTES = 200
+
+#: Kept in run names besides letters, digits and combining marks (of any script).
+_SAFE_PUNCTUATION = frozenset("._+=@-")
+#: Unicode categories kept: letters, marks (accents, vowel signs), digits and numbers.
+_SAFE_CATEGORIES = frozenset({"Lu", "Ll", "Lt", "Lm", "Lo", "Mn", "Mc", "Me", "Nd", "Nl", "No"})
 
 
 def default_runs_dir() -> Path:
@@ -32,30 +43,73 @@ def default_runs_dir() -> Path:
     return Path(os.environ.get("HPC_RUNNER_RUNS_DIR") or DEFAULT_RUNS_DIR)
 
 
-def safe_run_name(name: str) -> str:
+def _safe_char(char: str) -> bool:
+    return char in _SAFE_PUNCTUATION or unicodedata.category(char) in _SAFE_CATEGORIES
+
+
+def safe_run_name(name: str, *, suffix: str = "") -> str:
     """A name usable as one path component: no separators, no ``..``, no leading dot, not empty.
 
-    Characters outside ``[A-Za-z0-9._+=@-]`` become ``_``; runs of dots collapse to one.
+    Letters and digits of every script are kept (``名前`` stays ``名前``; NFC-normalised, so that
+    one name has one spelling on disk), as are ``._+=@-``. Anything else - separators, spaces,
+    control and format characters, symbols - becomes ``_`` (a run of them one ``_``); runs of
+    dots collapse to one. The result is at most :data:`MAX_NAME_BYTES` bytes of UTF-8, cut at
+    a character boundary; ``suffix`` (e.g. ``-2``) is made safe the same way and always kept.
     """
-    safe = _UNSAFE.sub("_", name)
-    safe = re.sub(r"\.{2,}", ".", safe).lstrip(".")
-    return safe[:200] or "run"
+
+    def clean(text: str) -> str:
+        text = unicodedata.normalize("NFC", text)
+        safe = "".join(char if _safe_char(char) else "\0" for char in text)
+        safe = re.sub("\0+", "_", safe)
+        return re.sub(r"\.{2,}", ".", safe)
+
+    tail = clean(suffix)
+    budget = MAX_NAME_BYTES - len(tail.encode())
+    head = clean(name).lstrip(".")
+    head = head.encode()[: max(budget, 0)].decode("utf-8", errors="ignore")
+    return (head + tail).lstrip(".") or "run"
 
 
 def find_runs(root: str | os.PathLike[str]) -> list[Path]:
-    """Every run directory at or below ``root`` (a directory holding ``status.jsonl``), sorted."""
+    """Every run directory at or below ``root`` (a directory holding ``status.jsonl``), sorted.
+
+    A run is found whatever its ``status.jsonl`` is (a FIFO, a directory, a dangling symlink):
+    the reader then says why it cannot be read, instead of the run silently vanishing.
+    Symlinked directories are not followed (a symlink loop cannot trap the walk) and unreadable
+    directories are skipped; neither hides the runs beside them.
+    """
     root = Path(root)
     found: list[Path] = []
     for current, dirs, files in os.walk(root):
-        if STATUS_FILE in files:
+        if STATUS_FILE in files or STATUS_FILE in dirs:
             found.append(Path(current))
-        dirs[:] = [d for d in dirs if d not in _NOT_RUNS and not d.startswith(".")]
+        dirs[:] = [d for d in dirs if not skipped_dir(d)]
     return sorted(found, key=lambda path: run_label(root, path))
 
 
+def skipped_dir(name: str) -> bool:
+    """Whether discovery leaves a directory of this name out: run internals, hidden folders (also
+    the temporary names run directories are built under) and a ``status.jsonl`` that is one."""
+    return name in _NOT_RUNS or name.startswith(".") or name == STATUS_FILE
+
+
+def is_run_dir(path: str | os.PathLike[str]) -> bool:
+    """Whether ``path`` is a run directory by :func:`find_runs`' rule: it holds an entry named
+    ``status.jsonl``, of any kind."""
+    try:
+        os.lstat(os.path.join(path, STATUS_FILE))
+    except (OSError, ValueError):
+        return False
+    return True
+
+
 def run_label(root: Path, run_dir: Path) -> str:
-    """The run's path relative to ``root``, ``/``-separated (``.`` when root is the run)."""
-    return run_dir.relative_to(root).as_posix()
+    """The run's path relative to ``root``, ``/``-separated (``.`` when root is the run).
+
+    Bytes of a directory name that are not UTF-8 are shown as ``\\x9b`` escapes
+    (:func:`~hpc_runner.stream.text.path_text`): a label must encode, as JSON and on a terminal.
+    """
+    return path_text(run_dir.relative_to(root).as_posix())
 
 
 def latest_checkpoint(run_dir: str | os.PathLike[str]) -> Path | None:

@@ -4,7 +4,9 @@
 bytes appended since. It reopens the file every time (NFS caches attributes of open files), keeps
 an unterminated last line until its newline arrives, skips and counts lines it cannot use, and
 starts again from byte 0 when the file shrank or was replaced (new inode, or different first
-bytes), telling its caller so with ``reset=True``.
+bytes), telling its caller so with ``reset=True``. A name that is not a regular file (a FIFO, a
+device, a directory, a symlink loop) is never read: :meth:`StatusTail.read` raises
+:class:`~hpc_runner.stream.files.UnreadableFile` at once instead of blocking on it.
 """
 
 from __future__ import annotations
@@ -14,6 +16,7 @@ from collections import Counter
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from hpc_runner.stream.files import open_regular
 from hpc_runner.stream.records import MAX_LINE_BYTES, Record, decode_lines
 
 #: How many leading bytes identify a file across polls (the first record's time and host).
@@ -61,13 +64,25 @@ class StatusTail:
         self._head = b""
 
     def read(self) -> TailBatch:
-        """Decode what was appended since the last call (nothing if the file is missing)."""
+        """Decode what was appended since the last call (nothing if the file is missing).
+
+        Raises
+        ------
+        UnreadableFile
+            The name is not a regular file, is a symlink loop, or cannot be opened; it is
+            retried on the next call (the file may be fixed meanwhile).
+        OSError
+            Reading failed (an I/O error, a stale NFS handle).
+        """
         batch = TailBatch()
         try:
-            fd = os.open(self.path, os.O_RDONLY | os.O_CLOEXEC)
-        except (FileNotFoundError, NotADirectoryError):
+            fd = open_regular(self.path)
+        except FileNotFoundError:
             self.pending = False
             return batch
+        except OSError:
+            self.pending = False
+            raise
         try:
             stat = os.fstat(fd)
             size = stat.st_size

@@ -12,6 +12,7 @@ from textual.containers import Vertical, VerticalScroll
 from textual.screen import ModalScreen
 from textual.widgets import Footer, Static
 
+from hpc_runner.stream.files import reason_of
 from hpc_runner.tui.messages import LogsLoaded, LogText
 from hpc_runner.tui.model import RunEntry
 from hpc_runner.tui.run_info import shown_path
@@ -32,7 +33,7 @@ def read_log(path: Path | None) -> LogText:
     try:
         return LogText(str(path), strip_ansi(read_tail(path, TAIL_BYTES)))
     except OSError as exc:
-        return LogText(str(path), "", f"cannot read {path}: {exc.strerror}")
+        return LogText(str(path), "", f"cannot read {path}: {reason_of(exc)}")
 
 
 def log_text(log: LogText) -> Text:

@@ -42,6 +42,8 @@ COLUMN_KEYS = tuple(key for key, _, _ in COLUMNS)
 #: Numbers are right-aligned, their headers too.
 RIGHT_ALIGNED = frozenset({"loss", "best", "elapsed", "eta", "attempt"})
 MAX_NAME_WIDTH = 48
+#: Columns that widen to their widest cell instead of cutting it: a count cut short is wrong.
+GROWING = frozenset({"epoch", "batch"})
 
 #: Clicking these headers sorts by: run name, state, best val_loss.
 HEADER_SORTS = {"name": "name", "state": "state", "best": "val_loss"}
@@ -177,7 +179,7 @@ class RunsTable(ScrollView, can_focus=True):
         order = [entry.key for entry in shown]
         layout = (order, list(self._widths), self.cursor_row)
         self._order = order
-        self._fit_name_column()
+        self._fit_columns()
         if self._selected in self._order:
             self.cursor_row = self._order.index(self._selected)
         self.cursor_row = max(0, min(self.cursor_row, len(self._order) - 1))
@@ -216,11 +218,17 @@ class RunsTable(ScrollView, can_focus=True):
         self._strips.pop(entry.key, None)
         return True
 
-    def _fit_name_column(self) -> None:
-        names = [self._cells[key][0].cell_len for key in self._order]
-        width = min(MAX_NAME_WIDTH, max([cell_len(COLUMNS[0][1]), *names]))
-        if width != self._widths[0]:
-            self._widths[0] = width
+    def _fit_columns(self) -> None:
+        """The name column as wide as the longest name (up to MAX_NAME_WIDTH); progress columns
+        as wide as their widest cell, so that ``198/3000`` is never cut to ``198/30…``."""
+        widths = list(self._widths)
+        for index, (key, header, width) in enumerate(COLUMNS):
+            if index == 0 or key in GROWING:
+                cells = [self._cells[row][index].cell_len for row in self._order]
+                widest = max([cell_len(header), width, *cells])
+                widths[index] = min(MAX_NAME_WIDTH, widest) if index == 0 else widest
+        if widths != self._widths:
+            self._widths = widths
             self._strips.clear()
 
     # -- drawing -------------------------------------------------------------------------------

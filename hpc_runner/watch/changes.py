@@ -27,10 +27,7 @@ from watchdog.observers import Observer
 from watchdog.observers.api import BaseObserver
 from watchdog.observers.polling import PollingObserverVFS
 
-from hpc_runner.stream.runs import STATUS_FILE, SUBMITIT_DIR, WORK_DIR
-
-#: Directories that never hold runs (checkpoints, submitit pickles): not walked, not polled.
-SKIPPED_DIRS = frozenset({WORK_DIR, SUBMITIT_DIR, "__pycache__"})
+from hpc_runner.stream.runs import STATUS_FILE, skipped_dir
 
 #: Only these events can mean a new run or new records. Opens and closes are left out: the
 #: watcher's own reads would otherwise wake it again.
@@ -45,24 +42,26 @@ WATCHED_EVENTS: list[type[FileSystemEvent]] = [
 ]
 
 
-def skipped_name(name: str) -> bool:
-    """Whether a directory of this name is left out of discovery (as ``runs.find_runs`` does)."""
-    return name in SKIPPED_DIRS or name.startswith(".")
+#: Whether a directory of this name is left out of discovery: ``runs.find_runs``' own rule.
+skipped_name = skipped_dir
 
 
 def scan_run_tree(path: str | None) -> Iterator[os.DirEntry[str]]:
     """``os.scandir`` for the polling observer: sub-directories that may hold runs, status files.
 
     Leaving out everything else keeps each poll to about two ``stat`` calls per run, instead of
-    one per checkpoint and log file.
+    one per checkpoint and log file. Symlinked directories are left out, and so is a
+    ``status.jsonl`` that is (or links to) a directory: the snapshot follows symlinks when it
+    stats an entry, and would walk into a directory loop as deep as the kernel lets it.
     """
     kept = []
     with os.scandir(path) as entries:
         for entry in entries:
             try:
-                if entry.name == STATUS_FILE or (
-                    not skipped_name(entry.name) and entry.is_dir(follow_symlinks=False)
-                ):
+                if entry.name == STATUS_FILE:
+                    if not entry.is_dir():  # a loop or dangling link: is_dir() is False
+                        kept.append(entry)
+                elif not skipped_name(entry.name) and entry.is_dir(follow_symlinks=False):
                     kept.append(entry)
             except OSError:  # vanished between listing and looking: the next poll sees it
                 continue

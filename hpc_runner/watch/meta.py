@@ -17,6 +17,7 @@ from pathlib import Path
 from typing import Any
 
 from hpc_runner.control.jobfile import JobFileError, JobRecord, read_job_file
+from hpc_runner.stream.files import open_regular, read_regular, reason_of
 from hpc_runner.stream.runs import RUN_SPEC_FILE, SUBMITIT_DIR
 
 #: Keys worth a glance in the detail view, wherever they sit in ``run.yaml`` (last key component):
@@ -148,13 +149,14 @@ def load_meta(run_dir: Path) -> RunMeta:
 
     meta = RunMeta()
     spec_path = run_dir / RUN_SPEC_FILE
-    try:
-        text = spec_path.read_text(encoding="utf-8", errors="replace")
+    try:  # never blocks on a FIFO; a run.yaml is a few KiB
+        text = read_regular(spec_path, max_bytes=16 << 20).decode("utf-8", errors="replace")
         meta.settings = key_settings(yaml.safe_load(text))
     except FileNotFoundError:
         pass  # a run started by hand (train_with_status) has no spec: nothing to show
-    except (OSError, yaml.YAMLError) as exc:
-        meta.problems.append(f"{spec_path}: cannot read the run spec ({exc})")
+    except (OSError, yaml.YAMLError, RecursionError) as exc:
+        reason = reason_of(exc) if isinstance(exc, OSError) else str(exc) or "nested too deeply"
+        meta.problems.append(f"{spec_path}: cannot read the run spec ({reason})")
     try:
         meta.job = read_job_file(run_dir)
     except JobFileError as exc:
@@ -165,7 +167,7 @@ def load_meta(run_dir: Path) -> RunMeta:
 
 def read_tail(path: Path, max_bytes: int = 64 << 10) -> str:
     """The last ``max_bytes`` of a text file from a line start; undecodable bytes become U+FFFD."""
-    with open(path, "rb") as handle:
+    with os.fdopen(open_regular(path), "rb") as handle:  # a FIFO is refused, not waited on
         size = handle.seek(0, os.SEEK_END)
         start = max(0, size - max_bytes)
         handle.seek(start)

@@ -74,6 +74,7 @@ def run_summary(
         "best_val_loss": run.best_val_loss,
         "attempt": run.attempt,
         "skipped_lines": run.skipped_lines,
+        "error": run.error,
         "scheduler_state": scheduler.state if scheduler else None,
         "scheduler_reason": scheduler.reason if scheduler else None,
         "scheduler_age_s": _age(scheduler, now),

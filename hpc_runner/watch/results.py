@@ -60,6 +60,7 @@ def result_row(summary: dict[str, Any], overrides: dict[str, Any] | None = None)
         "attempt": summary["attempt"],
         "scheduler_state": summary.get("scheduler_state"),
         "reason": summary.get("reason"),
+        "error": summary.get("error"),
         "model": model.get("best_checkpoint")
         or model.get("checkpoint")
         or model.get("bmz_archive"),
@@ -182,10 +183,15 @@ def to_csv(rows: list[dict[str, Any]]) -> str:
 
 
 def _cell(value: Any) -> str:
+    """A CSV cell; text a spreadsheet would run as a formula is made text (``spreadsheet_safe``)."""
+    from hpc_runner.stream.text import spreadsheet_safe
+
     if value is None:
         return ""
     if isinstance(value, list | dict):
         import json
 
         return json.dumps(value)
+    if isinstance(value, str):
+        return spreadsheet_safe(value)
     return str(value)

@@ -26,8 +26,10 @@ from pathlib import Path
 
 from watchdog.observers.api import BaseObserver
 
-from hpc_runner.stream.runs import STATUS_FILE, find_runs, run_label
+from hpc_runner.stream.files import reason_of
+from hpc_runner.stream.runs import STATUS_FILE, find_runs, is_run_dir, run_label
 from hpc_runner.stream.tail import StatusTail, TailBatch
+from hpc_runner.stream.text import path_text
 from hpc_runner.watch.batches import RunUpdate, WatchBatch, read_some
 from hpc_runner.watch.changes import PendingChanges, skipped_name, start_observer
 from hpc_runner.watch.mounts import MOUNTS_FILE, filesystem_type, is_network_filesystem
@@ -213,12 +215,12 @@ class RunWatcher:
             return False
         if any(skipped_name(part) for part in relative.parts):
             return False
-        return os.path.isfile(os.path.join(key, STATUS_FILE))
+        return is_run_dir(key)
 
     def _register(self, key: str) -> None:
         label = run_label(Path(self._root_key), Path(key))
         if label == ".":  # the watched directory is itself a run
-            label = Path(os.path.abspath(key)).name
+            label = path_text(Path(os.path.abspath(key)).name)
         self._labels[key] = label
         status_path = os.path.join(key, STATUS_FILE)
         self._tails[key] = StatusTail(status_path, max_read_bytes=self.read_slice)
@@ -235,7 +237,7 @@ class RunWatcher:
     def _rescan(self) -> None:
         found = {os.path.normpath(path) for path in find_runs(self.root)}
         for key in [key for key in self._tails if key not in found]:
-            if not os.path.isfile(os.path.join(key, STATUS_FILE)):
+            if not is_run_dir(key):
                 self._forget(key)
         self._changes.add_dirty(found)
 
@@ -247,7 +249,7 @@ class RunWatcher:
         for path in changes.gone:
             inside = [key for key in self._tails if key == path or key.startswith(path + os.sep)]
             for key in inside:
-                if not os.path.isfile(os.path.join(key, STATUS_FILE)):
+                if not is_run_dir(key):
                     self._forget(key)
                     dirty.discard(key)
         # The very first delivery only names the runs found (rows appear at once); reading
@@ -281,8 +283,9 @@ class RunWatcher:
             error = None
             try:
                 batch, spent = read_some(tail, budget)
-            except OSError as exc:  # permission, stale NFS handle ...: retried on the next event
-                batch, spent, error = TailBatch(), 0, f"cannot read {tail.path}: {exc.strerror}"
+            except OSError as exc:  # not a file, permission, stale NFS handle ...: retried later
+                batch, spent = TailBatch(), 0
+                error = f"cannot read {path_text(tail.path)}: {reason_of(exc)}"
             budget -= spent
             if tail.pending:
                 leftover.add(key)

@@ -1,0 +1,291 @@
+"""Hostile run directories (issue 10): one bad run never hides the others, and nothing hangs.
+
+Everything here is real: FIFOs, symlink loops, device files, directories where files should be,
+a full filesystem (a real tmpfs, mounted when the tests run as root). Commands run in a fresh
+interpreter with a timeout: before the fixes a FIFO made ``status`` wait forever for a writer,
+so the timeout is what turns that hang into a failure (it is not a speed assertion).
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+from collections.abc import Callable
+from pathlib import Path
+
+import pytest
+
+from hpc_runner.api import results
+from hpc_runner.stream.run_state import replay
+from hpc_runner.stream.runs import STATUS_FILE, find_runs, safe_run_name
+from hpc_runner.stream.status import TrainingState
+from hpc_runner.stream.tail import StatusTail
+from tests.run_support import cli, write_spec
+from tests.tui_support import FakeTraining
+
+GOOD_LINE = b'{"v":1,"type":"state","value":"TRAINING","t":1.0,"seq":0,"attempt":0}\n'
+
+
+def error_lines(stderr: str) -> list[str]:
+    """stderr without careamics' notes about the spec (submit prints them first)."""
+    return [line for line in stderr.splitlines() if not line.startswith("note: ")]
+
+
+def good_run(run_dir: Path) -> Path:
+    FakeTraining(run_dir).begin(3, 4).epoch(0, [0.5, 0.4], val_loss=0.3)
+    return run_dir
+
+
+def _deep_line(path: Path) -> None:
+    path.write_bytes(b"[" * 2048 + b"\n" + b'{"a":' * 5000 + b"\n" + GOOD_LINE)
+
+
+#: A status.jsonl that is not a status file, by what it is instead.
+BAD_STATUS: dict[str, Callable[[Path], None]] = {
+    "fifo": lambda path: os.mkfifo(path),
+    "symlink-loop": lambda path: path.symlink_to(path.name),
+    "directory": lambda path: path.mkdir(),
+    "device": lambda path: path.symlink_to("/dev/zero"),
+    "socket-dir-link": lambda path: path.symlink_to(path.parent),
+    "deep-lines": _deep_line,
+}
+
+
+@pytest.fixture
+def hostile_runs(tmp_path: Path) -> Path:
+    """A good run beside each kind of bad one."""
+    root = tmp_path / "runs"
+    good_run(root / "good")
+    for name, make in BAD_STATUS.items():
+        (root / name).mkdir(parents=True)
+        make(root / name / STATUS_FILE)
+    return root
+
+
+def test_the_tail_refuses_what_is_not_a_regular_file_without_blocking(tmp_path: Path) -> None:
+    from hpc_runner.stream.files import UnreadableFile, open_regular
+
+    fifo = tmp_path / "fifo"
+    os.mkfifo(fifo)
+    with pytest.raises(UnreadableFile, match="FIFO"):
+        StatusTail(fifo).read()  # before the fix: os.open blocked until a writer came
+    loop = tmp_path / "loop"
+    loop.symlink_to("loop")
+    with pytest.raises(UnreadableFile, match="symlink loop"):
+        open_regular(loop)
+    with pytest.raises(UnreadableFile, match="directory"):
+        StatusTail(tmp_path).read()
+    assert StatusTail(tmp_path / "missing").read().records == []  # not there yet: nothing
+
+
+def test_a_deeply_nested_line_is_skipped_and_counted(tmp_path: Path) -> None:
+    """A 2 KB line of ``[[[[`` raised RecursionError out of the reader (status listed nothing)."""
+    _deep_line(tmp_path / STATUS_FILE)
+    run = replay(tmp_path / STATUS_FILE)
+    assert run.skipped == {"invalid": 2}
+    assert run.status.state is TrainingState.TRAINING and run.error is None
+
+
+def test_every_bad_run_is_listed_with_its_problem_beside_the_good_one(hostile_runs: Path) -> None:
+    answer = cli("status", str(hostile_runs), "--json", timeout=60)
+    assert answer.returncode == 0, answer.stderr
+    runs = {entry["run"]: entry for entry in json.loads(answer.stdout)}
+    assert sorted(runs) == sorted(["good", *BAD_STATUS])
+    assert runs["good"]["state"] == "TRAINING" and runs["good"]["epoch_idx"] == 0
+    assert runs["good"]["error"] is None
+    assert "FIFO" in runs["fifo"]["error"]
+    assert "symlink loop" in runs["symlink-loop"]["error"]
+    assert "a directory, not a regular file" in runs["directory"]["error"]
+    assert "a directory, not a regular file" in runs["socket-dir-link"]["error"]
+    assert "character device" in runs["device"]["error"]
+    deep = runs["deep-lines"]
+    assert deep["skipped_lines"] == 2 and deep["state"] == "TRAINING" and deep["error"] is None
+
+
+@pytest.mark.parametrize("extra", [[], ["--summary"], ["--csv"], ["--summary", "--json"]])
+def test_every_status_view_lists_the_good_run(hostile_runs: Path, extra: list[str]) -> None:
+    answer = cli("status", str(hostile_runs), *extra, timeout=60)
+    assert answer.returncode == 0, answer.stderr
+    assert "Traceback" not in answer.stderr
+    lines = answer.stdout.splitlines()
+    for name in ["good", *BAD_STATUS]:
+        assert any(name in line for line in lines), (name, answer.stdout)
+
+
+def test_the_api_lists_the_good_run(hostile_runs: Path) -> None:
+    rows = {row["run"]: row for row in results(hostile_runs)}
+    assert rows["good"]["state"] == "TRAINING"
+    assert set(rows) == {"good", *BAD_STATUS}
+
+
+def test_discovery_does_not_follow_directory_symlink_loops(tmp_path: Path) -> None:
+    root = tmp_path / "runs"
+    good_run(root / "a" / "good")
+    (root / "a" / "loop").symlink_to("..")  # runs/a/loop -> runs/a ...
+    (root / "self").mkdir()
+    (root / "self" / "me").symlink_to("../self")
+    assert [path.relative_to(root).as_posix() for path in find_runs(root)] == ["a/good"]
+
+
+def test_commands_over_bad_files_end_in_one_line(hostile_runs: Path) -> None:
+    """stop, cancel, resume, logs over runs whose status or job file is not a file: no traceback,
+    no hang, exit 1 or 2 with one line."""
+    fifo_job = hostile_runs / "fifo-job"
+    good_run(fifo_job)
+    os.mkfifo(fifo_job / "job.json")
+    corrupt = hostile_runs / "corrupt-job"
+    good_run(corrupt)
+    (corrupt / "job.json").write_bytes(b'{"x":' + b"[" * 3000 + b"\n")
+    dir_job = hostile_runs / "dir-job"
+    good_run(dir_job)
+    (dir_job / "job.json").mkdir()
+    for run in ("directory", "fifo", "fifo-job", "corrupt-job", "dir-job"):
+        for command in ("cancel", "resume", "logs"):
+            answer = cli(command, run, "--runs-dir", str(hostile_runs), timeout=60)
+            assert answer.returncode in (1, 2), (run, command, answer.stdout)
+            assert "Traceback" not in answer.stderr, (run, command, answer.stderr)
+            assert len(error_lines(answer.stderr)) == 1, (run, command, answer.stderr)
+            assert answer.stderr.startswith(f"hpc-runner {command}: ")
+    listed = json.loads(cli("status", str(hostile_runs), "--json", timeout=60).stdout)
+    assert {"fifo-job", "corrupt-job", "dir-job", "good"} <= {entry["run"] for entry in listed}
+    assert "a FIFO" in cli("logs", "fifo-job", "--runs-dir", str(hostile_runs)).stderr
+    assert (
+        "nested too deeply" in cli("cancel", "corrupt-job", "--runs-dir", str(hostile_runs)).stderr
+    )
+
+
+def test_a_file_where_the_runs_directory_should_be(tmp_path: Path) -> None:
+    spec = write_spec(tmp_path / "spec")
+    not_a_dir = tmp_path / "runs-file"
+    not_a_dir.write_text("")
+    commands = [
+        ("status", str(not_a_dir)),
+        ("watch", str(not_a_dir)),
+        ("submit", str(spec), "--cluster", "local", "--runs-dir", str(not_a_dir)),
+        ("submit", str(spec), "--cluster", "local", "--runs-dir", str(not_a_dir / "below")),
+        ("stop", "x", "--runs-dir", str(not_a_dir)),
+        ("cancel", "x", "--runs-dir", str(not_a_dir)),
+        ("resume", "x", "--runs-dir", str(not_a_dir)),
+        ("logs", "x", "--runs-dir", str(not_a_dir)),
+    ]
+    for command in commands:
+        answer = cli(*command, timeout=120)
+        assert answer.returncode == 2, (command, answer.stderr)
+        assert "Traceback" not in answer.stderr
+        assert len(error_lines(answer.stderr)) == 1, answer.stderr
+    assert "not a directory" in cli(*commands[2]).stderr
+
+
+@pytest.fixture
+def full_filesystem(tmp_path: Path):
+    """A real, full filesystem: a 256 KiB tmpfs filled up (needs root and mount(8))."""
+    mount_point = tmp_path / "full"
+    mount_point.mkdir()
+    mounted = subprocess.run(
+        ["mount", "-t", "tmpfs", "-o", "size=256k", "tmpfs", str(mount_point)],
+        capture_output=True,
+        check=False,
+    )
+    if mounted.returncode != 0:
+        pytest.skip(f"cannot mount a tmpfs here: {mounted.stderr.decode().strip()}")
+    try:
+        filler = os.open(mount_point / "filler", os.O_WRONLY | os.O_CREAT)
+        try:
+            while os.write(filler, b"\0" * 4096):
+                pass
+        except OSError:  # ENOSPC: full
+            pass
+        finally:
+            os.close(filler)
+        yield mount_point
+    finally:
+        subprocess.run(["umount", str(mount_point)], check=False)
+
+
+def test_a_full_disk_leaves_no_half_made_run(tmp_path: Path, full_filesystem: Path) -> None:
+    """Before: an OSError traceback and a run directory holding an empty run.yaml."""
+    spec = write_spec(tmp_path / "spec")
+    runs = full_filesystem / "runs"
+    answer = cli("submit", str(spec), "--cluster", "local", "--runs-dir", str(runs))
+    assert answer.returncode == 1
+    assert "Traceback" not in answer.stderr
+    assert answer.stderr.splitlines()[-1] == (
+        f"hpc-runner submit: cannot write the run directory {runs / 'tiny'}: no space left on "
+        "device (nothing was submitted)"
+    )
+    assert list(runs.iterdir()) == []  # no run, no staging directory
+
+
+@pytest.mark.parametrize(
+    ("name", "safe"),
+    [
+        ("名前", "名前"),
+        ("日本", "日本"),
+        ("Straße_é", "Straße_é"),
+        ("e\u0301clair", "\u00e9clair"),  # NFC: one spelling on disk
+        ("a/b\\c", "a_b_c"),
+        ("../../etc", "_._etc"),
+        (".hidden", "hidden"),
+        ("tab\tand\x1b[31mesc", "tab_and_31mesc"),
+        ("\u202eevil", "_evil"),
+        ("", "run"),
+    ],
+)
+def test_run_names_keep_unicode_letters(name: str, safe: str) -> None:
+    """名前 and 日本 both became ``_`` (and ``_-2``) before."""
+    assert safe_run_name(name) == safe
+
+
+def test_sweep_names_of_long_unicode_values_stay_unique() -> None:
+    """Capped by bytes, a name with its ``-N`` cut off would collide forever."""
+    from hpc_runner.spec.sweep import unique_names
+
+    names = unique_names(["名" * 100, "名" * 100, "名" * 101])
+    assert len(set(names)) == 3 and names[1].endswith("名-2")
+    assert all(len(name.encode()) <= 200 for name in names)
+
+
+def test_run_names_are_capped_in_bytes_and_keep_their_suffix() -> None:
+    long = safe_run_name("名" * 300)
+    assert len(long.encode()) <= 200 and set(long) == {"名"}
+    with_suffix = safe_run_name("名" * 300, suffix="-2")
+    assert with_suffix.endswith("名-2") and len(with_suffix.encode()) <= 200
+
+
+def test_sweep_files_and_runs_that_are_not_files(tmp_path: Path) -> None:
+    """`status --summary` read a FIFO sweep.yaml forever; `sweep` over a file as runs dir."""
+    sweep_dir = tmp_path / "runs" / "s"
+    good_run(sweep_dir / "a")
+    (sweep_dir / "b").mkdir()
+    os.mkfifo(sweep_dir / "b" / STATUS_FILE)
+    os.mkfifo(sweep_dir / "sweep.yaml")
+    answer = cli("status", str(sweep_dir), "--summary", timeout=60)
+    assert answer.returncode == 0, answer.stderr
+    lines = answer.stdout.splitlines()
+    assert any(line.split()[1] == "a" for line in lines[1:3])  # listed beside the FIFO run
+    assert any(line.startswith("b: ") and "FIFO" in line for line in lines)
+    not_a_dir = tmp_path / "file"
+    not_a_dir.write_text("")
+    spec = write_spec(tmp_path / "spec")
+    sweep = spec.with_name("sweep.yaml")
+    sweep.write_text(f"name: sw\nbase: {spec.name}\ngrid:\n  training.seed: [1, 2]\n")
+    answer = cli("sweep", str(sweep), "--runs-dir", str(not_a_dir), "--cluster", "local")
+    assert answer.returncode == 2 and "Traceback" not in answer.stderr
+    assert error_lines(answer.stderr) == [
+        f"hpc-runner sweep: {not_a_dir / 'sw'}: not a directory (give a directory for the runs)"
+    ]
+
+
+def test_the_detail_views_never_wait_on_a_fifo(tmp_path: Path) -> None:
+    """The TUI's details read run.yaml and the job logs: a FIFO there is reported, not read."""
+    from hpc_runner.watch.meta import load_meta, read_tail
+
+    run_dir = good_run(tmp_path / "run")
+    os.mkfifo(run_dir / "run.yaml")
+    os.mkfifo(tmp_path / "log")
+    meta = load_meta(run_dir)
+    assert meta.problems == [f"{run_dir / 'run.yaml'}: cannot read the run spec (a FIFO (named "
+                             "pipe), not a regular file)"]  # fmt: skip
+    with pytest.raises(OSError, match="FIFO"):
+        read_tail(tmp_path / "log")
