@@ -1,8 +1,10 @@
 """Results of a sweep: one row per run, ranked by best validation loss, exportable as CSV/JSON.
 
 Rows come from the same place as ``hpc-runner status``: each run's status file, reconciled
-with the scheduler (:mod:`hpc_runner.watch.report`), plus the values the sweep set for the run (from
-the sweep directory's ``sweep.yaml``). The best run is the DONE run with the lowest validation
+with the scheduler (:mod:`hpc_runner.watch.report`), plus the values the sweep set for the run,
+as the run itself records them (:func:`hpc_runner.control.sweep_runs.recorded_run`: its
+``sweep_run.json``, else its entry in an older sweep's ``sweep.yaml`` checked against its
+``run.yaml``). The best run is the DONE run with the lowest validation
 loss it reached; its model is its best checkpoint (else its last one). Monitoring side: no
 torch, no careamics.
 """
@@ -95,7 +97,7 @@ def sweep_results(root: str | Path, *, ask_scheduler: bool = True) -> list[dict[
     """Ranked result rows of every run below ``root`` (a sweep directory, or a runs directory
     holding several sweeps: runs are then labelled ``sweep/run``)."""
     from hpc_runner.control.scheduler import job_records, scheduler_states
-    from hpc_runner.control.sweep_submit import read_sweep_file
+    from hpc_runner.control.sweep_runs import read_sweep_file, recorded_run
     from hpc_runner.watch.report import collect, run_summary
 
     root = Path(root)
@@ -109,9 +111,10 @@ def sweep_results(root: str | Path, *, ask_scheduler: bool = True) -> list[dict[
         scheduler = schedulers.get(run_dir)
         summary = run_summary(label, state, scheduler=scheduler, job=job.job_id if job else None)
         if run_dir.parent not in manifests:
-            manifests[run_dir.parent] = read_sweep_file(run_dir.parent).get("runs") or {}
-        overrides = manifests[run_dir.parent].get(run_dir.name)
-        rows.append(result_row(summary, overrides if isinstance(overrides, dict) else None))
+            manifests[run_dir.parent] = read_sweep_file(run_dir.parent)
+        # credited by what the run records it was made with, never by its name or position
+        recorded = recorded_run(run_dir, manifests[run_dir.parent])
+        rows.append(result_row(summary, recorded.overrides))
     return rank(rows)
 
 
