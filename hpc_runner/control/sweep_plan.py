@@ -153,18 +153,20 @@ def _own_name(run: SweepRun, sweep_dir: Path, recorded: dict[Path, RecordedRun])
     other = recorded.get(taken)
     if other is None or other.identity is None:
         raise UsageError(
-            f"{taken}: the name of a new run of the sweep ({_values(run.overrides)}) is taken "
+            f"{taken}: the name of a new run of the sweep ({_values(run.values)}) is taken "
             f"by a directory with no record of its values (no {RUN_VALUES_FILE}, no entry in "
             f"{SWEEP_FILE}): move it away if it is not this run, then submit again"
         )
     name = conflict_name(run.name, run.identity)
     if os.path.lexists(sweep_dir / name):
         raise UsageError(
-            f"{sweep_dir / name}: holds other values than {_values(run.overrides)}: move it away"
+            f"{sweep_dir / name}: holds other values than {_values(run.values)}: move it away"
         )
+    differ = {key: value for key, value in other.values.items() if run.values.get(key) != value}
+    mine = {key: value for key, value in run.values.items() if other.values.get(key) != value}
     note = (
-        f"conflict: {run.name} holds other values ({_values(other.overrides)}, from "
-        f"{other.where}), not {_values(run.overrides)}: this run is {name}"
+        f"conflict: {run.name} is another run ({_values(differ)}, by its {other.where}), "
+        f"not this one ({_values(mine)}): this run is {name}"
     )
     return name, note
 

@@ -38,8 +38,14 @@ COLUMNS = (
 )
 
 
-def result_row(summary: dict[str, Any], overrides: dict[str, Any] | None = None) -> dict[str, Any]:
-    """A result row from a ``status --json`` object (see :mod:`hpc_runner.watch.report`)."""
+def result_row(
+    summary: dict[str, Any],
+    overrides: dict[str, Any] | None = None,
+    values: dict[str, Any] | None = None,
+) -> dict[str, Any]:
+    """A result row from a ``status --json`` object (see :mod:`hpc_runner.watch.report`), with
+    the values the sweep set for the run: ``overrides`` as the sweep file wrote them, ``values``
+    with file paths absolute (what the run trained on)."""
     model = summary.get("model") or {}
     return {
         "rank": None,
@@ -60,6 +66,7 @@ def result_row(summary: dict[str, Any], overrides: dict[str, Any] | None = None)
         "bmz_archive": model.get("bmz_archive"),
         "predictions": model.get("predictions"),
         "overrides": dict(overrides or {}),
+        "values": dict(values if values is not None else overrides or {}),
     }
 
 
@@ -114,7 +121,7 @@ def sweep_results(root: str | Path, *, ask_scheduler: bool = True) -> list[dict[
             manifests[run_dir.parent] = read_sweep_file(run_dir.parent)
         # credited by what the run records it was made with, never by its name or position
         recorded = recorded_run(run_dir, manifests[run_dir.parent])
-        rows.append(result_row(summary, recorded.overrides))
+        rows.append(result_row(summary, recorded.overrides, recorded.values))
     return rank(rows)
 
 
