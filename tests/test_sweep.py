@@ -20,7 +20,7 @@ from hpc_runner.cli import main
 from hpc_runner.spec.errors import SpecError
 from hpc_runner.spec.sweep import apply_overrides, expand, run_count
 from hpc_runner.spec.sweep_file import load_sweep
-from hpc_runner.spec.sweep_names import canonical, fragment, run_identity
+from hpc_runner.spec.sweep_names import HASH_MARK, canonical, fragment, run_identity
 from hpc_runner.stream.runs import safe_run_name
 from hpc_runner.watch.results import best, rank, to_csv
 from tests.run_support import cli, write_spec
@@ -174,6 +174,39 @@ def test_names_come_from_the_values_never_from_positions() -> None:
     assert expand({}) == expand({}, {}) and [r.name for r in expand({})] == ["run"]
     with pytest.raises(ValueError, match="list each value once"):
         expand({"training.seed": [1, 1]})
+
+
+def test_unicode_values_are_named_by_safe_run_name() -> None:
+    """Whatever safe_run_name keeps of a value is the readable part; a value it changes gets a
+    hash, so values it maps to one text (letters it replaces) still get their own names."""
+    names = [run.name for run in expand({"training.tag": ["名前", "日本", "a\x1bb", "é"]})]
+    assert len(set(names)) == 4 and all(is_safe(name) for name in names)
+    for value, name in zip(["名前", "日本", "é"], [names[0], names[1], names[3]], strict=True):
+        kept = safe_run_name(value) == value
+        assert (name == f"tag={value}") is kept and (HASH_MARK in name) is not kept
+    assert names[2].startswith("tag=a_b@")
+
+
+def test_sweep_file_lists_each_value_once(tmp_path: Path) -> None:
+    write_spec(tmp_path)
+    path = sweep_file(
+        tmp_path,
+        {
+            "base": "tiny.yaml",
+            "grid": {"training.seed": [1, 2, 1], "training.epochs": [1, 1.0, "1"]},
+            "zip": {"data.train": ["a.npy", "a.npy"], "training.batch_size": [2, 2]},
+        },
+    )
+    with pytest.raises(SpecError) as caught:
+        load_sweep(path)
+    assert {(p.key, p.reason) for p in caught.value.problems} == {
+        ("grid.training.seed", "1 is listed twice: a run is its values, list each once"),
+        (
+            "zip",
+            'two rows set the same values {"data.train":"a.npy","training.batch_size":2}: '
+            "list each row once",
+        ),
+    }  # 1, 1.0 and "1" are three values
 
 
 def test_long_names_are_cut_and_stay_unique() -> None:

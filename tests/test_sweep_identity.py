@@ -3,7 +3,9 @@
 A real local sweep over two data files with one basename (one folder with a space) trains
 both; the sweep is then reordered and grown (``d/a`` first) and submitted again: only the new
 value trains, every value trains exactly once, and ``status --summary`` credits each result to
-the value its run trained on (checked against each run's own ``run.yaml``).
+the value its run trained on (checked against each run's own ``run.yaml``). Sweeps named by
+position by older versions are read and matched by their records; a name taken by a run with
+other values is a conflict, never a skip; checkpoints handed to a job are absolute.
 """
 
 from __future__ import annotations
@@ -11,6 +13,7 @@ from __future__ import annotations
 import csv
 import io
 import json
+import os
 from dataclasses import replace
 from pathlib import Path
 from typing import Any
@@ -29,7 +32,7 @@ from hpc_runner.spec.sweep import SweepRun, SweepSpec
 from hpc_runner.spec.sweep_check import check_sweep
 from hpc_runner.spec.sweep_file import load_sweep
 from hpc_runner.spec.sweep_names import fragment
-from hpc_runner.stream.runs import RUN_SPEC_FILE, STATUS_FILE
+from hpc_runner.stream.runs import RUN_SPEC_FILE, STATUS_FILE, latest_checkpoint
 from hpc_runner.stream.status import TrainingState, TrainUpdate, TrainUpdateType
 from hpc_runner.stream.writer import StatusWriter
 from tests.run_support import cli, write_spec
@@ -120,6 +123,7 @@ def test_reordered_and_grown_sweep_trains_each_value_once_and_credits_it(
         row["run"]: str(tmp_path / row["overrides"]["data.train"]) for row in document["runs"]
     }
     assert credited == {run_dir.name: trained_on(run_dir) for run_dir in run_dirs}
+    assert {row["run"]: row["values"]["data.train"] for row in document["runs"]} == credited
 
     exported = cli("status", str(sweep_dir), "--summary", "--csv")
     assert exported.returncode == 0, exported.stderr
@@ -289,3 +293,17 @@ def test_a_name_taken_by_other_values_is_a_conflict_never_a_skip(tmp_path: Path)
     assert third.returncode == 2
     assert third.stderr.startswith(f"hpc-runner sweep: {sweep_dir / 'train=noisy.tif'}: ")
     assert "no record of its values" in third.stderr and "Traceback" not in third.stderr
+
+
+def test_latest_checkpoint_is_absolute_from_a_relative_run_dir(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.chdir(tmp_path)
+    folder = Path("runs") / "r" / "work" / "checkpoints"
+    folder.mkdir(parents=True)
+    (folder / "old.ckpt").write_bytes(b"1")
+    os.utime(folder / "old.ckpt", ns=(1, 1))
+    (folder / "new.ckpt").write_bytes(b"2")
+    found = latest_checkpoint(Path("runs") / "r")
+    assert found == tmp_path / folder / "new.ckpt" and found.is_absolute()
+    assert latest_checkpoint("nowhere") is None
