@@ -34,7 +34,7 @@ def main() -> None:
         grid={
             "training.optimizer_params.lr": [2e-4, 1e-3],  # Adam's learning rate
             "training.use_n2v2": [False, True],
-            "training.epochs": [args.epochs],  # one value: every run, not in the names
+            "training.epochs": [args.epochs],  # one value: every run (and in every name)
         },
         name="n2v_script_sweep",
         cluster={"array_parallelism": 2},  # at most 2 runs at once on SLURM

@@ -18,8 +18,9 @@ from hypothesis import strategies as st
 
 from hpc_runner.cli import main
 from hpc_runner.spec.errors import SpecError
-from hpc_runner.spec.sweep import apply_overrides, expand, run_count, unique_names
+from hpc_runner.spec.sweep import apply_overrides, expand, run_count
 from hpc_runner.spec.sweep_file import load_sweep
+from hpc_runner.spec.sweep_names import HASH_MARK, canonical, fragment, run_identity
 from hpc_runner.stream.runs import safe_run_name
 from hpc_runner.watch.results import best, rank, to_csv
 from tests.run_support import cli, write_spec
@@ -33,18 +34,24 @@ scalars = st.one_of(
     st.integers(-5, 300),
     st.floats(allow_nan=False, allow_infinity=False, width=32),
     st.text(max_size=12),  # any characters: slashes, dots, control characters, emoji
+    st.from_regex(r"[a-z ]{1,4}(/[a-z ]{1,4}){0,2}/noisy\.tif", fullmatch=True),  # one basename
 )
 values = st.one_of(scalars, st.lists(scalars, max_size=3))
-value_lists = st.lists(values, min_size=1, max_size=4)
+value_lists = st.lists(values, min_size=1, max_size=4, unique_by=canonical)
 
 
 @st.composite
 def sweeps(draw: Any) -> tuple[dict[str, list[Any]], dict[str, list[Any]]]:
+    """A grid and a zip; each list (and each zip row) without a value twice, as sweep files
+    must be (:func:`hpc_runner.spec.sweep_file.load_sweep` reports one listed twice)."""
     grid_keys = draw(st.lists(keys, max_size=3, unique=True))
     grid = {key: draw(value_lists) for key in grid_keys}
     zip_keys = draw(st.lists(keys.filter(lambda k: k not in grid), max_size=2, unique=True))
-    length = draw(st.integers(1, 4))
-    zipped = {key: draw(st.lists(values, min_size=length, max_size=length)) for key in zip_keys}
+    zipped: dict[str, list[Any]] = {}
+    if zip_keys:
+        row = st.tuples(*(values for _ in zip_keys))
+        rows = draw(st.lists(row, min_size=1, max_size=4, unique_by=canonical))
+        zipped = {key: [r[i] for r in rows] for i, key in enumerate(zip_keys)}
     return grid, zipped
 
 
@@ -57,6 +64,10 @@ def is_safe(name: str) -> bool:
         and not name.startswith(".")
         and 0 < len(name) <= 200
     )
+
+
+def names_by_values(grid: dict[str, list[Any]], zipped: dict[str, list[Any]]) -> dict[str, str]:
+    return {run_identity(run.overrides): run.name for run in expand(grid, zipped)}
 
 
 @settings(max_examples=300, deadline=None)
@@ -81,35 +92,128 @@ def test_expansion_count_names_and_values(sweep: tuple[dict[str, Any], dict[str,
     assert got == expected
 
 
-@given(st.lists(st.text(max_size=250), max_size=8))
-def test_unique_names_are_safe_unique_and_keep_good_names(names: list[str]) -> None:
-    result = unique_names(names)
-    assert len(result) == len(names) and len(set(result)) == len(result)
-    assert all(is_safe(name) for name in result)
-    for name, kept in zip(names, result, strict=True):
-        if is_safe(name) and names.count(name) == 1 and name == names[names.index(name)]:
-            assert kept == name or kept in names  # a good, unique name is kept
+@settings(max_examples=300, deadline=None)
+@given(sweeps(), st.randoms(use_true_random=False))
+def test_names_do_not_depend_on_the_order_of_values(
+    sweep: tuple[dict[str, Any], dict[str, Any]], random: Any
+) -> None:
+    grid, zipped = sweep
+    shuffled = {key: random.sample(values, len(values)) for key, values in grid.items()}
+    rows = list(zip(*zipped.values(), strict=True))
+    random.shuffle(rows)
+    zipped_shuffled = {key: [row[i] for row in rows] for i, key in enumerate(zipped)}
+    assert names_by_values(shuffled, zipped_shuffled) == names_by_values(grid, zipped)
 
 
-def test_names_come_from_the_varied_values() -> None:
+@settings(max_examples=300, deadline=None)
+@given(sweeps(), sweeps(), st.randoms(use_true_random=False))
+def test_adding_values_renames_no_run(
+    sweep: tuple[dict[str, Any], dict[str, Any]],
+    more: tuple[dict[str, Any], dict[str, Any]],
+    random: Any,
+) -> None:
+    """Values added anywhere in a list (or zip rows added), also to a key that had one value,
+    leave the names of the runs that were there; the grown sweep's names stay unique."""
+    grid, zipped = sweep
+    more_grid, more_zip = more
+    grown = {}
+    for index, (key, values) in enumerate(grid.items()):
+        extra = list(more_grid.values())[index] if index < len(more_grid) else []
+        added = [v for v in extra if canonical(v) not in {canonical(w) for w in values}]
+        grown[key] = values + added
+        random.shuffle(grown[key])
+    grown_zip = {key: list(values) for key, values in zipped.items()}
+    if zipped and more_zip:
+        source = next(iter(more_zip.values()))
+        known = {canonical(row) for row in zip(*zipped.values(), strict=True)}
+        for value in source:
+            row = tuple(value for _ in zipped)
+            if canonical(row) not in known:
+                known.add(canonical(row))
+                for key in grown_zip:
+                    grown_zip[key].append(value)
+    before = names_by_values(grid, zipped)
+    after = names_by_values(grown, grown_zip)
+    assert {identity: after[identity] for identity in before} == before
+    assert len(set(after.values())) == len(after)
+    assert all(is_safe(name) for name in after.values())
+
+
+def test_names_come_from_the_values_never_from_positions() -> None:
     runs = expand(
         {"training.patch_size": [[32, 32], [64, 64]], "training.learning_rate": [1e-4]},
-        {"data.train": ["data/a.tif", "x.h5:/train/noisy"], "training.seed": [1, 2]},
+        {"data.train": ["a.tif", "x.h5:/train/noisy"], "training.seed": [1, 2]},
     )
+    noisy = fragment("x.h5:/train/noisy")
+    assert noisy.startswith("noisy@") and len(noisy) == len("noisy@") + 6
     assert [run.name for run in runs] == [
-        "patch_size=32x32_train=a.tif_seed=1",
-        "patch_size=32x32_train=noisy_seed=2",
-        "patch_size=64x64_train=a.tif_seed=1",
-        "patch_size=64x64_train=noisy_seed=2",
-    ]  # a value shared by every run (learning_rate) does not tell runs apart: not in names
-    assert runs[0].overrides["training.learning_rate"] == 1e-4
-    same = expand({"training.tag": ["a/b", "a?b", "a_b"]})
-    assert [run.name for run in same] == ["tag=b", "tag=a_b", "tag=a_b-2"]
+        "patch_size=32x32_learning_rate=0.0001_train=a.tif_seed=1",
+        f"patch_size=32x32_learning_rate=0.0001_train={noisy}_seed=2",
+        "patch_size=64x64_learning_rate=0.0001_train=a.tif_seed=1",
+        f"patch_size=64x64_learning_rate=0.0001_train={noisy}_seed=2",
+    ]  # a key with one value is in the names too: a second value later renames nothing
+    # two files of one name in different folders: told apart by a hash of the whole path
+    trains = ["d/b/noisy.tif", "d/with space/noisy.tif"]
+    first = [run.name for run in expand({"data.train": trains})]
+    assert all(name.startswith("train=noisy.tif@") for name in first) and len(set(first)) == 2
+    again = [run.name for run in expand({"data.train": ["d/a/noisy.tif", *reversed(trains)]})]
+    assert again[1:] == list(reversed(first)) and again[0] not in first
+    # 1, 1.0 and "1" are three values; a string that reads as a number or keyword gets a hash
+    tags = [run.name for run in expand({"training.tag": [1, 1.0, "1", True, "true", None]})]
+    assert tags[:2] == ["tag=1", "tag=1.0"] and tags[3] == "tag=true" and tags[5] == "tag=none"
+    assert tags[2].startswith("tag=1@") and tags[4].startswith("tag=true@")
+    assert len(set(tags)) == 6
+    same = [run.name for run in expand({"training.tag": ["a/b", "a?b", "a_b", ".."]})]
+    assert same[2] == "tag=a_b" and all(is_safe(n) for n in same) and len(set(same)) == 4
+    long = [run.name for run in expand({"training.tag": ["x" * 300, "x" * 299 + "y"]})]
+    assert all(len(n) <= 4 + 40 + 7 for n in long) and len(set(long)) == 2
     assert [run.name for run in expand({"data.seed": [1], "training.seed": [2, 3]})] == [
-        "training.seed=2",
-        "training.seed=3",
+        "data.seed=1_training.seed=2",
+        "data.seed=1_training.seed=3",
     ]
     assert expand({}) == expand({}, {}) and [r.name for r in expand({})] == ["run"]
+    with pytest.raises(ValueError, match="list each value once"):
+        expand({"training.seed": [1, 1]})
+
+
+def test_unicode_values_are_named_by_safe_run_name() -> None:
+    """Whatever safe_run_name keeps of a value is the readable part; a value it changes gets a
+    hash, so values it maps to one text (letters it replaces) still get their own names."""
+    names = [run.name for run in expand({"training.tag": ["名前", "日本", "a\x1bb", "é"]})]
+    assert len(set(names)) == 4 and all(is_safe(name) for name in names)
+    for value, name in zip(["名前", "日本", "é"], [names[0], names[1], names[3]], strict=True):
+        kept = safe_run_name(value) == value
+        assert (name == f"tag={value}") is kept and (HASH_MARK in name) is not kept
+    assert names[2].startswith("tag=a_b@")
+
+
+def test_sweep_file_lists_each_value_once(tmp_path: Path) -> None:
+    write_spec(tmp_path)
+    path = sweep_file(
+        tmp_path,
+        {
+            "base": "tiny.yaml",
+            "grid": {"training.seed": [1, 2, 1], "training.epochs": [1, 1.0, "1"]},
+            "zip": {"data.train": ["a.npy", "a.npy"], "training.batch_size": [2, 2]},
+        },
+    )
+    with pytest.raises(SpecError) as caught:
+        load_sweep(path)
+    assert {(p.key, p.reason) for p in caught.value.problems} == {
+        ("grid.training.seed", "1 is listed twice: a run is its values, list each once"),
+        (
+            "zip",
+            'two rows set the same values {"data.train":"a.npy","training.batch_size":2}: '
+            "list each row once",
+        ),
+    }  # 1, 1.0 and "1" are three values
+
+
+def test_long_names_are_cut_and_stay_unique() -> None:
+    grid = {f"training.key{i}": [f"value{i}" + "v" * 30, f"other{i}" + "o" * 30] for i in range(6)}
+    names = [run.name for run in expand(grid)]
+    assert len(set(names)) == len(names) == 64
+    assert all(is_safe(name) and len(name) <= 180 for name in names)
 
 
 def test_apply_overrides() -> None:
@@ -214,7 +318,8 @@ def test_runs_are_validated_as_job_specs_and_dry_run_writes_nothing(
     )
     assert "nothere.npy" in by_key["zip.data.train"]  # relative to the sweep file
     assert "smaller than the patch" in by_key["grid.training.patch_size"]
-    assert "batch_size=0_patch_size=16x16_train=more.npy" in by_key["grid.training.batch_size"]
+    more = fragment("data/more.npy")  # more.npy@<hash of the path>: a path is shown by its name
+    assert f"batch_size=0_patch_size=16x16_train={more}" in by_key["grid.training.batch_size"]
 
     good = sweep_file(
         tmp_path,
@@ -230,11 +335,12 @@ def test_runs_are_validated_as_job_specs_and_dry_run_writes_nothing(
     args = ["sweep", str(good), "--dry-run", "--json", "--runs-dir", str(tmp_path / "runs")]
     assert main(args) == 0
     entries = json.loads(capsys.readouterr().out)
+    tiny = fragment("specs/tiny.npy")
     assert [entry["run"] for entry in entries] == [
-        "patch_size=16x16_seed=1_train=more.npy",
-        "patch_size=16x16_seed=2_train=tiny.npy",
-        "patch_size=32x32_seed=1_train=more.npy",
-        "patch_size=32x32_seed=2_train=tiny.npy",
+        f"patch_size=16x16_seed=1_train={more}",
+        f"patch_size=16x16_seed=2_train={tiny}",
+        f"patch_size=32x32_seed=1_train={more}",
+        f"patch_size=32x32_seed=2_train={tiny}",
     ]
     assert entries[1]["overrides"] == {
         "training.patch_size": [16, 16],
@@ -248,7 +354,7 @@ def test_runs_are_validated_as_job_specs_and_dry_run_writes_nothing(
 
     checked = check_sweep(load_sweep(good))
     spec = checked[1][1]
-    assert spec.name == "patch_size=16x16_seed=2_train=tiny.npy"
+    assert spec.name == f"patch_size=16x16_seed=2_train={tiny}"
     assert spec.data.train == str(tmp_path / "specs" / "tiny.npy")
     assert spec.profile.timeout_min == 5  # the sweep's cluster keys reach every run
     assert spec.careamics["data_config"]["seed"] == 2

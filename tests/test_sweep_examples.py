@@ -41,11 +41,11 @@ def test_sweep_demo_expands_and_validates(
     )
     entries = json.loads(capsys.readouterr().out)
     assert [entry["run"] for entry in entries] == [
-        "use_n2v2=false_lr=0.0002",
-        "use_n2v2=false_lr=0.001",
-        "use_n2v2=true_lr=0.0002",
-        "use_n2v2=true_lr=0.001",
-    ]
+        "use_n2v2=false_lr=0.0002_epochs=12",
+        "use_n2v2=false_lr=0.001_epochs=12",
+        "use_n2v2=true_lr=0.0002_epochs=12",
+        "use_n2v2=true_lr=0.001_epochs=12",
+    ]  # epochs, listed with one value, is in the names too: a second value renames nothing
     assert all(entry["overrides"]["training.epochs"] == 12 for entry in entries)
     assert not runs.exists()
 

@@ -1,14 +1,19 @@
-"""A 4-run sweep as one throttled job array on the real SLURM test cluster (tests/slurm_cluster.py).
+"""Sweeps on the real SLURM test cluster (tests/slurm_cluster.py).
 
-The last array task is cancelled while it waits behind the throttle, the other three reach
-DONE, ``--only-failed`` resubmits exactly the cancelled run, and ``status --summary`` names the
-best run - checked against careamics' own CSV logs.
+A 4-run sweep as one throttled job array: the last array task is cancelled while it waits
+behind the throttle, the other three reach DONE, ``--only-failed`` resubmits exactly the
+cancelled run, and ``status --summary`` names the best run - checked against careamics' own CSV
+logs. A killed run whose jobs start in another folder resumes from an absolute checkpoint.
 """
 
 from __future__ import annotations
 
 import json
+import os
 import re
+import signal
+import subprocess
+import sys
 from pathlib import Path
 
 import pytest
@@ -16,13 +21,23 @@ import yaml
 
 from hpc_runner.api import wait
 from hpc_runner.control.jobfile import read_job_file
-from tests.run_support import cli, status_json, wait_for, write_spec
+from hpc_runner.stream.runs import latest_checkpoint
+from hpc_runner.stream.status import TrainingState
+from tests.run_support import (
+    cli,
+    debug_messages,
+    status_json,
+    wait_for,
+    wait_state,
+    write_spec,
+)
 from tests.slurm_cluster import SlurmCluster
 from tests.test_api import csv_best_val_loss
 
 pytestmark = [pytest.mark.slurm, pytest.mark.training]
 
 WAIT_S = 240  # jobs queue behind other tests' jobs, then import careamics
+FINAL = (TrainingState.DONE, TrainingState.STOPPED, TrainingState.CRASHED)
 
 
 def test_sweep_job_array_cancel_only_failed_and_summary(
@@ -97,3 +112,82 @@ def test_sweep_job_array_cancel_only_failed_and_summary(
     assert document["best"]["run"] == expected
     assert document["best"]["model"].startswith(str(sweep_dir / expected / "work"))
     assert [row["rank"] for row in document["runs"]] == [1, 2, 3, 4]
+
+
+def kill_tasks(job_id: str) -> None:
+    """SIGKILL the job's tasks (not its batch script), as the kernel's OOM killer would: SLURM
+    records the job FAILED. (``scancel --signal=KILL`` would be recorded as CANCELLED.)"""
+    listing = subprocess.run(
+        ["scontrol", "listpids", job_id], capture_output=True, text=True, timeout=30, check=True
+    ).stdout.splitlines()[1:]
+    pids = [int(cols[0]) for cols in map(str.split, listing) if cols[2] != "batch"]
+    assert pids, listing
+    for pid in pids:
+        os.kill(pid, signal.SIGKILL)
+
+
+def test_only_failed_resumes_from_an_absolute_checkpoint_when_the_job_starts_elsewhere(
+    tmp_path: Path, slurm_cluster: SlurmCluster
+) -> None:
+    """A profile with ``additional_parameters: {chdir: /tmp}`` starts every job in /tmp. The
+    sweep goes into a relative ``--runs-dir``; its run is killed (as the OOM killer would) after
+    its first checkpoints, so its job FAILS; ``--only-failed`` hands the next attempt the newest
+    checkpoint as an absolute path, so it resumes there and reaches DONE. (A relative path was
+    resolved against /tmp: FileNotFoundError.) SLURM only: a local job ignores
+    ``additional_parameters``."""
+    write_spec(tmp_path, epochs=40, profile="test_cpu")
+    (tmp_path / "sweep.yaml").write_text(
+        yaml.safe_dump(
+            {
+                "name": "elsewhere",
+                "base": "tiny.yaml",
+                "grid": {"training.seed": [7]},
+                "cluster": {"additional_parameters": {"chdir": "/tmp"}},
+            }
+        )
+    )
+
+    def sweep(*extra: str) -> subprocess.CompletedProcess[str]:
+        command = [sys.executable, "-m", "hpc_runner", "sweep", "sweep.yaml", *extra]
+        command += ["--cluster", "slurm", "--runs-dir", "runs"]  # relative to the sweep's cwd
+        answer = subprocess.run(
+            command, cwd=tmp_path, capture_output=True, text=True, timeout=120, check=False
+        )
+        assert answer.returncode == 0, answer.stderr
+        return answer
+
+    first = sweep()
+    (job_id,) = re.findall(r"^seed=7: job (\S+)$", first.stdout, re.M)
+    run_dir = tmp_path / "runs" / "elsewhere" / "seed=7"
+    script = next((run_dir.parent / "submitit").glob("*_submission.sh")).read_text()
+    assert "#SBATCH --chdir=/tmp" in script
+    wait_state(
+        run_dir,
+        lambda run: run.status.epoch_idx >= 2 and latest_checkpoint(run_dir) is not None,
+        timeout=WAIT_S,
+        what="epoch 3 with a checkpoint",
+    )
+    kill_tasks(job_id)
+    wait_for(
+        lambda: status_json(run_dir.parent)["seed=7"]["state"] == "CRASHED",
+        timeout=120,
+        what="the killed run to show CRASHED",
+        interval=1.0,
+    )
+    checkpoint = latest_checkpoint(run_dir)
+    assert checkpoint is not None and checkpoint.is_absolute()
+
+    retry = sweep("--only-failed")
+    assert re.search(r"^seed=7: job \S+ \(CRASHED, attempt 1\)$", retry.stdout, re.M), retry.stdout
+    run = wait_state(
+        run_dir,
+        lambda run: run.attempt == 1 and run.status.state in FINAL,
+        timeout=WAIT_S,
+        what="the retried attempt to end",
+    )
+    messages = debug_messages(run)
+    assert run.status.state is TrainingState.DONE, messages
+    assert run.status.epoch_idx == 39
+    started = [m for m in messages if m.startswith("attempt 1 starting")]
+    assert started and f"resuming from {run_dir / 'work'}" in started[0], messages
+    assert any(m.startswith("resumed at epoch") for m in messages), messages

@@ -20,7 +20,8 @@ def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) ->
         description=(
             "Expand SWEEP.yaml (a base job spec, a grid and/or zip of values), validate every "
             "run, and submit the runs that do not exist yet as one job array into "
-            "RUNS_DIR/<sweep name>/<run>. Runs that exist are skipped; --only-failed "
+            "RUNS_DIR/<sweep name>/<run>. A run is its values: one that exists (a run "
+            "directory records the same values, whatever its name) is skipped; --only-failed "
             "resubmits those that crashed, were cancelled or never started."
         ),
     )
@@ -63,6 +64,9 @@ def run(args: argparse.Namespace) -> int:
     checked = check_sweep(sweep, profile=args.profile)
     sweep_dir: Path = (args.runs_dir or default_runs_dir()) / sweep.name
     plan = plan_sweep(checked, sweep_dir, only_failed=args.only_failed)
+    for item in plan:
+        if item.note:
+            print(f"hpc-runner sweep: {item.note}", file=sys.stderr)
     if args.dry_run:
         print_plan(plan, as_json=args.json)
         return 0
@@ -132,7 +136,13 @@ def print_plan(plan: list[Any], *, as_json: bool) -> None:
     """The runs a submission would make: as text lines, or a JSON array for scripts."""
     if as_json:
         entries = [
-            {"run": item.run.name, "overrides": item.run.overrides, "action": item.action}
+            {
+                "run": item.run.name,
+                "overrides": item.run.overrides,
+                "action": item.action,
+                "reason": item.reason,
+                "note": item.note,
+            }
             for item in plan
         ]
         print(terminal_safe(json.dumps(entries, indent=2)))

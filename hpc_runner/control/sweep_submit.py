@@ -1,17 +1,15 @@
-"""Submitting a sweep: which runs go out, then all of them as one job array (submitting side).
+"""Submitting a sweep: the planned runs as one job array (submitting side).
 
 A sweep lives in ``<runs dir>/<sweep name>/``: one run directory per run (shared/DESIGN.md),
-the job array's submitit folder ``submitit/``, and ``sweep.yaml``, the sweep as submitted with
-each run's values (what ``status --summary`` and
-:func:`hpc_runner.watch.results.sweep_results` show).
+each with ``sweep_run.json``, the values it was made with (:mod:`hpc_runner.control.sweep_runs`);
+the job array's submitit folder ``submitit/``; and ``sweep.yaml``, the sweep as submitted.
 
-:func:`plan_sweep` decides per run: a run without a directory is new; an existing one is skipped
-(submitting a sweep twice does not duplicate it) unless ``only_failed`` asks for it and it
-CRASHED, was cancelled, or never started. :func:`submit_plan` then writes the new run
-directories and submits every picked run as one submitit batch - one SLURM job array, throttled
-to the sweep's ``array_parallelism`` (``--array=0-N%P``). A picked run continues as its next
-attempt: from its newest checkpoint when it has one (as ``hpc-runner resume`` does), else from
-the start with the sweep's current ``run.yaml``.
+:func:`~hpc_runner.control.sweep_plan.plan_sweep` decides per run (new, retry, skip);
+:func:`submit_plan` then writes the new run directories and submits every picked run as one
+submitit batch - one SLURM job array, throttled to the sweep's ``array_parallelism``
+(``--array=0-N%P``). A retried run continues as its next attempt: from its newest checkpoint
+when it has one (as ``hpc-runner resume`` does), else from the start with the sweep's current
+``run.yaml``.
 """
 
 from __future__ import annotations
@@ -20,99 +18,35 @@ import os
 import shutil
 import subprocess
 import sys
-import time
-from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
 from hpc_runner.control.jobfile import JobRecord, write_job_file
-from hpc_runner.control.phase import Phase, RunPhase
+from hpc_runner.control.sweep_plan import PlannedRun, plan_sweep, retry_reason
+from hpc_runner.control.sweep_runs import (
+    RUN_VALUES_FILE,
+    SWEEP_FILE,
+    read_sweep_file,
+    sweep_file_path,
+    write_run_values,
+    write_sweep_file,
+)
 from hpc_runner.errors import HpcRunnerError
-from hpc_runner.stream.runs import RUN_SPEC_FILE, STATUS_FILE, STOP_FILE, SUBMITIT_DIR
+from hpc_runner.stream.runs import RUN_SPEC_FILE, STOP_FILE, SUBMITIT_DIR
 
 if TYPE_CHECKING:
     from hpc_runner.control.submit import SubmittedRun
-    from hpc_runner.spec.job import JobSpec
     from hpc_runner.spec.sweep import SweepRun, SweepSpec
 
-#: The sweep as submitted, in the sweep's directory.
-SWEEP_FILE = "sweep.yaml"
-SWEEP_FILE_VERSION = 1
-
-
-@dataclass(frozen=True)
-class PlannedRun:
-    """What a submission does with one run of the sweep.
-
-    Attributes
-    ----------
-    run, spec
-        The run and its validated job spec.
-    run_dir : Path
-        Its directory (``<sweep dir>/<run name>``).
-    action : str
-        ``new`` (submit), ``retry`` (submit the next attempt) or ``skip``.
-    reason : str
-        Why (``exists: DONE``, ``CRASHED``, ``cancelled``, ``never started``, ...).
-    attempt : int
-        The attempt number the job starts with.
-    checkpoint : str or None
-        A retried run continues from this checkpoint.
-    """
-
-    run: SweepRun
-    spec: JobSpec
-    run_dir: Path
-    action: str
-    reason: str = ""
-    attempt: int = 0
-    checkpoint: str | None = None
-
-
-def plan_sweep(
-    checked: list[tuple[SweepRun, JobSpec]], sweep_dir: Path, *, only_failed: bool = False
-) -> list[PlannedRun]:
-    """Decide for each run whether it is submitted (one scheduler query for all existing ones)."""
-    from hpc_runner.control.phase import derive_phase
-    from hpc_runner.control.scheduler import job_records, scheduler_states
-    from hpc_runner.stream.run_state import RunState, replay
-    from hpc_runner.stream.runs import latest_checkpoint
-
-    existing = [sweep_dir / run.name for run, _ in checked if (sweep_dir / run.name).exists()]
-    records = job_records(existing)
-    schedulers = scheduler_states(records)
-    plan = []
-    for run, spec in checked:
-        run_dir = sweep_dir / run.name
-        if run_dir not in records:
-            plan.append(PlannedRun(run, spec, run_dir, "new"))
-            continue
-        record, scheduler = records[run_dir], schedulers.get(run_dir)
-        state = replay(run_dir / STATUS_FILE) if (run_dir / STATUS_FILE).exists() else RunState()
-        phase = derive_phase(state, record, scheduler, now=time.time())
-        reason = retry_reason(phase)
-        if not only_failed or reason is None:
-            plan.append(PlannedRun(run, spec, run_dir, "skip", f"exists: {phase.describe()}"))
-            continue
-        attempts = [submission.attempt for submission in record.submissions] if record else []
-        seen = [state.attempt] if state.records else []
-        attempt = max([*seen, *attempts]) + 1 if seen or attempts else 0
-        checkpoint = latest_checkpoint(run_dir)
-        plan.append(
-            PlannedRun(run, spec, run_dir, "retry", reason, attempt, str(checkpoint or "") or None)
-        )
-    return plan
-
-
-def retry_reason(phase: RunPhase) -> str | None:
-    """Why ``--only-failed`` resubmits a run (CRASHED, CANCELLED, LOST), or None.
-
-    A run that was stopped on purpose (``hpc-runner stop``) or is DONE is not failed; one whose
-    job still waits or runs is left alone.
-    """
-    if phase.phase in (Phase.CRASHED, Phase.CANCELLED, Phase.LOST):
-        return phase.describe()
-    return None
+__all__ = [
+    "SWEEP_FILE",
+    "PlannedRun",
+    "plan_sweep",
+    "read_sweep_file",
+    "retry_reason",
+    "submit_plan",
+    "write_sweep_file",
+]
 
 
 def submit_plan(
@@ -153,11 +87,14 @@ def submit_plan(
                 created.append(run_dir)
                 if run_dir.name != item.run.name:  # another submission made it meanwhile
                     raise HpcRunnerError(f"{item.run_dir} appeared during the submission: retry")
+                _record_values(run_dir, item.run, sweep)  # before its job exists
             else:
                 run_dir = item.run_dir.absolute()
                 (run_dir / STOP_FILE).unlink(missing_ok=True)
                 if item.checkpoint is None:  # starts over: with the sweep as it is now
                     (run_dir / RUN_SPEC_FILE).write_text(dump_run_spec(item.spec), "utf-8")
+                if not (run_dir / RUN_VALUES_FILE).exists():  # a run of an older hpc-runner
+                    _record_values(run_dir, item.run, sweep)
             items.append((run_dir, item))
         executor = make_executor(scheduler, folder, todo[0].spec.profile, sweep.name)
         if scheduler == "slurm" and sweep.array_parallelism:
@@ -183,6 +120,17 @@ def submit_plan(
         write_job_file(run_dir, record)
         submitted.append(SubmittedRun(run_dir, scheduler, job_id, job))
     return submitted
+
+
+def _record_values(run_dir: Path, run: SweepRun, sweep: SweepSpec) -> None:
+    """The run's own record of the values it is made with (``sweep_run.json``)."""
+    write_run_values(
+        run_dir,
+        sweep=sweep.name,
+        sweep_file=sweep_file_path(sweep),
+        overrides=run.overrides,
+        values=run.values or run.overrides,
+    )
 
 
 def _remove(run_dirs: list[Path]) -> None:
@@ -211,55 +159,3 @@ def _job_record(run_dir: Path, scheduler: str) -> JobRecord:
     record.scheduler = scheduler
     record.python = sys.executable
     return record
-
-
-def write_sweep_file(sweep: SweepSpec, sweep_dir: Path, runs: list[SweepRun]) -> Path:
-    """Record the sweep and its runs' values in ``<sweep dir>/sweep.yaml`` (runs of earlier
-    submissions of the sweep are kept), replacing the file atomically."""
-    import yaml
-
-    known = read_sweep_file(sweep_dir).get("runs", {})
-    known.update({run.name: run.overrides for run in runs})
-    document = {
-        "version": SWEEP_FILE_VERSION,
-        "name": sweep.name,
-        "source": str(Path(sweep.directory) / Path(sweep.source).name),
-        "base": sweep.base,
-        "grid": sweep.grid,
-        "zip": sweep.zip,
-        "cluster": {**sweep.cluster, "array_parallelism": sweep.array_parallelism},
-        "runs": known,
-    }
-    sweep_dir.mkdir(parents=True, exist_ok=True)
-    path = sweep_dir / SWEEP_FILE
-    temporary = path.with_name(f".{SWEEP_FILE}.{os.getpid()}.tmp")
-    text = yaml.dump(document, Dumper=_plain_dumper(), sort_keys=False)
-    temporary.write_text(text, encoding="utf-8")
-    os.replace(temporary, path)
-    return path
-
-
-def _plain_dumper() -> type:
-    import yaml
-
-    class PlainDumper(yaml.SafeDumper):
-        """Writes a value shared by several runs in full each time (no ``&id001`` anchors)."""
-
-        def ignore_aliases(self, data: Any) -> bool:
-            return True
-
-    return PlainDumper
-
-
-def read_sweep_file(sweep_dir: Path) -> dict[str, Any]:
-    """``<sweep dir>/sweep.yaml`` as a mapping; empty when there is none or it is unreadable
-    (the runs are still found from their status files)."""
-    import yaml
-
-    from hpc_runner.stream.files import read_regular_text
-
-    try:  # never blocks on a FIFO (status --summary reads it for every sweep folder)
-        document = yaml.safe_load(read_regular_text(Path(sweep_dir) / SWEEP_FILE, 16 << 20))
-    except (OSError, UnicodeDecodeError, yaml.YAMLError, RecursionError):
-        return {}
-    return document if isinstance(document, dict) else {}

@@ -15,8 +15,10 @@ A sweep spec (YAML)::
       timeout_min: 60                    # + any cluster profile field, or profile: NAME
 
 Keys are dotted paths into the job spec. The sweep has ``product(grid sizes) x zip length``
-runs; each run is named after the values it sets (``patch_size=32x32_epochs=10_seed=1_train=a``),
-made safe for paths and unique. :func:`expand` is pure;
+runs; each run is named after the values it sets, every listed key included
+(``epochs=10_patch_size=32x32_seed=1_train=a.tif@3f2a1c``): the name depends only on the run's
+own values, never on their positions (:mod:`hpc_runner.spec.sweep_names`), and a resubmission
+finds the runs that exist by their recorded values. :func:`expand` is pure;
 :func:`hpc_runner.spec.sweep_file.load_sweep` checks the sweep file itself, and
 :mod:`hpc_runner.spec.sweep_check` validates every expanded run as a job spec.
 Importing this module is cheap (standard library and the spec error helpers).
@@ -33,7 +35,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from hpc_runner.spec.errors import type_name
-from hpc_runner.stream.runs import safe_run_name
+from hpc_runner.spec.sweep_names import run_identity, run_names
 
 SWEEP_KEYS = ("name", "base", "grid", "zip", "cluster")
 #: Top-level job spec sections a sweep may vary (``name`` is the run's; ``cluster`` is shared
@@ -46,10 +48,27 @@ KEY_SEGMENT = re.compile(r"^[A-Za-z0-9_\-]+$")
 
 @dataclass(frozen=True)
 class SweepRun:
-    """One run of a sweep: its name and the job spec keys it sets (dotted path → value)."""
+    """One run of a sweep.
+
+    Attributes
+    ----------
+    name : str
+        Its directory name (:mod:`hpc_runner.spec.sweep_names`).
+    overrides : dict
+        The job spec keys it sets (dotted path → value), as the sweep file writes them.
+    values : dict
+        The same with relative file paths made absolute: what identifies the run (filled by
+        :func:`hpc_runner.spec.sweep_check.check_sweep`; empty from :func:`expand`).
+    """
 
     name: str
     overrides: dict[str, Any]
+    values: dict[str, Any] = field(default_factory=dict, compare=False)
+
+    @property
+    def identity(self) -> str:
+        """The run's identity (:func:`~hpc_runner.spec.sweep_names.run_identity`)."""
+        return run_identity(self.values or self.overrides)
 
 
 @dataclass(frozen=True)
@@ -112,7 +131,8 @@ def expand(
     Raises
     ------
     ValueError
-        When the zip lists differ in length, or a key is in both.
+        When the zip lists differ in length, a key is in both, or two runs would set the
+        same values (a value listed twice).
     """
     zipped = zipped or {}
     lengths = {len(values) for values in zipped.values()}
@@ -122,73 +142,12 @@ def expand(
         raise ValueError(f"keys both in grid and zip: {', '.join(both)}")
     zip_rows = list(zip(*zipped.values(), strict=True)) if zipped else [()]
     keys = [*grid, *zipped]
-    labels = _labels(keys)
     combos: list[dict[str, Any]] = []
     for grid_values in itertools.product(*grid.values()):
         for zip_values in zip_rows:
             combos.append(dict(zip(keys, (*grid_values, *zip_values), strict=True)))
-    varied = [key for key in keys if _varies(key, grid, zipped)]
-    names = [
-        "_".join(f"{labels[key]}={value_label(combo[key])}" for key in varied) or "run"
-        for combo in combos
-    ]
-    return [
-        SweepRun(name, overrides)
-        for name, overrides in zip(unique_names(names), combos, strict=True)
-    ]
-
-
-def _varies(key: str, grid: Mapping[str, Sequence[Any]], zipped: Mapping[str, Any]) -> bool:
-    """Keys with one value set the same for every run, so they do not help tell runs apart;
-    they still name the run when nothing varies at all (a sweep of one is still a sweep)."""
-    values = grid[key] if key in grid else zipped[key]
-    if len(values) > 1:
-        return True
-    return all(len(v) <= 1 for v in (*grid.values(), *zipped.values()))
-
-
-def _labels(keys: Sequence[str]) -> dict[str, str]:
-    """The last segment of each path (``training.patch_size`` → ``patch_size``), or the whole
-    path where two keys share a last segment."""
-    last = [key.rsplit(".", 1)[-1] for key in keys]
-    labels = zip(keys, last, strict=True)
-    return {key: (tail if last.count(tail) == 1 else key) for key, tail in labels}
-
-
-def value_label(value: Any) -> str:
-    """A short text for a value in a run name: ``[32, 32]`` → ``32x32``, a path → its last
-    component, ``None`` → ``none``. Not necessarily safe yet (see :func:`unique_names`)."""
-    if value is None:
-        return "none"
-    if isinstance(value, bool):
-        return "true" if value else "false"
-    if isinstance(value, int | float):
-        return repr(value)
-    if isinstance(value, str):
-        return value.rstrip("/").rsplit("/", 1)[-1] or value
-    if isinstance(value, Mapping):
-        return "-".join(f"{key}={value_label(item)}" for key, item in value.items())
-    if isinstance(value, Sequence):
-        return "x".join(value_label(item) for item in value)
-    return str(value)
-
-
-def unique_names(names: Sequence[str]) -> list[str]:
-    """Path-safe names, unique in order: the first of equal names keeps it, the others get
-    ``-2``, ``-3``, ... (skipping any name that another run has anyway)."""
-    safe = [safe_run_name(name) for name in names]
-    taken = set(safe)
-    used: set[str] = set()
-    result = []
-    for name in safe:
-        candidate, index = name, 1
-        while candidate in used or (index > 1 and candidate in taken):
-            index += 1
-            suffix = f"-{index}"
-            candidate = safe_run_name(name, suffix=suffix)  # the name is cut to fit, not -N
-        used.add(candidate)
-        result.append(candidate)
-    return result
+    names = run_names(combos, keys)
+    return [SweepRun(name, overrides) for name, overrides in zip(names, combos, strict=True)]
 
 
 def apply_overrides(raw: Mapping[str, Any], overrides: Mapping[str, Any]) -> dict[str, Any]:

@@ -11,6 +11,7 @@ careamics is imported (by the spec's training section) only when this runs.
 from __future__ import annotations
 
 from collections.abc import Mapping
+from dataclasses import replace
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -53,13 +54,17 @@ def rebase_paths(path: str, value: Any, directory: Path) -> Any:
     return value
 
 
+def resolved_values(overrides: Mapping[str, Any], directory: str | Path) -> dict[str, Any]:
+    """A run's values with relative file paths made absolute against the sweep file's folder:
+    what the run trains on, and so what identifies it (a sweep file moved elsewhere names other
+    files with the same words)."""
+    return {path: rebase_paths(path, value, Path(directory)) for path, value in overrides.items()}
+
+
 def run_mapping(base: Mapping[str, Any], sweep: SweepSpec, run: SweepRun) -> dict[str, Any]:
     """The job spec mapping of one run: base + the sweep's cluster keys + the run's values."""
-    directory = Path(sweep.directory)
     overrides: dict[str, Any] = {f"cluster.{key}": value for key, value in sweep.cluster.items()}
-    overrides.update(
-        {path: rebase_paths(path, value, directory) for path, value in run.overrides.items()}
-    )
+    overrides.update(resolved_values(run.overrides, sweep.directory))
     overrides["name"] = run.name
     return apply_overrides(base, overrides)
 
@@ -67,7 +72,8 @@ def run_mapping(base: Mapping[str, Any], sweep: SweepSpec, run: SweepRun) -> dic
 def check_sweep(
     sweep: SweepSpec, *, profile: str | None = None, runs: list[SweepRun] | None = None
 ) -> list[tuple[SweepRun, JobSpec]]:
-    """Every run of the sweep (or the ``runs`` given) as a validated job spec.
+    """Every run of the sweep (or the ``runs`` given) as a validated job spec; each run comes
+    back with its :attr:`~hpc_runner.spec.sweep.SweepRun.values` filled in.
 
     Raises
     ------
@@ -87,6 +93,7 @@ def check_sweep(
     checked: list[tuple[SweepRun, JobSpec]] = []
     failures: list[tuple[SweepRun, list[Problem]]] = []
     for run in runs:
+        run = replace(run, values=resolved_values(run.overrides, sweep.directory))
         try:
             mapping = run_mapping(base, sweep, run)
             spec = job_spec_from_mapping(mapping, base_path, profile=profile, file_label=base_label)

@@ -22,6 +22,7 @@ from hpc_runner.spec.sweep import (
     SweepSpec,
     run_count,
 )
+from hpc_runner.spec.sweep_names import canonical
 from hpc_runner.stream.runs import safe_run_name
 
 
@@ -67,6 +68,8 @@ def parse_sweep(raw: Mapping[str, Any], sweep_path: Path, problems: Problems) ->
     if len(set(lengths.values())) > 1:
         sizes = ", ".join(f"{key}: {size}" for key, size in lengths.items())
         problems.add("zip", f"lists of different lengths ({sizes}): give each the same length")
+    if zipped and len(set(lengths.values())) == 1 and (twice := _listed_twice(_rows(zipped))):
+        problems.add("zip", f"two rows set the same values {twice}: list each row once")
     for key in grid.keys() & zipped.keys():
         problems.add(f"zip.{key}", "also in grid: vary a key in one of them only")
     keys = [*grid, *zipped]
@@ -121,8 +124,27 @@ def _lists(section: Any, title: str, problems: Problems) -> dict[str, list[Any]]
             got = "an empty list" if values == [] else type_name(values)
             problems.add(where, f"expected a non-empty list of values, got {got}")
             continue
+        if title == "grid" and (twice := _listed_twice(values)):
+            problems.add(where, f"{twice} is listed twice: a run is its values, list each once")
+            continue
         result[key] = values
     return result
+
+
+def _listed_twice(values: Sequence[Any]) -> str | None:
+    """The first value listed twice (compared as the run names and identities compare them:
+    ``1``, ``1.0`` and ``"1"`` are three values), or None."""
+    seen: set[str] = set()
+    for value in values:
+        text = canonical(value)
+        if text in seen:
+            return text
+        seen.add(text)
+    return None
+
+
+def _rows(zipped: Mapping[str, list[Any]]) -> list[dict[str, Any]]:
+    return [dict(zip(zipped, row, strict=True)) for row in zip(*zipped.values(), strict=True)]
 
 
 def _cluster(

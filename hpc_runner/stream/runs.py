@@ -115,10 +115,19 @@ def run_label(root: Path, run_dir: Path) -> str:
 def latest_checkpoint(run_dir: str | os.PathLike[str]) -> Path | None:
     """The most recently written checkpoint below the run's ``work/`` directory, if any: where a
     resumed training continues. The lowest-val_loss checkpoint (``checkpoints/best/``) is an
-    earlier state of the training and never a place to continue from."""
-    candidates = [
-        path
-        for path in (Path(run_dir) / WORK_DIR).rglob("*.ckpt")
-        if path.parent.name != BEST_CHECKPOINT_DIR
-    ]
-    return max(candidates, key=lambda path: path.stat().st_mtime_ns, default=None)
+    earlier state of the training and never a place to continue from.
+
+    The path is absolute: it is stored and handed to a job, which may start in another folder
+    (a profile's ``chdir``, a scheduler's default working directory).
+    """
+    newest: tuple[int, Path] | None = None
+    for path in (Path(run_dir).absolute() / WORK_DIR).rglob("*.ckpt"):
+        if path.parent.name == BEST_CHECKPOINT_DIR:
+            continue
+        try:
+            written = path.stat().st_mtime_ns
+        except OSError:  # removed meanwhile (the trainer keeps only its top-k checkpoints)
+            continue
+        if newest is None or written > newest[0]:
+            newest = (written, path)
+    return newest[1] if newest else None

@@ -2,11 +2,13 @@
 
 Rows come from the same place as ``hpc-runner status``: each run's status file, job.json and
 the scheduler, with its phase (:mod:`hpc_runner.watch.report`), plus the values the sweep set
-for the run (from the sweep directory's ``sweep.yaml``). Runs are ranked by PSNR against the
-spec's ground truth when every finished run has one - for Noise2Void the validation loss is a
-self-supervised loss that says little about image quality - else by the lowest validation loss
-each reached. The best run is the DONE run ranked first; its model is its best-val_loss
-checkpoint (else its last one). Monitoring side: no torch, no careamics.
+for the run, as the run itself records them (:func:`hpc_runner.control.sweep_runs.recorded_run`:
+its ``sweep_run.json``, else its entry in an older sweep's ``sweep.yaml`` checked against its
+``run.yaml``). Runs are ranked by PSNR against the spec's ground truth when every finished run
+has one - for Noise2Void the validation loss is a self-supervised loss that says little about
+image quality - else by the lowest validation loss each reached. The best run is the DONE run
+ranked first; its model is its best-val_loss checkpoint (else its last one). Monitoring side:
+no torch, no careamics.
 """
 
 from __future__ import annotations
@@ -44,8 +46,14 @@ COLUMNS = (
 )
 
 
-def result_row(summary: dict[str, Any], overrides: dict[str, Any] | None = None) -> dict[str, Any]:
-    """A result row from a ``status --json`` object (see :mod:`hpc_runner.watch.report`)."""
+def result_row(
+    summary: dict[str, Any],
+    overrides: dict[str, Any] | None = None,
+    values: dict[str, Any] | None = None,
+) -> dict[str, Any]:
+    """A result row from a ``status --json`` object (see :mod:`hpc_runner.watch.report`), with
+    the values the sweep set for the run: ``overrides`` as the sweep file wrote them, ``values``
+    with file paths absolute (what the run trained on)."""
     model = summary.get("model") or {}
     return {
         "rank": None,
@@ -72,6 +80,7 @@ def result_row(summary: dict[str, Any], overrides: dict[str, Any] | None = None)
         "model_val_loss": model.get("best_val_loss"),
         "algorithm": summary.get("algorithm"),
         "overrides": dict(overrides or {}),
+        "values": dict(values if values is not None else overrides or {}),
     }
 
 
@@ -128,7 +137,7 @@ def sweep_results(root: str | Path, *, ask_scheduler: bool = True) -> list[dict[
     """Ranked result rows of every run below ``root`` (a sweep directory, or a runs directory
     holding several sweeps: runs are then labelled ``sweep/run``)."""
     from hpc_runner.control.scheduler import job_records, scheduler_states
-    from hpc_runner.control.sweep_submit import read_sweep_file
+    from hpc_runner.control.sweep_runs import read_sweep_file, recorded_run
     from hpc_runner.watch.report import collect, run_summary
 
     root = Path(root)
@@ -143,9 +152,10 @@ def sweep_results(root: str | Path, *, ask_scheduler: bool = True) -> list[dict[
         summary = run_summary(label, state, job=job, scheduler=scheduler, run_dir=run_dir)
         summary["algorithm"] = run_algorithm(run_dir)
         if run_dir.parent not in manifests:
-            manifests[run_dir.parent] = read_sweep_file(run_dir.parent).get("runs") or {}
-        overrides = manifests[run_dir.parent].get(run_dir.name)
-        rows.append(result_row(summary, overrides if isinstance(overrides, dict) else None))
+            manifests[run_dir.parent] = read_sweep_file(run_dir.parent)
+        # credited by what the run records it was made with, never by its name or position
+        recorded = recorded_run(run_dir, manifests[run_dir.parent])
+        rows.append(result_row(summary, recorded.overrides, recorded.values))
     return rank(rows)
 
 

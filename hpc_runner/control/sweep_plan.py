@@ -1,0 +1,193 @@
+"""Planning a sweep's submission: per run, new, retried or skipped (submitting side).
+
+:func:`plan_sweep` finds each run of the sweep among the run directories that exist by the
+values they record (:mod:`hpc_runner.control.sweep_runs`), never by name or position: a run that
+exists is skipped (submitting a sweep twice, reordered or grown, duplicates nothing) unless
+``only_failed`` asks for it and it CRASHED, was cancelled, or never started; then it continues
+as its next attempt from its newest checkpoint (an absolute path, as ``hpc-runner resume``
+passes it). A run that does not exist is new, under its own name
+(:mod:`hpc_runner.spec.sweep_names`) or, where a directory with other values has that name,
+under a name with a hash of its values.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import time
+from dataclasses import dataclass, replace
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from hpc_runner.control.jobfile import JobRecord
+from hpc_runner.control.phase import Phase, RunPhase
+from hpc_runner.errors import UsageError
+from hpc_runner.stream.runs import STATUS_FILE
+
+if TYPE_CHECKING:
+    from hpc_runner.control.sweep_runs import RecordedRun
+    from hpc_runner.spec.job import JobSpec
+    from hpc_runner.spec.sweep import SweepRun
+
+
+@dataclass(frozen=True)
+class PlannedRun:
+    """What a submission does with one run of the sweep.
+
+    Attributes
+    ----------
+    run, spec
+        The run and its validated job spec.
+    run_dir : Path
+        Its directory (``<sweep dir>/<run name>``).
+    action : str
+        ``new`` (submit), ``retry`` (submit the next attempt) or ``skip``.
+    reason : str
+        Why (``exists: DONE``, ``CRASHED``, ``cancelled``, ``never started``, ...).
+    attempt : int
+        The attempt number the job starts with.
+    checkpoint : str or None
+        A retried run continues from this checkpoint (an absolute path).
+    note : str
+        A conflict worth telling the user (its own name was taken by other values).
+    """
+
+    run: SweepRun
+    spec: JobSpec
+    run_dir: Path
+    action: str
+    reason: str = ""
+    attempt: int = 0
+    checkpoint: str | None = None
+    note: str = ""
+
+
+def plan_sweep(
+    checked: list[tuple[SweepRun, JobSpec]], sweep_dir: Path, *, only_failed: bool = False
+) -> list[PlannedRun]:
+    """Decide for each run whether it is submitted (one scheduler query for all existing ones).
+
+    A run exists when a run directory of the sweep records the same values
+    (:mod:`hpc_runner.control.sweep_runs`), whatever its name: a reordered or grown sweep finds
+    its runs again, and runs named by an older hpc-runner too. A new run whose name is taken by
+    a directory with other values gets a name of its own (see :func:`_own_name`).
+
+    Raises
+    ------
+    UsageError
+        A new run's name is taken by a directory that records no values (it might be this very
+        run): the message names it.
+    """
+    from hpc_runner.control.scheduler import job_records, scheduler_states
+    from hpc_runner.control.sweep_runs import recorded_runs
+
+    recorded = recorded_runs(sweep_dir)
+    by_identity: dict[str, list[Path]] = {}
+    for run_dir, record in recorded.items():
+        if record.identity is not None:
+            by_identity.setdefault(record.identity, []).append(run_dir)
+    matched = {}
+    for run, _ in checked:
+        found = by_identity.get(run.identity, [])
+        if found:  # its own name first, else the first by name
+            matched[run.name] = next((d for d in found if d.name == run.name), found[0])
+    records = job_records(matched.values())
+    schedulers = scheduler_states(records)
+    plan = []
+    for run, spec in checked:
+        if run.name not in matched:
+            name, note = _own_name(run, sweep_dir, recorded)
+            run, spec = _renamed(run, spec, name)
+            plan.append(PlannedRun(run, spec, sweep_dir / name, "new", note=note))
+            continue
+        run_dir = matched[run.name]
+        run, spec = _renamed(run, spec, run_dir.name)
+        plan.append(_existing(run, spec, run_dir, records, schedulers, only_failed))
+    return plan
+
+
+def _existing(
+    run: SweepRun,
+    spec: JobSpec,
+    run_dir: Path,
+    records: dict[Path, JobRecord | None],
+    schedulers: dict[Path, Any],
+    only_failed: bool,
+) -> PlannedRun:
+    """A run that exists: skipped, or (``only_failed``) retried as its next attempt."""
+    from hpc_runner.control.phase import derive_phase
+    from hpc_runner.stream.run_state import RunState, replay
+    from hpc_runner.stream.runs import latest_checkpoint
+
+    record, scheduler = records.get(run_dir), schedulers.get(run_dir)
+    state = replay(run_dir / STATUS_FILE) if (run_dir / STATUS_FILE).is_file() else RunState()
+    phase = derive_phase(state, record, scheduler, now=time.time())
+    reason = retry_reason(phase)
+    if not only_failed or reason is None:
+        return PlannedRun(run, spec, run_dir, "skip", f"exists: {phase.describe()}")
+    attempts = [submission.attempt for submission in record.submissions] if record else []
+    seen = [state.attempt] if state.records else []
+    attempt = max([*seen, *attempts]) + 1 if seen or attempts else 0
+    checkpoint = latest_checkpoint(run_dir)  # absolute: the job may start in another folder
+    return PlannedRun(
+        run, spec, run_dir, "retry", reason, attempt, str(checkpoint) if checkpoint else None
+    )
+
+
+def _own_name(run: SweepRun, sweep_dir: Path, recorded: dict[Path, RecordedRun]) -> tuple[str, str]:
+    """The directory name of a new run, and a note when its own name was taken.
+
+    A directory of that name that records other values is another run: it is left as it is,
+    and this run is named after its values plus a hash of them, so the next submission finds
+    it again (by its values) and the results credit each directory with its own values.
+    Stopping the whole sweep instead would leave the user nothing to do but rename
+    directories by hand. A directory that records no values might be this very run: training
+    it again could double it, so that is an error naming the directory.
+    """
+    from hpc_runner.control.sweep_runs import RUN_VALUES_FILE, SWEEP_FILE
+    from hpc_runner.spec.sweep_names import conflict_name
+
+    taken = sweep_dir / run.name
+    if not os.path.lexists(taken):
+        return run.name, ""
+    other = recorded.get(taken)
+    if other is None or other.identity is None:
+        raise UsageError(
+            f"{taken}: the name of a new run of the sweep ({_values(run.values)}) is taken "
+            f"by a directory with no record of its values (no {RUN_VALUES_FILE}, no entry in "
+            f"{SWEEP_FILE}): move it away if it is not this run, then submit again"
+        )
+    name = conflict_name(run.name, run.identity)
+    if os.path.lexists(sweep_dir / name):
+        raise UsageError(
+            f"{sweep_dir / name}: holds other values than {_values(run.values)}: move it away"
+        )
+    differ = {key: value for key, value in other.values.items() if run.values.get(key) != value}
+    mine = {key: value for key, value in run.values.items() if other.values.get(key) != value}
+    note = (
+        f"conflict: {run.name} is another run ({_values(differ)}, by its {other.where}), "
+        f"not this one ({_values(mine)}): this run is {name}"
+    )
+    return name, note
+
+
+def _values(overrides: dict[str, Any]) -> str:
+    return ", ".join(f"{key}={json.dumps(value, default=str)}" for key, value in overrides.items())
+
+
+def _renamed(run: SweepRun, spec: JobSpec, name: str) -> tuple[SweepRun, JobSpec]:
+    """The run and its spec under the directory name it has (or gets) on disk."""
+    if run.name == name:
+        return run, spec
+    return replace(run, name=name), replace(spec, name=name)
+
+
+def retry_reason(phase: RunPhase) -> str | None:
+    """Why ``--only-failed`` resubmits a run (CRASHED, CANCELLED, LOST), or None.
+
+    A run that was stopped on purpose (``hpc-runner stop``) or is DONE is not failed; one whose
+    job still waits or runs is left alone. The phase is the one every view shows.
+    """
+    if phase.phase in (Phase.CRASHED, Phase.CANCELLED, Phase.LOST):
+        return phase.describe()
+    return None

@@ -1,0 +1,309 @@
+"""Sweep runs are identified by their values, not by their position in a list (issue 10).
+
+A real local sweep over two data files with one basename (one folder with a space) trains
+both; the sweep is then reordered and grown (``d/a`` first) and submitted again: only the new
+value trains, every value trains exactly once, and ``status --summary`` credits each result to
+the value its run trained on (checked against each run's own ``run.yaml``). Sweeps named by
+position by older versions are read and matched by their records; a name taken by a run with
+other values is a conflict, never a skip; checkpoints handed to a job are absolute.
+"""
+
+from __future__ import annotations
+
+import csv
+import io
+import json
+import os
+from dataclasses import replace
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pytest
+import tifffile
+import yaml
+
+from hpc_runner.api import wait
+from hpc_runner.cli import main
+from hpc_runner.control.jobfile import read_job_file
+from hpc_runner.control.submit import prepare_run
+from hpc_runner.control.sweep_runs import RUN_VALUES_FILE, recorded_run, write_sweep_file
+from hpc_runner.spec.sweep import SweepRun, SweepSpec
+from hpc_runner.spec.sweep_check import check_sweep
+from hpc_runner.spec.sweep_file import load_sweep
+from hpc_runner.spec.sweep_names import fragment
+from hpc_runner.stream.runs import RUN_SPEC_FILE, STATUS_FILE, latest_checkpoint
+from hpc_runner.stream.status import TrainingState, TrainUpdate, TrainUpdateType
+from hpc_runner.stream.writer import StatusWriter
+from tests.run_support import cli, write_spec
+
+WAIT_S = 300  # three tiny trainings on a shared 2-core machine, each importing careamics
+
+FOLDERS = ("d/b", "d/with space", "d/a")
+
+
+def write_images(root: Path) -> None:
+    """One 64x64 noisy image per folder, all named ``noisy.tif`` (and each different)."""
+    clean = np.tile(np.linspace(0, 1, 64, dtype=np.float32), (64, 1))
+    for seed, folder in enumerate(FOLDERS):
+        noise = np.random.default_rng(seed).normal(0, 0.2, clean.shape)
+        (root / folder).mkdir(parents=True)
+        tifffile.imwrite(root / folder / "noisy.tif", (clean + noise).astype(np.float32))
+
+
+def write_sweep(path: Path, trains: list[str]) -> None:
+    document = {"name": "ident", "base": "tiny.yaml", "grid": {"data.train": trains}}
+    path.write_text(yaml.safe_dump(document, sort_keys=False))
+
+
+def trained_on(run_dir: Path) -> str:
+    """The data file the run was submitted with: its resolved ``run.yaml`` (what the node read)."""
+    document = yaml.safe_load((run_dir / RUN_SPEC_FILE).read_text(encoding="utf-8"))
+    return str(document["data"]["train"])
+
+
+def trainings(run_dir: Path) -> int:
+    """How many times the run started training: its ``TRAINING`` state records."""
+    lines = (run_dir / STATUS_FILE).read_text(encoding="utf-8").splitlines()
+    records = [json.loads(line) for line in lines if line.strip()]
+    return sum(r["type"] == "state" and r["value"] in ("TRAINING", 1) for r in records)
+
+
+def submit(sweep_path: Path, runs: Path) -> Any:
+    answer = cli("sweep", str(sweep_path), "--cluster", "local", "--runs-dir", str(runs))
+    assert answer.returncode == 0, answer.stderr
+    return answer
+
+
+@pytest.mark.training
+def test_reordered_and_grown_sweep_trains_each_value_once_and_credits_it(
+    tmp_path: Path,
+) -> None:
+    write_spec(tmp_path, epochs=1)
+    write_images(tmp_path)
+    sweep_path = tmp_path / "sweep.yaml"
+    runs = tmp_path / "runs"
+    sweep_dir = runs / "ident"
+
+    write_sweep(sweep_path, ["d/b/noisy.tif", "d/with space/noisy.tif"])
+    first = submit(sweep_path, runs)
+    assert "2 runs submitted" in first.stdout
+    wait(sweep_dir, progress=False, interval_s=1, scheduler_interval_s=2, timeout_s=WAIT_S)
+
+    # d/a first, the two others after it in another order: only d/a is new
+    write_sweep(sweep_path, ["d/a/noisy.tif", "d/with space/noisy.tif", "d/b/noisy.tif"])
+    dry = cli("sweep", str(sweep_path), "--dry-run", "--json", "--runs-dir", str(runs))
+    assert dry.returncode == 0, dry.stderr
+    entries = json.loads(dry.stdout)
+    actions = {entry["overrides"]["data.train"]: entry["action"] for entry in entries}
+    assert actions == {
+        "d/a/noisy.tif": "new",
+        "d/with space/noisy.tif": "skip",
+        "d/b/noisy.tif": "skip",
+    }
+    second = submit(sweep_path, runs)
+    assert "1 runs submitted" in second.stdout, second.stdout
+    assert second.stdout.count("skipped ") == 2
+    rows = wait(sweep_dir, progress=False, interval_s=1, scheduler_interval_s=2, timeout_s=WAIT_S)
+    assert [row["state"] for row in rows] == ["DONE"] * 3
+
+    run_dirs = sorted(path.parent for path in sweep_dir.glob(f"*/{STATUS_FILE}"))
+    by_data = {trained_on(run_dir): run_dir for run_dir in run_dirs}
+    assert sorted(by_data) == sorted(str(tmp_path / folder / "noisy.tif") for folder in FOLDERS)
+    assert len(run_dirs) == 3  # no value has a second run directory
+    for run_dir in run_dirs:  # each value trained exactly once, in one job
+        record = read_job_file(run_dir)
+        assert record is not None and len(record.submissions) == 1, run_dir.name
+        assert trainings(run_dir) == 1, run_dir.name
+
+    summary = cli("status", str(sweep_dir), "--summary", "--json")
+    assert summary.returncode == 0, summary.stderr
+    document = json.loads(summary.stdout)
+    credited = {
+        row["run"]: str(tmp_path / row["overrides"]["data.train"]) for row in document["runs"]
+    }
+    assert credited == {run_dir.name: trained_on(run_dir) for run_dir in run_dirs}
+    assert {row["run"]: row["values"]["data.train"] for row in document["runs"]} == credited
+
+    exported = cli("status", str(sweep_dir), "--summary", "--csv")
+    assert exported.returncode == 0, exported.stderr
+    table = list(csv.DictReader(io.StringIO(exported.stdout)))
+    assert {row["run"]: str(tmp_path / row["set:data.train"]) for row in table} == credited
+
+
+# -- sweeps made by an older hpc-runner (positional names, values only in sweep.yaml) ------------
+
+
+def make_old_runs(
+    sweep: SweepSpec, sweep_dir: Path, runs: dict[str, tuple[SweepRun, Any]], manifest: dict
+) -> None:
+    """Run directories as hpc-runner made them before runs recorded their values: named by
+    position, a finished status file, and ``sweep.yaml`` with ``runs: {name: overrides}``
+    (``manifest``, which may lie as the old resubmission left it)."""
+    for loss, (name, (_, spec)) in enumerate(runs.items(), start=1):
+        run_dir = prepare_run(replace(spec, name=name), sweep_dir)
+        assert run_dir.name == name and not (run_dir / RUN_VALUES_FILE).exists()
+        with StatusWriter(run_dir / STATUS_FILE) as writer:
+            writer.write(TrainUpdate(TrainUpdateType.STATE, TrainingState.TRAINING))
+            writer.write(TrainUpdate(TrainUpdateType.VAL_LOSS, loss / 10))
+            writer.write(TrainUpdate(TrainUpdateType.STATE, TrainingState.DONE))
+    old = [SweepRun(name, overrides) for name, overrides in manifest.items()]
+    write_sweep_file(sweep, sweep_dir, old)
+
+
+def summary_values(sweep_dir: Path, capsys: pytest.CaptureFixture[str]) -> dict[str, Any]:
+    assert main(["status", str(sweep_dir), "--summary", "--json"]) == 0
+    rows = json.loads(capsys.readouterr().out)["runs"]
+    return {row["run"]: row["values"].get("data.train") for row in rows}
+
+
+def plan(sweep_path: Path, runs: Path, capsys: pytest.CaptureFixture[str]) -> list[dict]:
+    assert main(["sweep", str(sweep_path), "--dry-run", "--json", "--runs-dir", str(runs)]) == 0
+    return json.loads(capsys.readouterr().out)
+
+
+@pytest.mark.training  # validates the runs as job specs: imports careamics (trains nothing)
+def test_sweeps_of_positional_names_are_read_and_matched_by_their_records(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    write_spec(tmp_path, epochs=1)
+    write_images(tmp_path)
+    sweep_path = tmp_path / "sweep.yaml"
+    runs = tmp_path / "runs"
+    b, space, a = (str(tmp_path / folder / "noisy.tif") for folder in FOLDERS)
+
+    # an honest old sweep: sweep.yaml names each directory's values
+    write_sweep(sweep_path, ["d/b/noisy.tif", "d/with space/noisy.tif"])
+    sweep = load_sweep(sweep_path)
+    first, second = check_sweep(sweep)
+    old = {"train=noisy.tif": first, "train=noisy.tif-2": second}
+    manifest = {name: run.overrides for name, (run, _) in old.items()}
+    make_old_runs(sweep, runs / "ident", old, manifest)
+    assert summary_values(runs / "ident", capsys) == {
+        "train=noisy.tif": b,
+        "train=noisy.tif-2": space,
+    }
+    write_sweep(sweep_path, ["d/a/noisy.tif", "d/with space/noisy.tif", "d/b/noisy.tif"])
+    entries = plan(sweep_path, runs, capsys)
+    assert [(e["run"], e["action"]) for e in entries] == [
+        (f"train={fragment('d/a/noisy.tif')}", "new"),
+        ("train=noisy.tif-2", "skip"),
+        ("train=noisy.tif", "skip"),
+    ]
+
+    # an old sweep after the old defect: reordered, sweep.yaml rewritten by position, d/a never
+    # trained and "with space" trained twice (run.yaml says what each directory trained on)
+    (tmp_path / "runs2").mkdir()
+    write_sweep(sweep_path, ["d/b/noisy.tif", "d/with space/noisy.tif"])
+    sweep = load_sweep(sweep_path)
+    first, second = check_sweep(sweep)
+    old = {"train=noisy.tif": first, "train=noisy.tif-2": second, "train=noisy.tif-3": second}
+    lies = {
+        "train=noisy.tif": {"data.train": "d/a/noisy.tif"},
+        "train=noisy.tif-2": {"data.train": "d/b/noisy.tif"},
+        "train=noisy.tif-3": {"data.train": "d/with space/noisy.tif"},
+    }
+    make_old_runs(sweep, tmp_path / "runs2" / "ident", old, lies)
+    assert summary_values(tmp_path / "runs2" / "ident", capsys) == {
+        "train=noisy.tif": b,
+        "train=noisy.tif-2": space,
+        "train=noisy.tif-3": space,
+    }
+    write_sweep(sweep_path, ["d/a/noisy.tif", "d/b/noisy.tif", "d/with space/noisy.tif"])
+    entries = plan(sweep_path, tmp_path / "runs2", capsys)
+    assert [(e["overrides"]["data.train"], e["run"], e["action"]) for e in entries] == [
+        ("d/a/noisy.tif", f"train={fragment('d/a/noisy.tif')}", "new"),
+        ("d/b/noisy.tif", "train=noisy.tif", "skip"),
+        ("d/with space/noisy.tif", "train=noisy.tif-2", "skip"),
+    ]
+    assert a not in summary_values(tmp_path / "runs2" / "ident", capsys).values()
+
+
+def test_a_lying_old_record_credits_only_what_run_yaml_confirms(tmp_path: Path) -> None:
+    """sweep.yaml's entry and run.yaml disagree on the data: the run trained on run.yaml's file,
+    and its other sweep.yaml values (rewritten by the same positional mistake) are not trusted.
+    (A hand-made run.yaml: the disagreement is what older versions left, not a state that a
+    current submission can make.)"""
+    run_dir = tmp_path / "ident" / "train=noisy.tif_seed=1"
+    run_dir.mkdir(parents=True)
+    (run_dir / RUN_SPEC_FILE).write_text(yaml.safe_dump({"data": {"train": "/x/d/b/noisy.tif"}}))
+    (tmp_path / "ident" / "sweep.yaml").write_text(
+        yaml.safe_dump(
+            {
+                "source": "/x/sweep.yaml",
+                "runs": {run_dir.name: {"data.train": "d/a/noisy.tif", "training.seed": 1}},
+            }
+        )
+    )
+    record = recorded_run(run_dir)
+    assert record.overrides == record.values == {"data.train": "/x/d/b/noisy.tif"}
+    assert not record.complete and record.identity is None
+    honest = {"data.train": "d/b/noisy.tif", "training.seed": 1}
+    (tmp_path / "ident" / "sweep.yaml").write_text(
+        yaml.safe_dump({"source": "/x/sweep.yaml", "runs": {run_dir.name: honest}})
+    )
+    record = recorded_run(run_dir)
+    assert record.overrides == honest and record.complete
+    assert record.values == {"data.train": "/x/d/b/noisy.tif", "training.seed": 1}
+
+
+# -- a name taken by another run -----------------------------------------------------------------
+
+
+@pytest.mark.training
+def test_a_name_taken_by_other_values_is_a_conflict_never_a_skip(tmp_path: Path) -> None:
+    """Two sweep files of one name in two folders list ``noisy.tif`` (relative: two different
+    files) into one runs directory: the second sweep's run is not the first's. It gets a name of
+    its own (the name + a hash of its values), trains once, and is found again next time."""
+    runs = tmp_path / "runs"
+    paths = []
+    for folder, seed in (("one", 0), ("two", 1)):
+        write_spec(tmp_path / folder, epochs=1)
+        noise = np.random.default_rng(seed).normal(0, 0.2, (64, 64)).astype(np.float32)
+        tifffile.imwrite(tmp_path / folder / "noisy.tif", noise)
+        paths.append(tmp_path / folder / "sweep.yaml")
+        write_sweep(paths[-1], ["noisy.tif"])
+    first = cli("sweep", str(paths[0]), "--cluster", "debug", "--runs-dir", str(runs))
+    assert first.returncode == 0, first.stderr
+    assert "train=noisy.tif: DONE" in first.stdout.splitlines()
+
+    second = cli("sweep", str(paths[1]), "--cluster", "debug", "--runs-dir", str(runs))
+    assert second.returncode == 0, second.stderr
+    (note,) = [line for line in second.stderr.splitlines() if "conflict" in line]
+    other = str(tmp_path / "one" / "noisy.tif")
+    mine = str(tmp_path / "two" / "noisy.tif")
+    assert f"train=noisy.tif is another run (data.train={json.dumps(other)}" in note
+    assert f"not this one (data.train={json.dumps(mine)})" in note
+    (own,) = [line.split(": ")[0] for line in second.stdout.splitlines() if "DONE" in line]
+    assert own.startswith("train=noisy.tif@") and note.endswith(f"this run is {own}")
+    sweep_dir = runs / "ident"
+    assert trained_on(sweep_dir / "train=noisy.tif") == other
+    assert trained_on(sweep_dir / own) == mine
+    for run_dir in (sweep_dir / "train=noisy.tif", sweep_dir / own):
+        assert trainings(run_dir) == 1
+
+    again = cli("sweep", str(paths[1]), "--cluster", "debug", "--runs-dir", str(runs))
+    assert again.returncode == 0, again.stderr
+    assert f"skipped {own}: exists: DONE" in again.stdout and "conflict" not in again.stderr
+
+    # a directory with no record of its values might be this very run: an error, not a guess
+    (sweep_dir / "train=noisy.tif" / RUN_VALUES_FILE).unlink()
+    (sweep_dir / "sweep.yaml").unlink()
+    third = cli("sweep", str(paths[0]), "--dry-run", "--runs-dir", str(runs))
+    assert third.returncode == 2
+    assert third.stderr.startswith(f"hpc-runner sweep: {sweep_dir / 'train=noisy.tif'}: ")
+    assert "no record of its values" in third.stderr and "Traceback" not in third.stderr
+
+
+def test_latest_checkpoint_is_absolute_from_a_relative_run_dir(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.chdir(tmp_path)
+    folder = Path("runs") / "r" / "work" / "checkpoints"
+    folder.mkdir(parents=True)
+    (folder / "old.ckpt").write_bytes(b"1")
+    os.utime(folder / "old.ckpt", ns=(1, 1))
+    (folder / "new.ckpt").write_bytes(b"2")
+    found = latest_checkpoint(Path("runs") / "r")
+    assert found == tmp_path / folder / "new.ckpt" and found.is_absolute()
+    assert latest_checkpoint("nowhere") is None
