@@ -15,6 +15,7 @@ from textual.widgets import Static
 
 #: Keys that Textual itself provides, which no BINDINGS list of ours names.
 GENERIC_KEYS = [
+    ("s / c / r", "in the footer only where the run's phase allows them"),
     ("tab / shift+tab", "move the focus (buttons, panes)"),
     ("ctrl+q", "quit"),
 ]

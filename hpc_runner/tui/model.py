@@ -214,7 +214,8 @@ def phase_text(entry: RunEntry, now: float) -> Text:
     """``QUEUED (Priority)``: the phase coloured, then its reason; ``!`` if the file could not be
     read, ``…`` while it is still being read (before the reason, which the table truncates)."""
     phase = entry.phase(now)
-    text = Text(phase.phase.value, style=PHASE_STYLES[phase.phase])
+    text = Text()
+    text.append(phase.phase.value, style=PHASE_STYLES[phase.phase])  # the phase only
     if entry.error:
         text.append(" !", style="bold red")
     elif entry.loading:

@@ -30,10 +30,12 @@ def shown_path(path: Path, entry: RunEntry) -> str:
     return str(path)
 
 
-def scheduler_fact(entry: RunEntry, now: float) -> str:
+def scheduler_fact(entry: RunEntry, meta: RunMeta | None, now: float) -> str:
     """``PENDING (Priority), asked 12s ago``; or why nobody was asked."""
     if entry.scheduler is None:
-        return "not asked (no job.json)" if entry.job is None else "not asked yet"
+        if entry.job is not None or (meta is not None and meta.job is not None):
+            return "not asked yet"
+        return "not asked (no job.json)" if meta is not None else "-"
     age = entry.scheduler_age(now)
     asked = f", asked {format_duration(age)} ago" if age is not None else ""
     return f"{entry.scheduler.describe()}{asked}"
@@ -69,7 +71,7 @@ def info_text(entry: RunEntry, meta: RunMeta | None, now: float) -> Text:
         rows.append(("reason", phase.reason))
     job = entry.job_id or (meta.job_id if meta else None) or run.job
     rows.append(("job", job or "-"))
-    rows.append(("scheduler", scheduler_fact(entry, now)))
+    rows.append(("scheduler", scheduler_fact(entry, meta, now)))
     rows.append(("file says", run.status.state.name))
     rows.append(("attempt", str(run.attempt)))
     rows.append(("host", run.host or "-"))
