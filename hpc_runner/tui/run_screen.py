@@ -69,7 +69,7 @@ class RunScreen(Screen[None]):
     #: Current time (the app's clock, injected so that tests and snapshots are reproducible).
     clock: Callable[[], float]
 
-    _offered: tuple[str | None, frozenset[str]] | None = None
+    _offered: frozenset[str] | None = None
 
     def current_entry(self) -> RunEntry | None:
         """The run the keys act on (None: nothing selected)."""
@@ -100,9 +100,8 @@ class RunScreen(Screen[None]):
         names = frozenset(
             name for name in RUN_ACTIONS.values() if phase is not None and allowed(name, phase)
         )
-        offered = (entry.key if entry is not None else None, names)
-        if offered != self._offered:
-            self._offered = offered
+        if names != self._offered:  # the footer shows these only: another run, same keys
+            self._offered = names  # costs nothing (recomposing the footer costs a frame)
             self.refresh_bindings()
 
     def action_refuse(self, name: str) -> None:
