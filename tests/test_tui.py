@@ -9,6 +9,7 @@ import pytest
 from rich.text import Text
 from textual.widgets import Label, Static
 
+from hpc_runner.control.phase import Phase
 from hpc_runner.stream.runs import STATUS_FILE, STOP_FILE
 from hpc_runner.stream.status import TrainingState, TrainUpdateType
 from hpc_runner.tui.app import WatchApp
@@ -29,6 +30,7 @@ from tests.tui_support import (
     screen_text,
     wait_for,
     write_fixture_runs,
+    write_run_spec,
 )
 
 #: "Now" for every app in these tests: a little after the fixture's live run last wrote.
@@ -48,10 +50,15 @@ class RecordingApp(WatchApp):
         options.setdefault("watcher_options", {"min_interval": 0.0})
         super().__init__(root, **options)  # type: ignore[arg-type]
         self.outcomes: list[ActionDone] = []
+        self.notices: list[str] = []
+
+    def notify(self, message: str, **options: object) -> None:  # type: ignore[override]
+        self.notices.append(str(message))
+        super().notify(message, **options)  # type: ignore[arg-type]
 
     def on_action_done(self, message: ActionDone) -> None:
+        # Textual then calls WatchApp's handler too (handlers run along the MRO).
         self.outcomes.append(message)
-        super().on_action_done(message)
 
 
 @pytest.fixture
@@ -112,7 +119,7 @@ async def test_a_run_created_after_start_shows_up(runs_root: Path, poll) -> None
         FakeTraining(runs_root / "sweep" / "lr_0.5", start=T0 + 150).begin(4, 5).epoch(0, [1.0])
         key = str(runs_root / "sweep" / "lr_0.5")
         await until(pilot, lambda: key in table.visible_keys and cell(table, key, "batch") == "1/5")
-        assert cell(table, key, "state") == "TRAINING"
+        assert cell(table, key, "phase") == "TRAINING"
         await until(pilot, lambda: "6 runs" in screen_text(app))
 
 
@@ -127,7 +134,7 @@ async def test_stop_writes_STOP_only_after_confirmation(runs_root: Path) -> None
         assert not (run_dir / STOP_FILE).exists()
         await pilot.press("n")
         assert isinstance(app.screen, RunsScreen)
-        await pilot.press("s", "enter")  # Enter presses the focused button: "keep running"
+        await pilot.press("s", "enter")  # Enter presses the focused button: "Don't stop"
         assert isinstance(app.screen, RunsScreen)
         await pilot.pause(0.1)
         assert not (run_dir / STOP_FILE).exists()
@@ -136,12 +143,14 @@ async def test_stop_writes_STOP_only_after_confirmation(runs_root: Path) -> None
         await until(pilot, lambda: (run_dir / STOP_FILE).exists())
         await until(pilot, lambda: bool(app.outcomes))
         assert app.outcomes[-1].ok and str(run_dir / STOP_FILE) in app.outcomes[-1].text
-        # A finished run has nothing to stop: no question, no file.
+        # A finished run has nothing to stop: no question, no file, a message saying why.
         done = runs_root / "n2v_bsd68"
         select(table, str(done))
         await pilot.press("s")
         assert isinstance(app.screen, RunsScreen)
         assert not (done / STOP_FILE).exists()
+        refused = "n2v_bsd68 is DONE: the training finished; there is nothing to stop"
+        assert app.notices[-1] == refused
 
 
 async def test_cancel_and_resume_ask_then_call_the_jobs_module(
@@ -149,38 +158,55 @@ async def test_cancel_and_resume_ask_then_call_the_jobs_module(
 ) -> None:
     import hpc_runner.control.jobs
 
+    # The scheduler side of cancel and resume (scancel, a new submission) is replaced here: this
+    # test is about the TUI asking first and running them off the UI thread (the real ones are
+    # tested in test_status_cmd.py, and with SLURM below). plan_resume is the real one.
     calls: list[tuple[str, Path]] = []
     monkeypatch.setattr(
         hpc_runner.control.jobs,
         "cancel_run",
-        lambda d: calls.append(("cancel", d)) or "scancel 4244",
+        lambda d: calls.append(("cancel", d)) or "scancel 4243",
     )
-    monkeypatch.setattr(
-        hpc_runner.control.jobs,
-        "resume_run",
-        lambda d, cluster=None: calls.append(("resume", d)) or (1, "4250", "last.ckpt"),
-    )
+
+    def resume(run_dir: Path, cluster: str | None = None) -> tuple[object, str]:
+        calls.append(("resume", run_dir))
+        return hpc_runner.control.jobs.plan_resume(run_dir), "4250"
+
+    monkeypatch.setattr(hpc_runner.control.jobs, "resume_run", resume)
+    crashed = runs_root / "sweep" / "lr_0.1"
+    write_run_spec(crashed)
     app = RecordingApp(runs_root)
     async with app.run_test(size=(120, 40)) as pilot:
         table = await started(pilot)
-        crashed = runs_root / "sweep" / "lr_0.1"
-        select(table, str(crashed))
+        live = runs_root / "care_live"
+        select(table, str(live))
         await pilot.press("c")
         assert isinstance(app.screen, ConfirmDialog) and calls == []
         await pilot.press("y")
         await until(pilot, lambda: len(app.outcomes) == 1)
-        assert calls == [("cancel", crashed)] and app.outcomes[0].text == "scancel 4244"
-        await pilot.press("r", "y")
+        assert calls == [("cancel", live)] and app.outcomes[0].text == "scancel 4243"
+        select(table, str(crashed))
+        await pilot.press("r")
+        dialog = app.screen
+        assert isinstance(dialog, ConfirmDialog)
+        await until(pilot, lambda: dialog.ready)  # what resume would do, asked on a thread
+        await pilot.press("y")
         await until(pilot, lambda: len(app.outcomes) == 2)
         assert calls[-1] == ("resume", crashed)
-        assert app.outcomes[1].text == "resubmitted lr_0.1: attempt 1, job 4250 (from last.ckpt)"
-        # A refusal of the submission side is shown, the TUI goes on.
-        monkeypatch.undo()
-        select(table, str(runs_root / "n2v_bsd68"))  # a fixture run: it was never submitted
-        await pilot.press("r", "y")
-        await until(pilot, lambda: len(app.outcomes) == 3)
-        assert not app.outcomes[2].ok and "n2v_bsd68" in app.outcomes[2].text
-        assert "run.yaml" in app.outcomes[2].text
+        assert app.outcomes[1].text == (
+            "resubmitted lr_0.1: job 4250, attempt 1 from the start: no checkpoint"
+        )
+        # A refusal of the submission side is shown in the dialog, the TUI goes on.
+        select(table, str(runs_root / "sweep" / "lr_0.01"))  # STOPPED, and no run.yaml
+        await pilot.press("r")
+        dialog = app.screen
+        assert isinstance(dialog, ConfirmDialog)
+        await until(pilot, lambda: dialog.refused)
+        assert "run.yaml" in dialog.question.plain
+        await pilot.press("y")  # nothing to confirm: only Close
+        assert app.screen is dialog
+        await pilot.press("n")
+        assert isinstance(app.screen, RunsScreen) and len(app.outcomes) == 2
 
 
 HOSTILE = [
@@ -244,8 +270,8 @@ async def test_sort_filter_and_the_selection_survive_updates(runs_root: Path) ->
         assert names() == ["b]", "care_live", "n2v_bsd68", "lr_0.01", "lr_0.1"]
         done = str(runs_root / "n2v_bsd68")
         select(table, done)
-        await pilot.press("o")  # by state: running, waiting, needing attention, over
-        assert table.sort_by == "state"
+        await pilot.press("o")  # by phase: running, waiting, needing attention, over
+        assert table.sort_by == "phase"
         assert names() == ["care_live", "b]", "lr_0.1", "lr_0.01", "n2v_bsd68"]
         assert table.selected_key == done
         await pilot.press("o")  # by best val_loss, unknown last
@@ -257,14 +283,22 @@ async def test_sort_filter_and_the_selection_survive_updates(runs_root: Path) ->
         )
         await until(pilot, lambda: names()[0] == "lr_0.01")
         assert table.selected_key == done
-        await pilot.press("f")  # only TRAINING
-        assert table.state_filter is TrainingState.TRAINING and names() == ["care_live"]
+        await pilot.press("f")  # only TRAINING, then each phase present, then all again
+        assert table.phase_filter is Phase.TRAINING and names() == ["care_live"]
+        shown = []
         for _ in range(5):
             await pilot.press("f")
-        assert table.state_filter is None and len(names()) == 5
-        # Clicking a header sorts by it (the State column starts after the name column).
-        await pilot.click(RunsTable, offset=(table.column_x("state") + 1, 0))
-        assert table.sort_by == "state"
+            shown.append((table.phase_filter, names()))
+        assert shown == [
+            (Phase.STARTING, ["b]"]),
+            (Phase.CRASHED, ["lr_0.1"]),
+            (Phase.STOPPED, ["lr_0.01"]),
+            (Phase.DONE, ["n2v_bsd68"]),
+            (None, ["lr_0.01", "n2v_bsd68", "care_live", "b]", "lr_0.1"]),
+        ]
+        # Clicking a header sorts by it (the Phase column starts after the name column).
+        await pilot.click(RunsTable, offset=(table.column_x("phase") + 1, 0))
+        assert table.sort_by == "phase"
 
 
 async def test_mouse_opens_details_and_escape_returns(runs_root: Path) -> None:
@@ -298,11 +332,12 @@ async def test_logs_panel_shows_the_job_output_literally(runs_root: Path) -> Non
         assert isinstance(stderr, Text) and stderr.spans == []
         assert "4242_0_0_log.out" in screen_text(app)
         await pilot.press("escape")
-        # A run whose job has not started has no logs yet, and says so.
+        # A run without job.json (not submitted by hpc-runner) has no logs, and says why.
         select(table, str(runs_root / "[b]queued[/b]"))
         await pilot.press("l")
         await until(pilot, lambda: app.screen.loaded is not None)
-        assert "no log yet" in str(app.screen.query_one("#stdout", Static).content)
+        shown = str(app.screen.query_one("#stdout", Static).content)
+        assert shown.startswith("no logs to show:") and "no job.json" in shown
 
 
 async def test_help_lists_every_key(runs_root: Path) -> None:
@@ -331,14 +366,14 @@ async def test_the_scheduler_amends_a_dead_local_job(runs_root: Path) -> None:
     async with app.run_test(size=(120, 40)) as pilot:
         table = await started(pilot)
         key = str(run_dir)
-        await until(pilot, lambda: cell(table, key, "scheduler") == "FAILED")
-        assert cell(table, key, "state") == "CRASHED"
+        await until(pilot, lambda: cell(table, key, "phase").startswith("LOST"))
+        assert cell(table, key, "phase") == "LOST (its processes ended without reporting how)"
         assert app.entries[key].run.status.state is TrainingState.TRAINING  # the file's view
         select(table, key)
         await pilot.press("enter")
         info = app.screen.query_one(RunInfo)
-        await until(pilot, lambda: "ended without a result" in str(info.content))
-        assert "job 999999999 ended: FAILED" in str(info.content)
+        await until(pilot, lambda: "FAILED (its processes ended" in str(info.content))
+        assert "file says  TRAINING" in str(info.content)
 
 
 async def test_a_flood_of_records_is_coalesced_into_bounded_refreshes(runs_root: Path) -> None:
@@ -395,9 +430,7 @@ def test_tui_modules_import_no_torch_lightning_or_careamics() -> None:
 
 
 @pytest.mark.slurm
-async def test_cancel_on_a_real_slurm_job_shows_cancelled_and_stopped(
-    runs_root: Path, slurm_cluster
-) -> None:
+async def test_cancel_on_a_real_slurm_job_shows_cancelled(runs_root: Path, slurm_cluster) -> None:
     import subprocess
 
     from hpc_runner.control.jobfile import JobRecord, Submission, write_job_file
@@ -418,14 +451,14 @@ async def test_cancel_on_a_real_slurm_job_shows_cancelled_and_stopped(
         async with app.run_test(size=(120, 40)) as pilot:
             table = await started(pilot)
             key = str(run_dir)
-            await until(pilot, lambda: cell(table, key, "scheduler") in ("PENDING", "RUNNING"))
-            assert cell(table, key, "state") == "TRAINING"
+            # The file has attempt 0's records of another job: this one waits for attempt 1
+            # (REQUEUED) or starts it (STARTING), whichever SLURM does first.
+            await until(pilot, lambda: cell(table, key, "phase").startswith(("REQUEUED", "START")))
             select(table, key)
             await pilot.press("c", "y")  # the real cancel: control.jobs.cancel_run → scancel
             await until(pilot, lambda: bool(app.outcomes))
             assert app.outcomes[0].ok, app.outcomes[0].text
-            await until(pilot, lambda: cell(table, key, "scheduler") == "CANCELLED")
-            assert cell(table, key, "state") == "STOPPED"
+            await until(pilot, lambda: cell(table, key, "phase").startswith("CANCELLED"))
     finally:
         subprocess.run(["scancel", job_id], check=False)
 

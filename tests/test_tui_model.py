@@ -5,13 +5,16 @@ from __future__ import annotations
 import math
 import sys
 from array import array
+from dataclasses import replace
 from pathlib import Path
 
 import pytest
 
+from hpc_runner.control.jobfile import JobRecord, Submission
+from hpc_runner.control.phase import Phase
 from hpc_runner.control.scheduler import SchedulerState
-from hpc_runner.stream.records import Record, make_record
-from hpc_runner.stream.status import TrainingState, TrainUpdateType
+from hpc_runner.stream.records import ExceptionData, Record, make_record
+from hpc_runner.stream.status import TrainUpdateType
 from hpc_runner.tui.loss_plot import downsample
 from hpc_runner.tui.model import (
     RunEntry,
@@ -20,11 +23,13 @@ from hpc_runner.tui.model import (
     format_duration,
     format_number,
     format_progress,
+    next_filter,
+    present_phases,
     row_cells,
     sort_key,
 )
 from hpc_runner.tui.runs_table import COLUMN_KEYS
-from hpc_runner.tui.status_bar import status_line
+from hpc_runner.tui.status_bar import scheduler_freshness, status_line
 from hpc_runner.tui.text import literal, printable, strip_ansi
 
 
@@ -36,6 +41,7 @@ def entry_with(*records: Record, label: str = "run") -> RunEntry:
     entry = RunEntry(label, label, Path(label))
     entry.run.apply(list(records))
     entry.note_progress()
+    entry.loading = False
     return entry
 
 
@@ -89,7 +95,7 @@ def test_elapsed_and_eta_follow_the_clock_while_training() -> None:
     assert elapsed(entry, now=160.0) == 60.0
     # 10 of 100 batches in 50 s: 90 left at 0.2/s = 450 s, 10 s of which passed since.
     assert eta(entry, now=160.0) == pytest.approx(440.0)
-    assert eta(entry, now=10_000.0) == 0.0
+    assert eta(entry, now=10_000.0) is None  # no record for hours: STALLED, no countdown
     # Later samples give the recent rate: 40 more batches in 10 s.
     entry.run.apply([record("batch_idx", 49, 160.0)])
     entry.note_progress()
@@ -110,44 +116,111 @@ def test_a_resumed_attempt_waits_for_samples_before_an_eta() -> None:
     assert eta(entry, now=110.0) is None  # epoch 1 was done by attempt 0: no rate from history
 
 
-def test_the_scheduler_amends_the_state_shown() -> None:
-    entry = training(10)
-    entry.scheduler = SchedulerState("42", "OUT_OF_MEMORY")
-    entry.job_id = "42"
-    assert entry.state is TrainingState.CRASHED
-    assert "OUT_OF_MEMORY" in (entry.reason or "")
-    cells = dict(zip(COLUMN_KEYS, (cell.plain for cell in row_cells(entry, 160.0)), strict=True))
-    assert cells["state"].startswith("CRASHED") and cells["scheduler"] == "OUT_OF_MEMORY"
-    assert cells["eta"] == "-" and cells["elapsed"] == "50s"
+def with_job(entry: RunEntry, state: SchedulerState, asked: float | None = None) -> RunEntry:
+    entry.job = JobRecord(
+        scheduler="slurm", submissions=[Submission(0, state.job_id, 0.0)], host="login"
+    )
+    entry.scheduler = replace(state, asked=asked)
+    return entry
+
+
+def cells_of(entry: RunEntry, now: float) -> dict[str, str]:
+    return dict(zip(COLUMN_KEYS, (cell.plain for cell in row_cells(entry, now)), strict=True))
+
+
+def test_the_row_shows_the_phase_with_its_reason_and_the_clock_stops_for_a_dead_job() -> None:
+    entry = with_job(training(10), SchedulerState("42", "OUT_OF_MEMORY", None, "0:125"))
+    assert entry.state.name == "TRAINING"  # what the file says
+    cells = cells_of(entry, 160.0)
+    assert cells["phase"] == "LOST (out of memory)"
+    assert cells["eta"] == "-" and cells["elapsed"] == "50s"  # frozen at the last record
+    # The same run while its job runs: the clock moves elapsed and ETA on.
+    entry.scheduler = SchedulerState("42", "RUNNING", started=90.0)
+    cells = cells_of(entry, 160.0)
+    assert cells["phase"] == "TRAINING" and cells["elapsed"] == "1m00s" and cells["eta"] != "-"
+    # Loading and unreadable markers come before the reason (the table truncates the reason).
+    entry.scheduler, entry.loading = SchedulerState("42", "PENDING", "Priority"), True
+    assert cells_of(entry, 160.0)["phase"] == "REQUEUED … (attempt 1 waits; Priority)"
+    entry.loading, entry.error = False, "unreadable"
+    assert cells_of(entry, 160.0)["phase"] == "REQUEUED ! (attempt 1 waits; Priority)"
+
+
+def test_the_phase_column_shows_a_reason_from_a_file_literally() -> None:
+    entry = entry_with(
+        record("state", "TRAINING", 1.0),
+        record("exception", ExceptionData("ValueError", "axes\x1b[31m YX\n2nd line"), 2.0),
+        record("state", "CRASHED", 2.0),
+    )
+    phase = cells_of(entry, 3.0)["phase"]
+    assert phase == "CRASHED (ValueError: axes␛[31m YX)"
 
 
 def test_sort_keys() -> None:
     done = entry_with(record("state", "DONE", 1.0), record("val_loss", 0.3, 1.0), label="b")
     best = entry_with(record("state", "CRASHED", 1.0), record("val_loss", 0.1, 1.0), label="c")
     nothing = entry_with(record("state", "TRAINING", 1.0), label="A")
-    runs = [done, best, nothing]
-    assert [e.label for e in sorted(runs, key=lambda e: sort_key(e, "name"))] == ["A", "b", "c"]
-    assert [e.label for e in sorted(runs, key=lambda e: sort_key(e, "state"))] == ["A", "c", "b"]
-    by_loss = sorted(runs, key=lambda e: sort_key(e, "val_loss"))
-    assert [e.label for e in by_loss] == ["c", "b", "A"]
+    waiting = with_job(entry_with(label="W"), SchedulerState("7", "PENDING", "Priority"))
+    runs = [done, best, nothing, waiting]
+
+    def order(by: str) -> list[str]:
+        return [e.label for e in sorted(runs, key=lambda e: sort_key(e, by, 100.0))]
+
+    assert order("name") == ["A", "b", "c", "W"]
+    # by phase: training, then waiting, then what needs attention, then what is over
+    assert order("phase") == ["A", "W", "c", "b"]
+    assert order("val_loss") == ["c", "b", "A", "W"]
+
+
+def test_the_filter_cycles_over_the_phases_present() -> None:
+    runs = [
+        entry_with(record("state", "DONE", 1.0)),
+        entry_with(record("state", "CRASHED", 1.0)),
+        entry_with(record("state", "DONE", 2.0)),
+    ]
+    present = present_phases(runs, 10.0)
+    assert present == [Phase.CRASHED, Phase.DONE]
+    seen, current = [], None
+    for _ in range(3):
+        current = next_filter(current, present)
+        seen.append(current)
+    assert seen == [Phase.CRASHED, Phase.DONE, None]
+    # The phase filtered on emptied meanwhile: the next present one after it.
+    assert next_filter(Phase.TRAINING, present) is Phase.CRASHED
+    assert next_filter(Phase.STOPPED, present) is Phase.DONE
+    assert next_filter(None, []) is None
 
 
 def test_status_line() -> None:
     runs = [training(), entry_with(record("state", "DONE", 1.0))]
     line = status_line(
-        "runs", runs, sort_by="name", state_filter=None, watching="inotify", scanning=False
-    )
+        "runs", runs, now=160.0, sort_by="name", phase_filter=None, watching="inotify",
+        scanning=False,
+    )  # fmt: skip
     assert line.plain.startswith("runs  2 runs · 1 training · 1 done")
     assert line.plain.endswith("sort: name · show: all │ inotify")
-    empty = status_line("runs", [], sort_by="state", state_filter=TrainingState.CRASHED,
+    empty = status_line("runs", [], now=0.0, sort_by="phase", phase_filter=Phase.CRASHED,
                         watching="inotify", scanning=False)  # fmt: skip
     assert "none yet" in empty.plain and "show: crashed" in empty.plain
-    assert (
-        "scanning"
-        in status_line(
-            "[red]x", [], sort_by="name", state_filter=None, watching="", scanning=True
-        ).plain
+    scanning = status_line(
+        "[red]x", [], now=0.0, sort_by="name", phase_filter=None, watching="", scanning=True
     )
+    assert "scanning" in scanning.plain
+
+
+def test_the_status_line_says_how_old_the_scheduler_answers_are() -> None:
+    fresh = with_job(training(), SchedulerState("1", "RUNNING", started=90.0), asked=150.0)
+    old = with_job(training(), SchedulerState("2", "PENDING", "Priority"), asked=95.0)
+    ended = with_job(training(), SchedulerState("3", "COMPLETED"), asked=10.0)
+    never = training()
+    assert scheduler_freshness([fresh], 162.0) == "scheduler 12s ago"
+    # newest-oldest; an ended job's answer is final (never asked again), its age says nothing
+    assert scheduler_freshness([fresh, old, ended, never], 162.0) == "scheduler 12s-1m07s ago"
+    assert scheduler_freshness([ended, never], 162.0) is None
+    line = status_line(
+        "runs", [fresh, old], now=162.0, sort_by="name", phase_filter=None, watching="inotify",
+        scanning=False,
+    )  # fmt: skip
+    assert "│ scheduler 12s-1m07s ago │ inotify" in line.plain
 
 
 @pytest.mark.parametrize("numpy", [True, False], ids=["numpy", "plain"])

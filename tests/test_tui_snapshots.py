@@ -17,6 +17,7 @@ from textual.pilot import Pilot
 
 from hpc_runner.tui.app import WatchApp
 from hpc_runner.tui.detail_screen import DetailScreen
+from hpc_runner.tui.logs_screen import LogsScreen
 from tests.tui_support import T0, timezone, wait_for, write_fixture_runs
 
 SIZE = (120, 36)
@@ -60,7 +61,7 @@ async def open_details(pilot: Pilot[None], label: str) -> None:
 
 
 def test_runs_table(snap_compare, app: WatchApp) -> None:
-    """Five runs in five states, a sweep folder, a name that looks like markup."""
+    """Five runs in five phases with their reasons, a sweep folder, a name like markup."""
     assert snap_compare(app, terminal_size=SIZE, run_before=loaded)
 
 
@@ -105,5 +106,27 @@ def test_stop_confirmation(snap_compare, app: WatchApp) -> None:
     async def run_before(pilot: Pilot[None]) -> None:
         await loaded(pilot)
         await pilot.press("down", "s")
+
+    assert snap_compare(app, terminal_size=SIZE, run_before=run_before)
+
+
+def test_cancel_confirmation_names_the_job_and_what_is_lost(snap_compare, app: WatchApp) -> None:
+    async def run_before(pilot: Pilot[None]) -> None:
+        await loaded(pilot)
+        await pilot.press("down", "c")
+
+    assert snap_compare(app, terminal_size=SIZE, run_before=run_before)
+
+
+def test_logs_of_a_run_cover_the_screen(snap_compare, app: WatchApp) -> None:
+    """Its own job's stdout and stderr, the attempts, and only this screen's keys."""
+
+    async def run_before(pilot: Pilot[None]) -> None:
+        await loaded(pilot)
+        await pilot.press("down", "down", "l")
+        logs = pilot.app.screen
+        assert isinstance(logs, LogsScreen)
+        await wait_for(lambda: logs.loaded is not None, lambda: pilot.pause(0.02))
+        await pilot.pause()
 
     assert snap_compare(app, terminal_size=SIZE, run_before=run_before)

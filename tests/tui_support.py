@@ -11,16 +11,19 @@ import contextlib
 import html
 import os
 import re
+import subprocess
+import threading
 from collections.abc import Callable, Iterator
 from pathlib import Path
 from types import ModuleType, SimpleNamespace
 from unittest import mock
 
+import pytest
 from textual.app import App
 
 from hpc_runner.control.jobfile import JobRecord, Submission, write_job_file
 from hpc_runner.stream import writer as writer_module
-from hpc_runner.stream.records import ModelLocation, RecordedException
+from hpc_runner.stream.records import EvaluationValue, ModelLocation, RecordedException
 from hpc_runner.stream.runs import RUN_SPEC_FILE, STATUS_FILE
 from hpc_runner.stream.status import TrainingState, TrainUpdate, TrainUpdateType
 from hpc_runner.stream.writer import StatusWriter
@@ -64,12 +67,28 @@ class FakeTraining:
         return value
 
     def write(self, kind: TrainUpdateType, value: object = None) -> None:
+        with self._fake_clock():
+            self.writer.write(TrainUpdate(kind, value))
+
+    @contextlib.contextmanager
+    def _fake_clock(self) -> Iterator[None]:
         # The writer imports either the time module or its time() function; replace whichever.
         clock: object = self._clock
         if isinstance(writer_module.time, ModuleType):
             clock = SimpleNamespace(time=self._clock)
         with mock.patch.object(writer_module, "time", clock):
-            self.writer.write(TrainUpdate(kind, value))
+            yield
+
+    def model(self, location: ModelLocation) -> FakeTraining:
+        """Record where the trained model lives (best checkpoint, its val_loss and epoch)."""
+        self.write(TrainUpdateType.CAREAMIST, location)
+        return self
+
+    def evaluation(self, ground_truth: str, before: float, after: float) -> FakeTraining:
+        """Record the PSNR against a ground truth, as the node does after training."""
+        with self._fake_clock():
+            self.writer.write_extension("evaluation", EvaluationValue(ground_truth, before, after))
+        return self
 
     def begin(self, max_epochs: int, max_batches: int) -> FakeTraining:
         self.write(TrainUpdateType.MAX_EPOCH, max_epochs)
@@ -153,6 +172,94 @@ def write_fixture_runs(root: Path) -> dict[str, Path]:
     (logs / "4242_0_0_log.out").write_text("epoch 1\nepoch 2\n\x1b[32mdone\x1b[0m\n")
     (logs / "4242_0_0_log.err").write_text("warning: [bold]not markup[/bold]\n")
     return runs
+
+
+def write_run_spec(
+    run_dir: Path, profile: str = "example_site_a100", extra_setup: tuple[str, ...] = ()
+) -> Path:
+    """A ``run.yaml`` as ``submit`` writes it (its own writer), for ``resume``'s plan.
+
+    The careamics section is left empty: nothing here trains, and filling it would import
+    careamics. ``extra_setup`` adds setup lines the user's own profile does not have.
+    """
+    import dataclasses
+
+    from hpc_runner.spec.data_section import DataSpec
+    from hpc_runner.spec.job import JobSpec, dump_run_spec
+    from hpc_runner.spec.profiles import load_profile
+
+    resolved = load_profile(profile)
+    resolved = dataclasses.replace(resolved, setup=(*resolved.setup, *extra_setup))
+    spec = JobSpec(
+        name=run_dir.name,
+        careamics={},
+        data=DataSpec(train=str(run_dir.absolute() / "train.npy")),
+        profile=resolved,
+    )
+    path = run_dir / RUN_SPEC_FILE
+    path.write_text(dump_run_spec(spec), encoding="utf-8")
+    return path
+
+
+def write_job(
+    run_dir: Path,
+    job_id: str,
+    *,
+    scheduler: str = "slurm",
+    folder: str | None = None,
+    submitted: float = T0,
+) -> JobRecord:
+    """A ``job.json`` naming one submission (``folder``: submitit's, relative to the run)."""
+    record = JobRecord(scheduler=scheduler, submissions=[Submission(0, job_id, submitted)])
+    if folder is not None:
+        record.submitit_folder = folder
+    write_job_file(run_dir, record)
+    return record
+
+
+class RecordedScheduler:
+    """A command runner for :class:`~hpc_runner.control.scheduler.SchedulerPoller` that answers
+    ``sacct`` and ``squeue`` from recorded text and remembers every command.
+
+    A declared fake: SLURM states such as OUT_OF_MEMORY, a JobArrayTaskLimit wait or a requeue
+    cannot be produced on demand in a TUI test; the text is in the format the test cluster's
+    SLURM 22.05 prints (see tests/test_scheduler.py). Each command's output holds every job;
+    ``query_slurm`` keeps the ones it asked about.
+    """
+
+    def __init__(self, sacct: str, squeue: str = "") -> None:
+        self.answers = {"sacct": sacct, "squeue": squeue}
+        self.commands: list[list[str]] = []
+        self._lock = threading.Lock()
+
+    def __call__(self, command: list[str]) -> subprocess.CompletedProcess[str]:
+        with self._lock:
+            self.commands.append(list(command))
+        out = self.answers.get(command[0])
+        return subprocess.CompletedProcess(command, 0 if out is not None else 1, out or "", "")
+
+    def count(self, name: str = "sacct") -> int:
+        with self._lock:
+            return sum(1 for command in self.commands if command[0] == name)
+
+    def asked(self, name: str = "sacct") -> list[str]:
+        """The job ids of the last ``name`` command (its ``-j`` argument)."""
+        with self._lock:
+            command = [c for c in self.commands if c[0] == name][-1]
+        return command[command.index("-j") + 1].split(",")
+
+
+def slurm_commands_on_path(directory: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
+    """``sacct``, ``squeue``, ``scontrol`` that exit 99 first on PATH: hpc-runner sees a SLURM
+    machine (it asks the recorded scheduler), and a command that really ran one would find no
+    answer - never a real cluster's job that happens to have a test's job id."""
+    directory.mkdir(parents=True, exist_ok=True)
+    for name in ("sacct", "squeue", "scontrol"):
+        tool = directory / name
+        tool.write_text("#!/bin/sh\nexit 99\n")
+        tool.chmod(0o755)
+    monkeypatch.setenv("PATH", f"{directory}{os.pathsep}{os.environ.get('PATH', '')}")
+    return directory
 
 
 def append_line(path: Path, line: bytes) -> None:

@@ -47,6 +47,9 @@ class Submission(msgspec.Struct, frozen=True):
     process : ProcessId | None
         Local and debug runs: the process that runs the job (pid and start time, so that a
         reused pid is never taken for it).
+    folder : str | None
+        submitit's folder of this job, relative to the run directory (a sweep's array shares
+        ``../submitit``; a resumed run uses its own): each attempt's logs stay findable.
     """
 
     attempt: int
@@ -54,6 +57,7 @@ class Submission(msgspec.Struct, frozen=True):
     submitted: float
     how: str = "submit"
     process: ProcessId | None = None
+    folder: str | None = None
 
 
 class JobRecord(msgspec.Struct, kw_only=True):
@@ -99,14 +103,16 @@ class JobRecord(msgspec.Struct, kw_only=True):
         job_id = self.current.job_id
         return int(job_id) if self.scheduler == "local" and job_id.isdigit() else None
 
-    def folder(self, run_dir: Path) -> Path:
-        """submitit's folder of this run (logs, pickles)."""
-        return (Path(run_dir) / self.submitit_folder).resolve()
+    def folder(self, run_dir: Path, submission: Submission | None = None) -> Path:
+        """submitit's folder of a submission's job (default: the current one): logs, pickles."""
+        relative = (submission or self.current).folder or self.submitit_folder
+        return (Path(run_dir) / relative).resolve()
 
     def add_submission(
         self, attempt: int, job_id: str, how: str, process: ProcessId | None = None
     ) -> None:
-        self.submissions.append(Submission(attempt, job_id, time.time(), how, process))
+        folder = self.submitit_folder  # set by the caller for this submission
+        self.submissions.append(Submission(attempt, job_id, time.time(), how, process, folder))
         self.cancelled = None
 
 

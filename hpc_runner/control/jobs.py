@@ -153,7 +153,8 @@ def _end_local(run_dir: Path, record: JobRecord, live: set[str], wait_s: float) 
     tasks, others = [], []
     for submission in record.submissions:
         if submission.job_id in live:
-            found = job_processes(record.folder(run_dir), submission.job_id, submission.process)
+            folder = record.folder(run_dir, submission)
+            found = job_processes(folder, submission.job_id, submission.process)
             tasks += found[0]
             others += found[1]
     return end_processes(tasks, others, wait_s)
@@ -271,7 +272,6 @@ def log_files(run_dir: Path, attempt: int | None = None) -> list[Path]:
     sweep's shared submitit folder. Requeued attempts of one job share its files (appended).
     """
     record = job_record(run_dir)
-    folder = record.folder(run_dir)
     submission = record.current
     if attempt is not None:
         earlier = [s for s in record.submissions if s.attempt <= attempt]
@@ -279,6 +279,7 @@ def log_files(run_dir: Path, attempt: int | None = None) -> list[Path]:
             first = record.submissions[0].attempt
             raise UsageError(f"{run_dir.name}: no attempt {attempt} (the first is {first})")
         submission = earlier[-1]
+    folder = record.folder(run_dir, submission)
     names = [f"{submission.job_id}_0_log.out", f"{submission.job_id}_0_log.err"]
     return [folder / name for name in names if (folder / name).is_file()]
 

@@ -61,7 +61,7 @@ def local_state(
     job_id = submission.job_id
     if job.host != hostname():
         return SchedulerState(job_id, "UNKNOWN", f"a local process on {job.host}")
-    record = read_processes(job.folder(run_dir), job_id)
+    record = read_processes(job.folder(run_dir, submission), job_id)
     started = record.started if record is not None else None
     if submission.process is not None:
         controller = alive(submission.process) or bool(record and alive(record.controller))

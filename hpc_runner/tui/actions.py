@@ -26,6 +26,16 @@ def cancel_run(run_dir: Path) -> str:
     return cancel(run_dir)
 
 
+def plan_resume(run_dir: Path) -> list[str]:
+    """What resuming would do, in lines (asks the scheduler: call it on a worker thread).
+
+    Raises ``ActionRefused`` (or another ``HpcRunnerError``) when the run cannot be resumed.
+    """
+    from hpc_runner.control.jobs import plan_resume as plan
+
+    return plan(run_dir).describe()
+
+
 def resume_run(run_dir: Path) -> str:
     """Resubmit the run from its newest checkpoint.
 

@@ -51,10 +51,11 @@ class WatchApp(App[None]):
     watcher_options : dict | None
         Extra keyword arguments for :class:`RunWatcher` (tests shorten its intervals).
     scheduler_interval : float | None
-        Seconds between two looks at the runs' scheduler jobs; None: never ask the scheduler.
+        Seconds between two looks at the runs' ``job.json``; None: never ask the scheduler.
     scheduler_poller : SchedulerPoller | None
-        Who asks the scheduler (default: a :class:`SchedulerPoller` asking SLURM at most every
-        30 s); tests pass one that asks more often.
+        Who asks the scheduler (default: a :class:`SchedulerPoller`: one batched query at most
+        every 10 s, backing off to 2 minutes while nothing changes); tests pass one with a
+        recorded command runner.
     """
 
     TITLE = "hpc-runner watch"
@@ -63,7 +64,13 @@ class WatchApp(App[None]):
         Binding("q", "quit", "Quit", tooltip="leave (runs keep running)"),
         Binding("question_mark", "help", "Help", key_display="?", tooltip="this list of keys"),
         Binding("f1", "help", "Help", show=False, tooltip="this list of keys"),
-        Binding("g", "rescan", "Rescan", show=False, tooltip="look for new runs and re-read all"),
+        Binding(
+            "g",
+            "rescan",
+            "Rescan",
+            show=False,
+            tooltip="re-read every run, ask the scheduler again now",
+        ),
     ]
 
     #: Seconds between two redraws of changed runs (at most ten a second).
@@ -187,12 +194,21 @@ class WatchApp(App[None]):
             self._schedule_refresh()
 
     def on_scheduler_read(self, message: SchedulerRead) -> None:
-        """The scheduler's view of some jobs changed: it may change the state shown."""
+        """The scheduler answered: a changed answer may change the phase shown; an unchanged
+        one only renews its age (the status line and details show it)."""
         for run_dir, view in message.views.items():
             entry = self.entries.get(str(run_dir))
-            if entry is not None:
-                entry.job, entry.scheduler = view.job, view.scheduler
-                self._dirty.add(entry.key)
+            if entry is None:
+                continue
+            old = entry.scheduler
+            same = (
+                entry.job == view.job
+                and old == view.scheduler
+                and (old.started if old else None)
+                == (view.scheduler.started if view.scheduler else None)
+            )
+            entry.job, entry.scheduler = view.job, view.scheduler
+            self._dirty.add("" if same else entry.key)
         self._schedule_refresh()
 
     def _status_changed(self, key: str, info: EmissionInfo) -> None:
@@ -213,6 +229,8 @@ class WatchApp(App[None]):
     def _refresh_now(self) -> None:
         """Redraw every changed run on every screen that shows runs (coalesced)."""
         self._refresh_timer = None
+        if not self.is_running:
+            return  # shutting down: the screens' widgets are being removed
         self._last_refresh = time.monotonic()
         changed, self._dirty = frozenset(self._dirty), set()
         now = self.clock()
@@ -225,6 +243,8 @@ class WatchApp(App[None]):
 
     def _tick(self) -> None:
         """Elapsed times and ETAs of running trainings move with the clock (every second)."""
+        if not self.is_running:
+            return  # shutting down: the screens' widgets are being removed
         now = self.clock()
         for screen in self.screen_stack:
             if isinstance(screen, RunScreen):
@@ -239,6 +259,9 @@ class WatchApp(App[None]):
         )
 
     def on_action_done(self, message: ActionDone) -> None:
+        """Say how the action went, and ask the scheduler about its run at once."""
+        if message.run_dir is not None and self.scheduler_watcher is not None:
+            self.scheduler_watcher.ask_now([message.run_dir])
         if message.ok:
             self.notify(message.text, timeout=8, markup=False)
         else:
@@ -262,8 +285,10 @@ class WatchApp(App[None]):
         self.push_screen(HelpScreen(sections))
 
     def action_rescan(self) -> None:
+        """Re-read every run and ask the scheduler about every job now (not at its next turn)."""
         if self.scheduler_watcher is not None:
-            self.scheduler_watcher.check_soon()
+            self.scheduler_watcher.ask_now()
         if self.watcher is not None:
             self.watcher.request_rescan()
-            self.notify("re-reading every run", timeout=2)
+            asking = " and asking the scheduler" if self.scheduler_watcher is not None else ""
+            self.notify(f"re-reading every run{asking}", timeout=2)

@@ -17,7 +17,7 @@ from hpc_runner.tui.debug_messages import DebugMessages
 from hpc_runner.tui.exception_view import ExceptionView
 from hpc_runner.tui.loss_plot import LossPlot, downsample
 from hpc_runner.tui.messages import MetaLoaded
-from hpc_runner.tui.model import STATE_STYLES, RunEntry, elapsed, eta, format_duration
+from hpc_runner.tui.model import PHASE_STYLES, RunEntry, elapsed, eta, format_duration
 from hpc_runner.tui.progress_panel import TrainingProgress
 from hpc_runner.tui.run_info import RunInfo
 from hpc_runner.tui.run_screen import RunScreen
@@ -29,11 +29,11 @@ PLOT_INTERVAL = 0.5
 
 
 def title_text(entry: RunEntry, now: float, *, removed: bool = False) -> Text:
-    """``name  STATE  elapsed 3m05s  ETA 1m10s`` (name literal)."""
-    state = entry.state
+    """``name  PHASE  elapsed 3m05s  ETA 1m10s`` (name literal; the reason is in the facts)."""
+    phase = entry.phase(now).phase
     text = literal(entry.label, "bold")
     text.append("  ")
-    text.append(state.name, style=STATE_STYLES[state])
+    text.append(phase.value, style=PHASE_STYLES[phase])
     text.append(f"  elapsed {format_duration(elapsed(entry, now))}")
     text.append(f"  ETA {format_duration(eta(entry, now))}")
     if removed:
@@ -108,22 +108,24 @@ class DetailScreen(RunScreen):
         removed = entry.key not in self.entries
         title = title_text(entry, now, removed=removed)
         self.query_one("#title", Static).update(title, layout=False)
+        self.offer_actions(now)
         if entry.key not in changed:
             return
         run = entry.run
         self.query_one(TrainingProgress).show(run.status)
         self.query_one(DebugMessages).show(run.debug)
         self.query_one(ExceptionView).show(run.exception)
-        self.query_one(RunInfo).show(entry, self.meta)
+        self.query_one(RunInfo).show(entry, self.meta, now)
         self._plot_soon()
-        meta_key = (run.job, run.attempt, run.status.state)
+        meta_key = (entry.job_id, run.job, run.attempt, run.status.state, run.model is None)
         if meta_key != self._meta_for:
             self._meta_for = meta_key
             self._load_meta()
 
     def tick(self, now: float) -> None:
-        """Move the title's elapsed time and ETA on."""
-        self.refresh_runs((), now)  # the title's elapsed time and ETA
+        """Move the title's elapsed time and ETA, and the facts' scheduler age, on."""
+        self.refresh_runs((), now)
+        self.query_one(RunInfo).show(self.entry, self.meta, now)
 
     def _plot_soon(self) -> None:
         run = self.entry.run
@@ -155,13 +157,14 @@ class DetailScreen(RunScreen):
 
     def _load_meta(self) -> None:
         run_dir, key = self.entry.run_dir, self.entry.key
+        find_checkpoints = self.entry.run.model is None  # a run killed early names what it left
 
         def work() -> None:
-            self.post_message(MetaLoaded(key, load_meta(run_dir)))
+            self.post_message(MetaLoaded(key, load_meta(run_dir, checkpoints=find_checkpoints)))
 
         self.run_worker(work, thread=True, group="meta", exclusive=True)
 
     def on_meta_loaded(self, message: MetaLoaded) -> None:
         if message.key == self.entry.key:
             self.meta = message.meta
-            self.query_one(RunInfo).show(self.entry, self.meta)
+            self.query_one(RunInfo).show(self.entry, self.meta, self.clock())

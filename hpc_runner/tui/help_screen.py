@@ -15,26 +15,34 @@ from textual.widgets import Static
 
 #: Keys that Textual itself provides, which no BINDINGS list of ours names.
 GENERIC_KEYS = [
+    ("s / c / r", "in the footer only where the run's phase allows them"),
     ("tab / shift+tab", "move the focus (buttons, panes)"),
     ("ctrl+q", "quit"),
 ]
 MOUSE = [
     ("click a row", "highlight a run; click it again to open its details"),
-    ("click Run / State / Best val", "sort by that column"),
+    ("click Run/Phase/Best val", "sort by that column"),
     ("click a key in the footer", "do what it says"),
     ("wheel", "scroll tables, logs and messages"),
 ]
 
 
 def bindings_of(node_class: type[DOMNode]) -> list[Binding]:
-    """The bindings a class declares itself and inherits, base classes first, one per action."""
+    """The bindings a class declares itself and inherits, base classes first, one per key.
+
+    A subclass's binding of a key replaces its base's; within one class the first binding of
+    a key is the one listed (a second one is a hidden fallback: see ``RunScreen``).
+    """
     seen: dict[str, Binding] = {}
     for cls in reversed(node_class.__mro__):
         if not cls.__module__.startswith("hpc_runner."):
             continue  # Textual's generic bindings (focus, copy) are listed once, below
         declared: list[BindingType] = cls.__dict__.get("BINDINGS", [])
+        own: set[str] = set()
         for binding in Binding.make_bindings(declared):
-            seen[binding.key] = binding
+            if binding.key not in own:
+                own.add(binding.key)
+                seen[binding.key] = binding
     return list(seen.values())
 
 
@@ -50,7 +58,7 @@ class HelpScreen(ModalScreen[None]):
     DEFAULT_CSS = """
     HelpScreen { align: center middle; }
     HelpScreen > VerticalScroll {
-        width: 84; height: 90%; border: thick $primary; background: $surface; padding: 0 1;
+        width: 100; height: 90%; border: thick $primary; background: $surface; padding: 0 1;
     }
     """
 

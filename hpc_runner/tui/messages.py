@@ -10,6 +10,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from pathlib import Path
 
+from rich.text import Text
 from textual.message import Message
 
 from hpc_runner.watch.batches import WatchBatch
@@ -58,6 +59,15 @@ class RunSelected(Message):
         self.key = key
 
 
+class RunHighlighted(Message):
+    """Another run is highlighted in the table (None: the table is empty); the keys offered
+    (stop, cancel, resume) depend on its phase."""
+
+    def __init__(self, key: str | None) -> None:
+        super().__init__()
+        self.key = key
+
+
 class MetaLoaded(Message):
     """A worker read a run's ``run.yaml``, ``job.json`` and found its logs."""
 
@@ -77,19 +87,47 @@ class LogText:
 
 
 class LogsLoaded(Message):
-    """A worker read the tails of a run's stdout and stderr logs."""
+    """A worker read the tails of one attempt's stdout and stderr logs of a run.
 
-    def __init__(self, key: str, stdout: LogText, stderr: LogText) -> None:
+    ``attempts`` are the run's ``(attempt, job id)`` pairs, oldest first (empty when the run
+    has no ``job.json``: nothing to choose from), ``attempt`` the one shown (None: none).
+    """
+
+    def __init__(
+        self,
+        key: str,
+        stdout: LogText,
+        stderr: LogText,
+        *,
+        attempts: list[tuple[int, str]] | None = None,
+        attempt: int | None = None,
+    ) -> None:
         super().__init__()
         self.key = key
         self.stdout = stdout
         self.stderr = stderr
+        self.attempts = attempts or []
+        self.attempt = attempt
+
+
+class AnswerReady(Message):
+    """A worker worked out a confirmation's question (what ``resume`` would do); ``ok`` False:
+    the question says why the action cannot be done."""
+
+    def __init__(self, question: Text, *, ok: bool) -> None:
+        super().__init__()
+        self.question = question
+        self.ok = ok
 
 
 class ActionDone(Message):
-    """A stop, cancel or resume finished (on a worker thread); ``ok`` False means it failed."""
+    """A stop, cancel or resume finished (on a worker thread); ``ok`` False means it failed.
 
-    def __init__(self, text: str, *, ok: bool) -> None:
+    ``run_dir`` is the run acted on: the scheduler is asked about it again at once.
+    """
+
+    def __init__(self, text: str, *, ok: bool, run_dir: Path | None = None) -> None:
         super().__init__()
         self.text = text
         self.ok = ok
+        self.run_dir = run_dir

@@ -6,8 +6,8 @@ ETAs are tested directly and snapshots are reproducible (the app injects its clo
 
 from __future__ import annotations
 
-import math
 from collections import deque
+from collections.abc import Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -15,35 +15,47 @@ from typing import Any
 from rich.text import Text
 
 from hpc_runner.control.jobfile import JobRecord
-from hpc_runner.control.phase import RunPhase, derive_phase
+from hpc_runner.control.phase import Phase, RunPhase, derive_phase, format_duration
 from hpc_runner.control.scheduler import SchedulerState
 from hpc_runner.stream.run_state import RunState
 from hpc_runner.stream.status import TrainingState, TrainingStatus
-from hpc_runner.tui.text import literal
+from hpc_runner.tui.text import literal, printable
 from hpc_runner.watch.report import run_summary
 
-STATE_STYLES = {
-    TrainingState.IDLE: "yellow",
-    TrainingState.TRAINING: "bold cyan",
-    TrainingState.DONE: "green",
-    TrainingState.STOPPED: "magenta",
-    TrainingState.CRASHED: "bold red",
+#: How each phase is coloured wherever it is shown (table, status line, detail title).
+PHASE_STYLES: dict[Phase, str] = {
+    Phase.QUEUED: "yellow",
+    Phase.STARTING: "cyan",
+    Phase.TRAINING: "bold cyan",
+    Phase.REQUEUED: "yellow",
+    Phase.STALLED: "bold dark_orange",
+    Phase.DONE: "green",
+    Phase.STOPPED: "magenta",
+    Phase.CRASHED: "bold red",
+    Phase.CANCELLED: "magenta",
+    Phase.LOST: "bold red",
 }
 
-#: Sort by state: running first, then waiting, then what needs attention, then what is over.
-STATE_ORDER = {
-    TrainingState.TRAINING: 0,
-    TrainingState.IDLE: 1,
-    TrainingState.CRASHED: 2,
-    TrainingState.STOPPED: 3,
-    TrainingState.DONE: 4,
-}
+#: Sort by phase: what runs or waits first, then what needs attention, then what is over.
+PHASE_ORDER: tuple[Phase, ...] = (
+    Phase.TRAINING,
+    Phase.STARTING,
+    Phase.REQUEUED,
+    Phase.QUEUED,
+    Phase.STALLED,
+    Phase.LOST,
+    Phase.CRASHED,
+    Phase.CANCELLED,
+    Phase.STOPPED,
+    Phase.DONE,
+)
+_PHASE_RANK = {phase: rank for rank, phase in enumerate(PHASE_ORDER)}
+
+#: Phases in which the clock alone moves what a row shows (elapsed time; TRAINING to STALLED).
+CLOCK_PHASES = frozenset({Phase.TRAINING, Phase.STALLED})
 
 #: What the table can be sorted by, in the order the sort key cycles through them.
-SORTS = ("name", "state", "val_loss")
-
-#: State filters, in the order the filter key cycles through them (None = every run).
-FILTERS: tuple[TrainingState | None, ...] = (None, *STATE_ORDER)
+SORTS = ("name", "phase", "val_loss")
 
 #: Progress is measured over this much recent record time for the ETA (seconds).
 RATE_WINDOW = 600.0
@@ -110,11 +122,18 @@ class RunEntry:
         ):
             self.samples.append((last, done))
 
-    def summary(self) -> dict[str, Any]:
-        """The object ``hpc-runner status --json`` prints for this run."""
-        return run_summary(
-            self.label, self.run, job=self.job, scheduler=self.scheduler, run_dir=self.run_dir
-        )
+    def summary(self, now: float) -> dict[str, Any]:
+        """The object ``hpc-runner status --json`` prints for this run, at the app's ``now``.
+
+        Without ``run_dir``: ``run_summary`` would look for checkpoints on disk, which is no
+        work for the UI thread (the detail view reads them on a worker, see ``watch.meta``).
+        """
+        return run_summary(self.label, self.run, job=self.job, scheduler=self.scheduler, now=now)
+
+    def scheduler_age(self, now: float) -> float | None:
+        """Seconds since the scheduler answered about this run's job (None: never asked)."""
+        asked = self.scheduler.asked if self.scheduler is not None else None
+        return None if asked is None else max(0.0, now - asked)
 
 
 def steps_done(status: TrainingStatus) -> int | None:
@@ -133,11 +152,13 @@ def steps_total(status: TrainingStatus) -> int | None:
 
 
 def elapsed(entry: RunEntry, now: float) -> float | None:
-    """Seconds of training: until now while TRAINING, else until the last record."""
+    """Seconds of training: until now while the phase says it trains (or stalls), else until
+    the last record (a run killed for memory has a file that still says TRAINING)."""
     run = entry.run
     if run.training_since is None:
         return None
-    end = now if entry.state is TrainingState.TRAINING else (run.last_time or now)
+    training = entry.phase(now).phase in CLOCK_PHASES
+    end = now if training else (run.last_time or now)
     return max(0.0, end - run.training_since)
 
 
@@ -158,29 +179,15 @@ def progress_rate(entry: RunEntry) -> float | None:
 
 
 def eta(entry: RunEntry, now: float) -> float | None:
-    """Seconds until the last epoch ends, while TRAINING and once a rate is known."""
+    """Seconds until the last epoch ends, in phase TRAINING and once a rate is known."""
     status = entry.run.status
-    if entry.state is not TrainingState.TRAINING:
+    if entry.phase(now).phase is not Phase.TRAINING:
         return None
     done, total, rate = steps_done(status), steps_total(status), progress_rate(entry)
     if done is None or total is None or not rate:
         return None
     since_last = max(0.0, now - (entry.run.last_time or now))
     return max(0.0, max(0, total - done) / rate - since_last)
-
-
-def format_duration(seconds: float | None) -> str:
-    """``42s``, ``3m05s``, ``2h07m``, ``3d04h``; ``-`` when unknown."""
-    if seconds is None or not math.isfinite(seconds):
-        return "-"
-    whole = int(seconds)
-    if whole < 60:
-        return f"{whole}s"
-    if whole < 3600:
-        return f"{whole // 60}m{whole % 60:02d}s"
-    if whole < 86400:
-        return f"{whole // 3600}h{whole % 3600 // 60:02d}m"
-    return f"{whole // 86400}d{whole % 86400 // 3600:02d}h"
 
 
 def format_number(value: float | None) -> str:
@@ -203,27 +210,29 @@ class NameCell(Text):
     run_key: str
 
 
-def state_text(entry: RunEntry) -> Text:
-    """The coloured state, with ``!`` if the file could not be read, ``…`` while loading."""
-    state = entry.state
-    text = Text(state.name, style=STATE_STYLES[state])
+def phase_text(entry: RunEntry, now: float) -> Text:
+    """``QUEUED (Priority)``: the phase coloured, then its reason; ``!`` if the file could not be
+    read, ``…`` while it is still being read (before the reason, which the table truncates)."""
+    phase = entry.phase(now)
+    text = Text()
+    text.append(phase.phase.value, style=PHASE_STYLES[phase.phase])  # the phase only
     if entry.error:
         text.append(" !", style="bold red")
     elif entry.loading:
         text.append(" …", style="dim")
+    if phase.reason:
+        text.append(f" ({printable(phase.reason, one_line=True)})")
     return text
 
 
 def row_cells(entry: RunEntry, now: float) -> tuple[Text, ...]:
     """The cells of the runs table, in :data:`hpc_runner.tui.runs_table.COLUMNS` order."""
-    summary = entry.summary()
+    summary = entry.summary(now)
     name = NameCell(literal(entry.label).plain)
     name.run_key = entry.key
-    scheduler = summary.get("scheduler_state")
     return (
         name,
-        state_text(entry),
-        literal(str(scheduler)) if scheduler else Text("-", style="dim"),
+        phase_text(entry, now),
         Text(format_progress(summary["epoch_idx"], summary["max_epochs"])),
         Text(format_progress(summary["batch_idx"], summary["max_batches"])),
         Text(format_number(summary["loss"]), justify="right"),
@@ -234,12 +243,30 @@ def row_cells(entry: RunEntry, now: float) -> tuple[Text, ...]:
     )
 
 
-def sort_key(entry: RunEntry, by: str) -> tuple[Any, ...]:
+def sort_key(entry: RunEntry, by: str, now: float) -> tuple[Any, ...]:
     """Sort key of a run for one of :data:`SORTS`; ties are broken by name."""
     name = entry.label.casefold()
-    if by == "state":
-        return (STATE_ORDER[entry.state], name)
+    if by == "phase":
+        return (_PHASE_RANK[entry.phase(now).phase], name)
     if by == "val_loss":
         best = entry.run.best_val_loss
         return (best is None, best if best is not None else 0.0, name)
     return (name,)
+
+
+def present_phases(entries: Iterable[RunEntry], now: float) -> list[Phase]:
+    """The phases some run is in, in :data:`PHASE_ORDER` (what the filter key cycles over)."""
+    present = {entry.phase(now).phase for entry in entries}
+    return [phase for phase in PHASE_ORDER if phase in present]
+
+
+def next_filter(current: Phase | None, present: list[Phase]) -> Phase | None:
+    """The filter after ``current``: every run (None), then each phase present, then all again.
+
+    A filter whose phase has emptied meanwhile moves on to the next present phase after it.
+    """
+    if current is None:
+        return present[0] if present else None
+    rank = _PHASE_RANK[current]
+    later = [phase for phase in present if _PHASE_RANK[phase] > rank]
+    return later[0] if later else None

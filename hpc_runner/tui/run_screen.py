@@ -1,8 +1,12 @@
 """Base of the screens that show runs: the stop, cancel, resume and logs keys act on one run.
 
-Each action asks first (a confirm dialog), then runs on a worker thread: writing a file on a
-shared filesystem or calling the scheduler can take seconds, and the screen must keep updating.
-The outcome comes back to the app as an :class:`~hpc_runner.tui.messages.ActionDone` message.
+The keys fit the run's phase (:data:`hpc_runner.control.phase.ACTIONS`, the command line's
+rule): Textual's ``check_action`` hides a key from the footer where it means nothing, and a
+hidden key pressed anyway says why (the same words as ``hpc-runner stop|cancel|resume``).
+Each action asks first, in a dialog that names what will happen, then runs on a worker thread:
+writing a file on a shared filesystem or calling the scheduler can take seconds, and the screen
+must keep updating. The outcome comes back to the app as an
+:class:`~hpc_runner.tui.messages.ActionDone` message, which has the scheduler asked again.
 """
 
 from __future__ import annotations
@@ -15,26 +19,57 @@ from rich.text import Text
 from textual.binding import Binding, BindingType
 from textual.screen import Screen
 
-from hpc_runner.stream.status import TrainingState
+from hpc_runner.control.phase import RunPhase
+from hpc_runner.errors import HpcRunnerError
 from hpc_runner.tui import actions
 from hpc_runner.tui.confirm import ConfirmDialog
-from hpc_runner.tui.messages import ActionDone
+from hpc_runner.tui.messages import ActionDone, AnswerReady
 from hpc_runner.tui.model import RunEntry
+from hpc_runner.tui.questions import (
+    BUTTONS,
+    RUN_ACTIONS,
+    allowed,
+    cancel_question,
+    refusal,
+    refused_question,
+    resume_question,
+    stop_question,
+)
 from hpc_runner.tui.text import literal
-
-#: States in which a training may still be running (or about to start).
-ACTIVE_STATES = (TrainingState.IDLE, TrainingState.TRAINING)
 
 
 class RunScreen(Screen[None]):
-    """A screen with a current run; subclasses say which one with :meth:`current_entry`."""
+    """A screen with a current run; subclasses say which one with :meth:`current_entry`.
+
+    Each run key is bound twice: to its action, which :meth:`check_action` offers only in the
+    phases where it fits (shown in the footer), and, hidden, to :meth:`action_refuse`, which
+    Textual reaches only when the first is not offered.
+    """
 
     BINDINGS: ClassVar[list[BindingType]] = [
-        Binding("s", "stop_run", "Stop", tooltip="stop the run gracefully (asks first)"),
-        Binding("c", "cancel_run", "Cancel", tooltip="cancel the run's scheduler job (asks first)"),
-        Binding("r", "resume_run", "Resume", tooltip="resubmit from the last checkpoint (asks)"),
-        Binding("l", "show_logs", "Logs", tooltip="show the job's stdout and stderr"),
+        Binding(
+            "s",
+            "stop_run",
+            "Stop",
+            tooltip="stop after this batch, saving a checkpoint (asks)",
+        ),
+        Binding("s", "refuse('stop')", "Stop", show=False),
+        Binding("c", "cancel_run", "Cancel job", tooltip="cancel the run's job at once (asks)"),
+        Binding("c", "refuse('cancel')", "Cancel job", show=False),
+        Binding(
+            "r",
+            "resume_run",
+            "Resume",
+            tooltip="submit the next attempt from the last checkpoint (asks)",
+        ),
+        Binding("r", "refuse('resume')", "Resume", show=False),
+        Binding("l", "show_logs", "Logs", tooltip="show the run's own job output, per attempt"),
     ]
+
+    #: Current time (the app's clock, injected so that tests and snapshots are reproducible).
+    clock: Callable[[], float]
+
+    _offered: frozenset[str] | None = None
 
     def current_entry(self) -> RunEntry | None:
         """The run the keys act on (None: nothing selected)."""
@@ -48,87 +83,127 @@ class RunScreen(Screen[None]):
         """The clock moved on (every second): update elapsed times and ETAs shown."""
         raise NotImplementedError
 
-    def _entry_or_say(self) -> RunEntry | None:
+    # -- which keys are offered ---------------------------------------------------------------
+
+    def check_action(self, action: str, parameters: tuple[object, ...]) -> bool | None:
+        """Offer stop, cancel and resume only where the run's phase allows them."""
+        name = RUN_ACTIONS.get(action)
+        if name is None:
+            return True
+        entry = self.current_entry()
+        return entry is not None and allowed(name, entry.phase(self.clock()))
+
+    def offer_actions(self, now: float) -> None:
+        """Refresh the footer if the current run's phase changed what its keys may do."""
+        entry = self.current_entry()
+        phase = entry.phase(now) if entry is not None else None
+        names = frozenset(
+            name for name in RUN_ACTIONS.values() if phase is not None and allowed(name, phase)
+        )
+        if names != self._offered:  # the footer shows these only: another run, same keys
+            self._offered = names  # costs nothing (recomposing the footer costs a frame)
+            self.refresh_bindings()
+
+    def action_refuse(self, name: str) -> None:
+        """A run key pressed where it does not fit: say why, do nothing."""
         entry = self.current_entry()
         if entry is None:
             self.notify("no run selected", severity="warning", timeout=3)
-        return entry
+            return
+        why = refusal(name, entry, entry.phase(self.clock()))
+        self.notify(why or f"{name}: try again", severity="warning", timeout=8, markup=False)
+
+    def _entry_for(self, name: str) -> tuple[RunEntry, RunPhase] | None:
+        """The current run and its phase if ``name`` fits it now; otherwise say why."""
+        entry = self.current_entry()
+        phase = entry.phase(self.clock()) if entry is not None else None
+        if entry is None or phase is None or not allowed(name, phase):
+            self.action_refuse(name)
+            return None
+        return entry, phase
+
+    # -- the actions ----------------------------------------------------------------------------
 
     def action_stop_run(self) -> None:
         """Ask, then write the run's STOP file (graceful stop after the current batch)."""
-        entry = self._entry_or_say()
-        if entry is None:
-            return
-        state = entry.state
-        if state not in ACTIVE_STATES:
-            self.notify(
-                f"{literal(entry.label).plain} is {state.name}: nothing to stop", markup=False
-            )
-            return
-        question = Text.assemble(
-            "Stop ",
-            literal(entry.label, "bold"),
-            " gracefully?\n\nThe training finishes its current batch, saves its last "
-            "checkpoint and ends as STOPPED; `resume` continues it later.",
-        )
-        self._confirm(question, "Stop", entry, actions.request_stop)
+        found = self._entry_for("stop")
+        if found is not None:
+            entry, phase = found
+            self._confirm(stop_question(entry, phase), "stop", entry, actions.request_stop)
 
     def action_cancel_run(self) -> None:
         """Ask, then cancel the run's scheduler job (no checkpoint is written)."""
-        entry = self._entry_or_say()
-        if entry is None:
-            return
-        question = Text.assemble(
-            "Cancel the scheduler job of ",
-            literal(entry.label, "bold"),
-            "?\n\nThe job is killed at once: progress since the last checkpoint is lost. "
-            "Prefer stop (s) for a graceful end.",
-        )
-        self._confirm(question, "Cancel job", entry, actions.cancel_run)
+        found = self._entry_for("cancel")
+        if found is not None:
+            entry, phase = found
+            self._confirm(cancel_question(entry, phase), "cancel", entry, actions.cancel_run)
 
     def action_resume_run(self) -> None:
-        """Ask, then resubmit the run from its last checkpoint (a new attempt)."""
-        entry = self._entry_or_say()
-        if entry is None:
+        """Ask, saying where the next attempt starts from, then resubmit the run.
+
+        What resume would do needs the scheduler and the run's spec: the dialog opens at once
+        and a worker thread fills it in (or says why the run cannot be resumed).
+        """
+        found = self._entry_for("resume")
+        if found is None:
             return
-        question = Text.assemble(
-            "Resubmit ", literal(entry.label, "bold"), " from its last checkpoint?"
+        entry, phase = found
+        dialog = self._confirm(
+            resume_question(entry, phase, None), "resume", entry, actions.resume_run, ready=False
         )
-        state = entry.state
-        if state in ACTIVE_STATES:
-            question.append(
-                f"\n\nIts status file still says {state.name}: if its job is in fact alive, "
-                "two jobs will write to this run.",
-                style="bold yellow",
-            )
-        self._confirm(question, "Resume", entry, actions.resume_run)
+        run_dir = entry.run_dir
+
+        def work() -> None:
+            try:
+                question = resume_question(entry, phase, actions.plan_resume(run_dir))
+                message = AnswerReady(question, ok=True)
+            except HpcRunnerError as exc:
+                message = AnswerReady(refused_question(entry, str(exc)), ok=False)
+            except Exception as exc:  # shown to the user, who can act on it; never swallowed
+                text = f"{type(exc).__name__}: {exc}"
+                message = AnswerReady(refused_question(entry, text), ok=False)
+            dialog.post_message(message)
+
+        self.app.run_worker(work, thread=True, group="resume-plan", name="plan_resume")
 
     def action_show_logs(self) -> None:
-        """Show the tail of the run's job stdout and stderr."""
+        """Show the run's own job output, newest attempt first."""
         from hpc_runner.tui.logs_screen import LogsScreen
 
-        entry = self._entry_or_say()
-        if entry is not None:
+        entry = self.current_entry()
+        if entry is None:
+            self.notify("no run selected", severity="warning", timeout=3)
+        else:
             self.app.push_screen(LogsScreen(entry))
 
     def _confirm(
-        self, question: Text, label: str, entry: RunEntry, action: Callable[[Path], str]
-    ) -> None:
+        self,
+        question: Text,
+        name: str,
+        entry: RunEntry,
+        action: Callable[[Path], str],
+        *,
+        ready: bool = True,
+    ) -> ConfirmDialog:
         def answered(confirmed: bool | None) -> None:
             if confirmed:
                 self._run_in_thread(action, entry)
 
-        self.app.push_screen(ConfirmDialog(question, label), callback=answered)
+        confirm, decline = BUTTONS[name]
+        dialog = ConfirmDialog(question, confirm, decline, ready=ready)
+        self.app.push_screen(dialog, callback=answered)
+        return dialog
 
     def _run_in_thread(self, action: Callable[[Path], str], entry: RunEntry) -> None:
         app = self.app
         name = literal(entry.label).plain
+        run_dir = entry.run_dir
 
         def work() -> None:
             try:
-                message = ActionDone(action(entry.run_dir), ok=True)
+                message = ActionDone(action(run_dir), ok=True, run_dir=run_dir)
             except Exception as exc:  # shown to the user, who can act on it; never swallowed
-                message = ActionDone(f"{name}: {exc}", ok=False)
+                message = ActionDone(f"{name}: {exc}", ok=False, run_dir=run_dir)
             app.post_message(message)
 
         app.run_worker(work, thread=True, group="run-actions", name=action.__name__)

@@ -9,7 +9,7 @@ from textual.app import ComposeResult
 from textual.binding import Binding, BindingType
 from textual.widgets import Footer
 
-from hpc_runner.tui.messages import RunSelected
+from hpc_runner.tui.messages import RunHighlighted, RunSelected
 from hpc_runner.tui.model import RunEntry
 from hpc_runner.tui.run_screen import RunScreen
 from hpc_runner.tui.runs_table import RunsTable
@@ -31,8 +31,13 @@ class RunsScreen(RunScreen):
 
     BINDINGS: ClassVar[list[BindingType]] = [
         Binding("enter", "open_run", "Details", tooltip="open the highlighted run's details"),
-        Binding("o", "cycle_sort", "Sort", tooltip="sort by name, state, best val_loss (cycles)"),
-        Binding("f", "cycle_filter", "Filter", tooltip="show one state only (cycles; all first)"),
+        Binding("o", "cycle_sort", "Sort", tooltip="sort by name, phase, best val_loss (cycles)"),
+        Binding(
+            "f",
+            "cycle_filter",
+            "Filter",
+            tooltip="show one phase only (cycles over those present)",
+        ),
     ]
 
     def __init__(
@@ -65,20 +70,35 @@ class RunsScreen(RunScreen):
 
     def refresh_runs(self, changed: Collection[str], now: float | None = None) -> None:
         """Bring table and status line up to date (called by the app's coalesced refresh)."""
+        now = self.clock() if now is None else now
+        self.table.sync(changed, now)
+        self._show_status(now)
+        self.offer_actions(now)
+
+    def tick(self, now: float) -> None:
+        """Move elapsed times, ETAs (visible rows only, see :meth:`RunsTable.tick`) and the age
+        of the scheduler's answers on."""
+        self.table.tick(now)
+        self._show_status(now)
+        self.offer_actions(now)
+
+    def _show_status(self, now: float) -> None:
         table = self.table
-        table.sync(changed, now)
         self.query_one(StatusBar).show(
             self.root_label,
             self.entries.values(),
+            now=now,
             sort_by=table.sort_by,
-            state_filter=table.state_filter,
+            phase_filter=table.phase_filter,
             watching=self.watching,
             scanning=self.scanning,
         )
 
-    def tick(self, now: float) -> None:
-        """Move elapsed times and ETAs on (visible rows only, see :meth:`RunsTable.tick`)."""
-        self.table.tick(now)
+    def on_run_highlighted(self, message: RunHighlighted) -> None:
+        """Another run is highlighted: offer the keys that fit its phase."""
+        message.stop()
+        if self.is_mounted:
+            self.offer_actions(self.clock())
 
     def action_open_run(self) -> None:
         from hpc_runner.tui.detail_screen import DetailScreen

@@ -1,4 +1,4 @@
-"""The runs table: one row per run, sortable, filterable by state, selection kept across updates.
+"""The runs table: one row per run, sortable, filterable by phase, selection kept across updates.
 
 Why not Textual's ``DataTable``: its render cache is keyed by a table-wide update counter, so
 changing one cell (an elapsed time, every second) re-renders every visible cell, ~80 ms per frame
@@ -21,15 +21,23 @@ from textual.geometry import Size
 from textual.scroll_view import ScrollView
 from textual.strip import Strip
 
-from hpc_runner.stream.status import TrainingState
-from hpc_runner.tui.messages import RunSelected
-from hpc_runner.tui.model import FILTERS, SORTS, RunEntry, row_cells, sort_key
+from hpc_runner.control.phase import Phase
+from hpc_runner.tui.messages import RunHighlighted, RunSelected
+from hpc_runner.tui.model import (
+    CLOCK_PHASES,
+    SORTS,
+    RunEntry,
+    next_filter,
+    present_phases,
+    row_cells,
+    sort_key,
+)
 
 #: (key, header, width); the name column is as wide as the longest name, up to MAX_NAME_WIDTH.
+#: The phase column shows the phase and the start of its reason (the detail view has it all).
 COLUMNS: tuple[tuple[str, str, int], ...] = (
     ("name", "Run", 0),
-    ("state", "State", 10),
-    ("scheduler", "Scheduler", 10),
+    ("phase", "Phase", 24),
     ("epoch", "Epoch", 7),
     ("batch", "Batch", 11),
     ("loss", "Loss", 9),
@@ -45,8 +53,8 @@ MAX_NAME_WIDTH = 48
 #: Columns that widen to their widest cell instead of cutting it: a count cut short is wrong.
 GROWING = frozenset({"epoch", "batch"})
 
-#: Clicking these headers sorts by: run name, state, best val_loss.
-HEADER_SORTS = {"name": "name", "state": "state", "best": "val_loss"}
+#: Clicking these headers sorts by: run name, phase, best val_loss.
+HEADER_SORTS = {"name": "name", "phase": "phase", "best": "val_loss"}
 
 
 class RunsTable(ScrollView, can_focus=True):
@@ -94,7 +102,7 @@ class RunsTable(ScrollView, can_focus=True):
         self.entries = entries
         self.clock = clock
         self.sort_by = "name"
-        self.state_filter: TrainingState | None = None
+        self.phase_filter: Phase | None = None
         self._order: list[str] = []
         self._cells: dict[str, tuple[Text, ...]] = {}
         self._strips: dict[str, Strip] = {}
@@ -132,25 +140,28 @@ class RunsTable(ScrollView, can_focus=True):
     def move_cursor(self, row: int, *, scroll: bool = True) -> None:
         """Highlight a row (clamped) and, by default, scroll it into view."""
         if not self._order:
-            self.cursor_row, self._selected = 0, None
+            self.cursor_row = 0
+            self._set_selected(None)
             return
         self.cursor_row = max(0, min(row, len(self._order) - 1))
-        self._selected = self._order[self.cursor_row]
+        self._set_selected(self._order[self.cursor_row])
         if scroll:
             self._scroll_to_cursor()
         self.refresh()
 
     def cycle_sort(self) -> str:
-        """Sort by the next of name, state, best val_loss; returns the new order's name."""
+        """Sort by the next of name, phase, best val_loss; returns the new order's name."""
         self.sort_by = SORTS[(SORTS.index(self.sort_by) + 1) % len(SORTS)]
         self.sync()
         return self.sort_by
 
-    def cycle_filter(self) -> TrainingState | None:
-        """Show the next state only (None: every run); returns the new filter."""
-        self.state_filter = FILTERS[(FILTERS.index(self.state_filter) + 1) % len(FILTERS)]
-        self.sync()
-        return self.state_filter
+    def cycle_filter(self) -> Phase | None:
+        """Show the next phase some run is in (None: every run); returns the new filter."""
+        now = self.clock()
+        present = present_phases(self.entries.values(), now)
+        self.phase_filter = next_filter(self.phase_filter, present)
+        self.sync(now=now)
+        return self.phase_filter
 
     # -- keeping up with the entries -----------------------------------------------------------
 
@@ -164,9 +175,9 @@ class RunsTable(ScrollView, can_focus=True):
         shown = [
             entry
             for entry in self.entries.values()
-            if self.state_filter is None or entry.state is self.state_filter
+            if self.phase_filter is None or entry.phase(now).phase is self.phase_filter
         ]
-        shown.sort(key=lambda entry: sort_key(entry, self.sort_by))
+        shown.sort(key=lambda entry: sort_key(entry, self.sort_by, now))
         for key in [key for key in self._cells if key not in self.entries]:
             del self._cells[key]
             self._strips.pop(key, None)
@@ -183,7 +194,7 @@ class RunsTable(ScrollView, can_focus=True):
         if self._selected in self._order:
             self.cursor_row = self._order.index(self._selected)
         self.cursor_row = max(0, min(self.cursor_row, len(self._order) - 1))
-        self._selected = self._order[self.cursor_row] if self._order else None
+        self._set_selected(self._order[self.cursor_row] if self._order else None)
         self.virtual_size = Size(sum(width + 2 for width in self._widths), len(self._order) + 1)
         if layout != (self._order, self._widths, self.cursor_row):
             self.refresh()
@@ -192,16 +203,17 @@ class RunsTable(ScrollView, can_focus=True):
                 self.refresh_line(self._order.index(key) + 1)
 
     def tick(self, now: float) -> None:
-        """Move elapsed times and ETAs of running trainings on; rows off screen wait until shown.
+        """Move elapsed times and ETAs of training runs on; rows off screen wait until shown.
 
         Every second, for a screenful of rows at most: with hundreds of trainings running,
-        recomputing rows nobody sees would be most of the idle CPU.
+        recomputing rows nobody sees would be most of the idle CPU. Only the phases in which
+        the clock moves a row (TRAINING, and STALLED, which it may turn into) are looked at.
         """
         first = self.scroll_offset.y
         visible = range(first, first + max(0, self.size.height - 1))
         for index, key in enumerate(self._order):
             entry = self.entries.get(key)
-            if entry is None or entry.state is not TrainingState.TRAINING:
+            if entry is None or entry.phase(now).phase not in CLOCK_PHASES:
                 continue
             if index not in visible:
                 self._stale.add(key)
@@ -217,6 +229,12 @@ class RunsTable(ScrollView, can_focus=True):
         self._cells[entry.key] = cells
         self._strips.pop(entry.key, None)
         return True
+
+    def _set_selected(self, key: str | None) -> None:
+        """Remember the highlighted run; tell the screen when it is another one (its keys)."""
+        if key != self._selected:
+            self._selected = key
+            self.post_message(RunHighlighted(key))
 
     def _fit_columns(self) -> None:
         """The name column as wide as the longest name (up to MAX_NAME_WIDTH); progress columns
@@ -312,7 +330,7 @@ class RunsTable(ScrollView, can_focus=True):
             column = next((key for key in reversed(COLUMN_KEYS) if x >= self.column_x(key)), "name")
             sort = HEADER_SORTS.get(column)
             if sort is None:
-                self.notify("click Run, State or Best val to sort", timeout=3)
+                self.notify("click Run, Phase or Best val to sort", timeout=3)
             else:
                 self.sort_by = sort
                 self.sync()

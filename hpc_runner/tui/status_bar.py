@@ -1,4 +1,5 @@
-"""One line above the runs table: what is watched, how many runs in which state, sort and filter."""
+"""One line above the runs table: what is watched, how many runs in which phase, how fresh the
+scheduler's answers are, sort and filter."""
 
 from __future__ import annotations
 
@@ -8,39 +9,64 @@ from collections.abc import Iterable
 from rich.text import Text
 from textual.widgets import Static
 
-from hpc_runner.stream.status import TrainingState
-from hpc_runner.tui.model import STATE_ORDER, STATE_STYLES, RunEntry
+from hpc_runner.control.phase import Phase, format_duration
+from hpc_runner.tui.model import PHASE_ORDER, PHASE_STYLES, RunEntry
 from hpc_runner.tui.text import literal
+
+
+def scheduler_freshness(entries: Iterable[RunEntry], now: float) -> str | None:
+    """``scheduler 12s ago`` or ``scheduler 3s-1m05s ago`` (newest-oldest answer).
+
+    Only answers about jobs that may still change count: an ended job is not asked again, and
+    the age of its final answer says nothing about how fresh the table is. None when no run has
+    a live job's answer (nothing to ask, or not asked yet).
+    """
+    ages = [
+        age
+        for entry in entries
+        if entry.scheduler is not None
+        and not entry.scheduler.ended
+        and (age := entry.scheduler_age(now)) is not None
+    ]
+    if not ages:
+        return None
+    newest, oldest = format_duration(min(ages)), format_duration(max(ages))
+    return f"scheduler {newest} ago" if newest == oldest else f"scheduler {newest}-{oldest} ago"
 
 
 def status_line(
     root: str,
     entries: Iterable[RunEntry],
     *,
+    now: float,
     sort_by: str,
-    state_filter: TrainingState | None,
+    phase_filter: Phase | None,
     watching: str,
     scanning: bool,
 ) -> Text:
     """The bar's text (a pure function, so that it is tested without an app)."""
-    counts = Counter(entry.state for entry in entries)
-    total = sum(counts.values())
+    runs = list(entries)
+    counts = Counter(entry.phase(now).phase for entry in runs)
+    total = len(runs)
     line = literal(root, "bold")
     line.append(f"  {total} run{'s' if total != 1 else ''}")
-    for state in STATE_ORDER:
-        if counts[state]:
+    for phase in PHASE_ORDER:
+        if counts[phase]:
             line.append(" · ")
-            line.append(f"{counts[state]} {state.name.lower()}", style=STATE_STYLES[state])
+            line.append(f"{counts[phase]} {phase.value.lower()}", style=PHASE_STYLES[phase])
     if not total and not scanning:
         line.append("  (none yet: waiting for */status.jsonl to appear)", style="dim")
-    shown = state_filter.name.lower() if state_filter is not None else "all"
+    shown = phase_filter.value.lower() if phase_filter is not None else "all"
     line.append(f"  │ sort: {sort_by} · show: {shown} │ ", style="dim")
+    freshness = scheduler_freshness(runs, now)
+    if freshness:
+        line.append(f"{freshness} │ ", style="dim")
     line.append("scanning…" if scanning else watching, style="dim italic")
     return line
 
 
 class StatusBar(Static):
-    """The status line; the app calls :meth:`show` after each coalesced refresh."""
+    """The status line; the screen calls :meth:`show` after each refresh and clock tick."""
 
     DEFAULT_CSS = """
     StatusBar { height: 1; background: $panel; padding: 0 1; }
@@ -53,8 +79,9 @@ class StatusBar(Static):
         root: str,
         entries: Iterable[RunEntry],
         *,
+        now: float,
         sort_by: str,
-        state_filter: TrainingState | None,
+        phase_filter: Phase | None,
         watching: str,
         scanning: bool,
     ) -> None:
@@ -62,8 +89,9 @@ class StatusBar(Static):
         line = status_line(
             root,
             entries,
+            now=now,
             sort_by=sort_by,
-            state_filter=state_filter,
+            phase_filter=phase_filter,
             watching=watching,
             scanning=scanning,
         )

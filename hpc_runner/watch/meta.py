@@ -5,6 +5,11 @@ raise for a missing or broken file: the detail view shows what could be read and
 could not. ``run.yaml`` and ``job.json`` are written by the submission side: ``job.json`` is read
 with its own module (:mod:`hpc_runner.control.jobfile`), of ``run.yaml`` only the general shape
 (nested mappings) is relied on.
+
+A run's logs are its own job's (or array task's) files, found by
+:func:`hpc_runner.control.jobs.log_files` as ``hpc-runner logs`` finds them - never "the newest
+log" of a submitit folder, which a sweep's tasks share: a task that waits in the queue has no
+log yet, and showing another task's would be a lie. A run without ``job.json`` has no logs.
 """
 
 from __future__ import annotations
@@ -17,8 +22,12 @@ from pathlib import Path
 from typing import Any
 
 from hpc_runner.control.jobfile import JobFileError, JobRecord, read_job_file
+from hpc_runner.errors import HpcRunnerError
 from hpc_runner.stream.files import open_regular, read_regular, reason_of
-from hpc_runner.stream.runs import RUN_SPEC_FILE, SUBMITIT_DIR
+from hpc_runner.stream.record_values import ModelLocation
+from hpc_runner.stream.run_state import RunState
+from hpc_runner.stream.runs import RUN_SPEC_FILE
+from hpc_runner.watch.report import checkpoints_on_disk
 
 #: Keys worth a glance in the detail view, wherever they sit in ``run.yaml`` (last key component):
 #: the careamics configuration (algorithm, data and training), the data and the cluster profile.
@@ -62,7 +71,9 @@ class RunMeta:
     job : JobRecord | None
         ``job.json``: scheduler, submissions (None if absent or unreadable).
     stdout, stderr : Path | None
-        The current job's submitit logs, once they exist.
+        The current job's own logs, once they exist.
+    checkpoints : ModelLocation | None
+        Checkpoints found on disk (only looked for when the run recorded no model).
     problems : list of str
         Files that exist but could not be read or parsed, with the reason.
     """
@@ -71,6 +82,7 @@ class RunMeta:
     job: JobRecord | None = None
     stdout: Path | None = None
     stderr: Path | None = None
+    checkpoints: ModelLocation | None = None
     problems: list[str] = field(default_factory=list)
 
     @property
@@ -100,51 +112,56 @@ def key_settings(spec: Any) -> list[tuple[str, str]]:
     return [(key, _short(value)) for key, value in chosen[:MAX_SETTINGS]]
 
 
-def newest_logs(folder: Path) -> tuple[Path | None, Path | None]:
-    """The newest ``*_log.out`` and ``*_log.err`` in a submitit folder."""
-    newest: dict[str, tuple[float, str]] = {}
-    try:
-        with os.scandir(folder) as entries:
-            for entry in entries:
-                for suffix in LOG_SUFFIXES:
-                    if entry.name.endswith(suffix):
-                        try:
-                            stamp = (entry.stat().st_mtime, entry.name)
-                        except OSError:
-                            continue
-                        newest[suffix] = max(newest.get(suffix, stamp), stamp)
-    except OSError:
-        return None, None
-    out, err = (newest.get(suffix) for suffix in LOG_SUFFIXES)
-    return (folder / out[1] if out else None), (folder / err[1] if err else None)
+@dataclass(frozen=True)
+class JobLogs:
+    """One attempt's job logs of a run, and the attempts there are to choose from.
 
-
-def job_logs(run_dir: Path, job: JobRecord | None) -> tuple[Path | None, Path | None]:
-    """stdout and stderr of the run's current job (as ``hpc-runner logs`` finds them).
-
-    With a ``job.json`` these are ``<submitit folder>/<job id>_0_log.out|err``; without one (or
-    before they exist) the newest logs in the run's ``submitit/`` folder.
+    Attributes
+    ----------
+    attempts : list of (attempt, job id)
+        Every attempt the run made or was submitted for, oldest first (empty without job.json).
+    attempt : int | None
+        The attempt these logs are of.
+    job_id : str | None
+        The job (or array task) that ran it.
+    stdout, stderr : Path | None
+        Its log files, where they exist.
+    problem : str | None
+        Why there are no logs to look for (no or unreadable ``job.json``, no such attempt).
     """
-    if job is not None:
-        folder = job.folder(run_dir)
-        out, err = (folder / f"{job.job_id}_0{suffix}" for suffix in LOG_SUFFIXES)
-        if out.exists() or err.exists():
-            return (out if out.exists() else None), (err if err.exists() else None)
-        return newest_logs(folder)
-    return newest_logs(run_dir / SUBMITIT_DIR)
+
+    attempts: list[tuple[int, str]] = field(default_factory=list)
+    attempt: int | None = None
+    job_id: str | None = None
+    stdout: Path | None = None
+    stderr: Path | None = None
+    problem: str | None = None
 
 
-def current_logs(run_dir: Path) -> tuple[Path | None, Path | None]:
-    """stdout and stderr of the run's current job; an unreadable ``job.json`` counts as none."""
+def job_logs(run_dir: Path, attempt: int | None = None, run: RunState | None = None) -> JobLogs:
+    """The logs of one attempt (default: the newest) of the run's own job.
+
+    ``run`` is the run's status, whose highest attempt may be beyond the last submission (a
+    requeued job runs attempt N+1 under the same job id, into the same files).
+    """
+    from hpc_runner.control.jobs import attempts, log_files
+
     try:
-        job = read_job_file(run_dir)
-    except JobFileError:
-        job = None
-    return job_logs(run_dir, job)
+        found = attempts(run_dir, run)
+        chosen = found[-1][0] if attempt is None else attempt
+        files = log_files(run_dir, chosen)
+    except HpcRunnerError as exc:
+        return JobLogs(problem=str(exc))
+    job_id = next((job for number, job in found if number == chosen), None)
+    out, err = (next((f for f in files if f.name.endswith(s)), None) for s in LOG_SUFFIXES)
+    return JobLogs(found, chosen, job_id, out, err)
 
 
-def load_meta(run_dir: Path) -> RunMeta:
-    """Read ``run.yaml``, ``job.json`` and find the job logs; problems are reported, not raised."""
+def load_meta(run_dir: Path, *, checkpoints: bool = False) -> RunMeta:
+    """Read ``run.yaml``, ``job.json`` and find the job logs; problems are reported, not raised.
+
+    With ``checkpoints``, also look for checkpoints the run left without recording them.
+    """
     import yaml  # here, not at the top: `hpc-runner status` never needs it
 
     meta = RunMeta()
@@ -161,7 +178,11 @@ def load_meta(run_dir: Path) -> RunMeta:
         meta.job = read_job_file(run_dir)
     except JobFileError as exc:
         meta.problems.append(str(exc))
-    meta.stdout, meta.stderr = job_logs(run_dir, meta.job)
+    if meta.job is not None:
+        logs = job_logs(run_dir)
+        meta.stdout, meta.stderr = logs.stdout, logs.stderr
+    if checkpoints:
+        meta.checkpoints = checkpoints_on_disk(run_dir)
     return meta
 
 

@@ -6,13 +6,19 @@ side's (:class:`hpc_runner.control.scheduler.SchedulerPoller`: one batched ``sac
 jobs, rate-limited, local runs through their controller pid); this thread only decides when to ask,
 and hands the answers to the UI. It has its own thread because ``sacct`` on a busy cluster can take
 seconds, and record reading must not wait for it.
+
+How often: the thread looks at the runs' ``job.json`` every ``interval`` seconds (a resume
+from another terminal shows up), but the poller decides whether the scheduler is asked - one
+batched query for the whole table at most every ``min_interval_s``, less often while nothing
+changes. :meth:`SchedulerWatcher.ask_now` asks at once (``g``, and after an action on a run).
+Every fresh answer is delivered, unchanged or not: its time is shown as the answer's age.
 """
 
 from __future__ import annotations
 
 import os
 import threading
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -34,6 +40,15 @@ class JobView:
         return self.job.job_id if self.job is not None else None
 
 
+def _identity(view: JobView | None) -> tuple[object, ...] | None:
+    """What makes a view different for the user: ``SchedulerState`` equality leaves out the
+    start time (it moves the phase from STARTING to TRAINING) and the time of the answer."""
+    if view is None:
+        return None
+    state = view.scheduler
+    return (view, state.started if state else None, state.asked if state else None)
+
+
 class SchedulerWatcher:
     """Every ``interval`` seconds, the scheduler state of each run's job, delivered if changed.
 
@@ -44,8 +59,9 @@ class SchedulerWatcher:
     deliver : callable
         Called on this thread with ``{run_dir: JobView}`` for the runs whose view changed.
     interval : float
-        Seconds between two looks. The poller asks SLURM at most every ``poller.min_interval_s``
-        (runs seen for the first time are asked about at once).
+        Seconds between two looks at the runs' ``job.json``. The poller asks the scheduler at
+        most every ``poller.interval_s`` (its back-off; runs seen for the first time, and those
+        of :meth:`ask_now`, are asked about at once).
     poller : SchedulerPoller | None
         The submission side's poller (a test may give one with a fake command runner).
     """
@@ -62,6 +78,9 @@ class SchedulerWatcher:
         self._deliver = deliver
         self.interval = interval
         self.poller = poller or SchedulerPoller()
+        self._lock = threading.Lock()
+        self._force_all = False
+        self._forced: set[Path] = set()
         self._stopping = threading.Event()
         self._wake = threading.Event()
         self._thread: threading.Thread | None = None
@@ -81,7 +100,17 @@ class SchedulerWatcher:
             self._thread.join(timeout)
 
     def check_soon(self) -> None:
-        """Look again now (new runs appeared, or the user asked for a re-scan)."""
+        """Look again now (new runs appeared): the poller still decides whom to ask."""
+        self._wake.set()
+
+    def ask_now(self, run_dirs: Iterable[Path] | None = None) -> None:
+        """Ask the scheduler at once about these runs (None: every run), whatever the poller's
+        interval: the user asked (``g``), or an action just changed the run's job."""
+        with self._lock:
+            if run_dirs is None:
+                self._force_all = True
+            else:
+                self._forced.update(run_dirs)
         self._wake.set()
 
     def _loop(self) -> None:
@@ -91,18 +120,30 @@ class SchedulerWatcher:
             self._wake.wait(self.interval)
 
     def check(self) -> dict[Path, JobView]:
-        """Ask once (on the calling thread) and deliver what changed; returns the changes."""
+        """Ask once (on the calling thread) and deliver what changed; returns the changes.
+
+        A view counts as changed when the job record, the answer, the job's start time or the
+        time of the answer differ: a fresh identical answer still renews the age shown.
+        """
+        with self._lock:
+            force_all, forced = self._force_all, self._forced
+            self._force_all, self._forced = False, set()
         jobs = {run_dir: self._job_record(run_dir) for run_dir in self._runs()}
         for gone in set(self._records) - set(jobs):
             del self._records[gone]
             self._shown.pop(gone, None)
         if not any(jobs.values()):
             return {}
-        states = self.poller.states(jobs)
+        if force_all:
+            states = self.poller.states(jobs, force=True)
+        else:
+            if asked := {run_dir: jobs[run_dir] for run_dir in forced if jobs.get(run_dir)}:
+                self.poller.states(asked, force=True)
+            states = self.poller.states(jobs)
         changed = {}
         for run_dir, job in jobs.items():
             view = JobView(job, states.get(run_dir))
-            if self._shown.get(run_dir) != view:
+            if _identity(self._shown.get(run_dir)) != _identity(view):
                 self._shown[run_dir] = changed[run_dir] = view
         if changed and not self._stopping.is_set():
             self._deliver(changed)

@@ -275,8 +275,8 @@ class RunWatcher:
                 self._register(key)
             if budget <= 0:
                 leftover.add(key)
-                if key in self._fresh:  # shown now, read later
-                    self._fresh.discard(key)
+                if key in self._fresh:  # shown now, read later; still fresh: the read that
+                    # catches up is delivered even when it finds nothing (an empty file)
                     updates.append(RunUpdate(Path(key), self._labels[key], TailBatch(), True))
                 continue
             tail = self._tails[key]

@@ -1,0 +1,140 @@
+"""The logs view shows a run's own job files only, per attempt, and says when there are none.
+
+Real app under Pilot; the submitit folders and job.json files are laid out as ``sweep`` and
+``resume`` leave them (array tasks ``N_0``, ``N_1``, ``N_2`` sharing the sweep's folder; a resumed
+run with a second job in its own folder).
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import pytest
+from textual.widgets import Static
+
+from hpc_runner.control.jobfile import JobRecord, Submission, write_job_file
+from hpc_runner.stream.runs import STATUS_FILE
+from hpc_runner.tui.confirm import ConfirmDialog
+from hpc_runner.tui.detail_screen import DetailScreen
+from hpc_runner.tui.logs_screen import LogsScreen
+from hpc_runner.tui.run_info import RunInfo
+from tests.test_tui import RecordingApp, select, started, until
+from tests.tui_support import T0, FakeTraining, losses, screen_text, write_job
+
+pytestmark = pytest.mark.filterwarnings("ignore:Callback with id:RuntimeWarning")
+
+
+def shown(logs: LogsScreen, pane: str) -> str:
+    return str(logs.query_one(f"#{pane}", Static).content)
+
+
+@pytest.fixture
+def sweep(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
+    """A 3-task array: tasks 0 and 2 run and logged, task 1 waits (no log yet)."""
+    monkeypatch.chdir(tmp_path)
+    root = Path("runs") / "sweep"
+    folder = root / "submitit"
+    folder.mkdir(parents=True)
+    for task in range(3):
+        run_dir = root / f"lr_{task}"
+        if task == 1:
+            run_dir.mkdir()
+            (run_dir / STATUS_FILE).touch()  # submitted, not started
+        else:
+            FakeTraining(run_dir, job=f"8100_{task}").begin(2, 5).epoch(0, losses(5))
+            (folder / f"8100_{task}_0_log.out").write_text(f"task {task} says hello\n")
+            (folder / f"8100_{task}_0_log.err").write_text(f"task {task} warns\n")
+        write_job(run_dir, f"8100_{task}", folder="../submitit")
+    # Task 2's log is the newest in the shared folder: what a "newest log" rule would show.
+    os.utime(folder / "8100_2_0_log.out", (T0 + 500, T0 + 500))
+    return root
+
+
+async def test_a_queued_array_task_has_no_log_yet_and_never_a_siblings(sweep: Path) -> None:
+    app = RecordingApp(Path("runs"))
+    async with app.run_test(size=(120, 40)) as pilot:
+        table = await started(pilot)
+        select(table, str(sweep / "lr_1"))
+        await pilot.press("l")
+        logs = app.screen
+        assert isinstance(logs, LogsScreen)
+        await until(pilot, lambda: logs.loaded is not None)
+        assert shown(logs, "stdout") == "no log yet: job 8100_1 has not written its stdout"
+        assert shown(logs, "stderr") == "no log yet: job 8100_1 has not written its stderr"
+        assert shown(logs, "attempts") == "attempts: 0 (job 8100_1)"
+        page = screen_text(app)
+        assert "says hello" not in page and "warns" not in page
+        await pilot.press("escape")
+        # Its siblings show their own.
+        select(table, str(sweep / "lr_2"))
+        await pilot.press("l")
+        logs = app.screen
+        assert isinstance(logs, LogsScreen)
+        await until(pilot, lambda: logs.loaded is not None)
+        assert shown(logs, "stdout") == "task 2 says hello\n"
+        assert shown(logs, "stderr") == "task 2 warns\n"
+        await pilot.press("escape")
+        # The details of the waiting task name no log either.
+        select(table, str(sweep / "lr_1"))
+        await pilot.press("enter")
+        detail = app.screen
+        assert isinstance(detail, DetailScreen)
+        await until(pilot, lambda: detail.meta is not None)
+        assert "logs       none yet" in str(detail.query_one(RunInfo).content)
+
+
+@pytest.fixture
+def resumed(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
+    """A run that crashed in attempt 0 (job 8200) and was resumed as attempt 1 (job 8300)."""
+    monkeypatch.chdir(tmp_path)
+    run_dir = Path("runs") / "care"
+    first = FakeTraining(run_dir, job="8200").begin(4, 5).epoch(0, losses(5))
+    first.crash("RuntimeError", "CUDA error: device-side assert triggered")
+    FakeTraining(run_dir, start=T0 + 100, attempt=1, job="8300").begin(4, 5)
+    record = JobRecord(
+        scheduler="slurm",
+        submissions=[Submission(0, "8200", T0), Submission(1, "8300", T0 + 90, "resume")],
+    )
+    write_job_file(run_dir, record)
+    folder = run_dir / "submitit"
+    folder.mkdir()
+    (folder / "8200_0_log.err").write_text("Traceback (most recent call last):\nCUDA error\n")
+    (folder / "8200_0_log.out").write_text("attempt 0 starts\n")
+    (folder / "8300_0_log.out").write_text("attempt 1 starts from the checkpoint\n")
+    return run_dir
+
+
+async def test_every_attempt_s_logs_stay_reachable_and_r_means_nothing_here(
+    resumed: Path,
+) -> None:
+    app = RecordingApp(Path("runs"))
+    async with app.run_test(size=(120, 40)) as pilot:
+        table = await started(pilot)
+        select(table, str(resumed))
+        await pilot.press("l")
+        logs = app.screen
+        assert isinstance(logs, LogsScreen)
+        await until(pilot, lambda: logs.loaded is not None)
+        # The newest attempt first; its stderr does not exist yet.
+        assert shown(logs, "stdout") == "attempt 1 starts from the checkpoint\n"
+        assert shown(logs, "stderr") == "no log yet: job 8300 has not written its stderr"
+        assert shown(logs, "attempts").startswith("attempts: 0 (job 8200) │ 1 (job 8300)")
+        await until(pilot, lambda: "[ Earlier attempt" in screen_text(app).splitlines()[-1])
+        assert "] Later attempt" not in screen_text(app).splitlines()[-1]
+        # The footer names only this screen's keys: no Resume, no Reload behind `r`.
+        bottom = screen_text(app).splitlines()[-1]
+        assert "Resume" not in bottom and "Reload" not in bottom and " r " not in bottom
+        await pilot.press("r")
+        assert app.screen is logs and not isinstance(app.screen, ConfirmDialog)
+        # The earlier attempt, with its crash.
+        await pilot.press("left_square_bracket")
+        await until(pilot, lambda: logs.loaded is not None and logs.loaded.attempt == 0)
+        assert shown(logs, "stderr") == "Traceback (most recent call last):\nCUDA error\n"
+        assert shown(logs, "stdout") == "attempt 0 starts\n"
+        assert "attempt 0" in str(logs.query_one("#stderr-pane").border_title)
+        await until(pilot, lambda: "] Later attempt" in screen_text(app).splitlines()[-1])
+        assert "[ Earlier attempt" not in screen_text(app).splitlines()[-1]
+        await pilot.press("right_square_bracket")
+        await until(pilot, lambda: logs.loaded is not None and logs.loaded.attempt == 1)
+        assert shown(logs, "stdout") == "attempt 1 starts from the checkpoint\n"
