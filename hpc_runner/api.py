@@ -187,7 +187,7 @@ def wait(
     """
     from tqdm import tqdm
 
-    from hpc_runner.control.phase import derive_phase
+    from hpc_runner.control.phase import RUNNING, WAITING, derive_phase
     from hpc_runner.control.scheduler import SchedulerPoller, job_records
     from hpc_runner.stream.run_state import RunState, follow
     from hpc_runner.stream.tail import StatusTail
@@ -210,9 +210,12 @@ def wait(
             now = time.time()
             for run_dir, (tail, run) in followed.items():
                 follow(tail, run)
-                phase = derive_phase(run, jobs[run_dir], schedulers.get(run_dir), now=now).phase
+                scheduler = schedulers.get(run_dir)
+                phase = derive_phase(run, jobs[run_dir], scheduler, now=now).phase
                 states[phase.value] += 1
-                ended += phase.final
+                # a DONE training's job may still predict or export: wait for it to exit
+                exiting = scheduler is not None and scheduler.state in RUNNING | WAITING
+                ended += phase.final and not exiting
                 done += 1.0 if phase.final else _fraction(run)
             bar.total = len(followed)
             bar.n = round(done, 2)

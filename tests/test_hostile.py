@@ -238,12 +238,13 @@ def test_run_names_keep_unicode_letters(name: str, safe: str) -> None:
 
 
 def test_sweep_names_of_long_unicode_values_stay_unique() -> None:
-    """Capped by bytes, a name with its ``-N`` cut off would collide forever."""
-    from hpc_runner.spec.sweep import unique_names
+    """Capped by bytes, names cut to the same prefix must still differ (by their hashes)."""
+    from hpc_runner.spec.sweep_names import run_names
 
-    names = unique_names(["名" * 100, "名" * 100, "名" * 101])
-    assert len(set(names)) == 3 and names[1].endswith("名-2")
-    assert all(len(name.encode()) <= 200 for name in names)
+    combos = [{"tag": "名" * 100}, {"tag": "名" * 100 + "a"}, {"tag": "名" * 101}]
+    names = run_names(combos, ["tag"])
+    assert len(set(names)) == 3
+    assert all(len(name.encode()) <= 200 and "名" in name for name in names)
 
 
 def test_run_names_are_capped_in_bytes_and_keep_their_suffix() -> None:

@@ -169,16 +169,17 @@ def test_only_failed_resumes_from_an_absolute_checkpoint_when_the_job_starts_els
     )
     kill_tasks(job_id)
     wait_for(
-        lambda: status_json(run_dir.parent)["seed=7"]["state"] == "CRASHED",
+        lambda: status_json(run_dir.parent)["seed=7"]["phase"] == "LOST",
         timeout=120,
-        what="the killed run to show CRASHED",
+        what="the killed run to show LOST",
         interval=1.0,
     )
     checkpoint = latest_checkpoint(run_dir)
     assert checkpoint is not None and checkpoint.is_absolute()
 
     retry = sweep("--only-failed")
-    assert re.search(r"^seed=7: job \S+ \(CRASHED, attempt 1\)$", retry.stdout, re.M), retry.stdout
+    retried = r"^seed=7: job \S+ \(LOST \(.+\), attempt 1\)$"  # the task was killed
+    assert re.search(retried, retry.stdout, re.M), retry.stdout
     run = wait_state(
         run_dir,
         lambda run: run.attempt == 1 and run.status.state in FINAL,

@@ -152,7 +152,7 @@ def test_the_phase_column_shows_a_reason_from_a_file_literally() -> None:
         record("state", "CRASHED", 2.0),
     )
     phase = cells_of(entry, 3.0)["phase"]
-    assert phase == "CRASHED (ValueError: axes␛[31m YX)"
+    assert phase == "CRASHED (ValueError: axes\\u001b[31m YX)"
 
 
 def test_sort_keys() -> None:

@@ -156,6 +156,8 @@ def make_app(recorder: RecordedScheduler) -> RecordingApp:
 
 async def answered(pilot, app: RecordingApp):
     table = await started(pilot)
+    runs = sum(1 for run_dir in Path("runs").iterdir() if (run_dir / "status.jsonl").exists())
+    await until(pilot, lambda: len(app.entries) == runs)  # every run found, then every answer
     await until(pilot, lambda: all(e.scheduler is not None for e in app.entries.values()))
     await until(pilot, lambda: all(k in table.visible_keys for k in app.entries))
     await pilot.pause()
