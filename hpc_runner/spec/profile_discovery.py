@@ -249,8 +249,10 @@ def _time_limit(partition: Partition) -> tuple[int, str]:
 
 
 def _clock(minutes: int) -> str:
+    """Minutes in SLURM's own notation (``2-00:00:00``, ``4:00:00``)."""
     days, rest = divmod(minutes, 24 * 60)
-    text = f"{rest // 60}:{rest % 60:02d}:00"
+    hours = f"{rest // 60:02d}" if days else str(rest // 60)
+    text = f"{hours}:{rest % 60:02d}:00"
     return f"{days}-{text}" if days else text
 
 

@@ -8,6 +8,7 @@ valid. Pure: the same inputs give the same text (golden-file tested).
 from __future__ import annotations
 
 import json
+import textwrap
 from typing import Any
 
 from hpc_runner.spec.profile_discovery import Suggestion
@@ -61,22 +62,22 @@ def render_profile(
         values, notes = dict(suggestion.values), dict(suggestion.notes)
         if suggestion.others:
             notes["partition"] = f"other partitions with GPUs: {', '.join(suggestion.others)}"
-        header = [
-            f"Cluster profile '{name}', written by `{command}` from what the cluster",
-            "reported (sinfo, scontrol show partition, scontrol show node). Check it, then",
-            f"`hpc-runner profiles {name}` shows the sbatch script it produces.",
-        ]
+        header = (
+            f"Cluster profile '{name}', written by `{command}` from what the cluster reported "
+            "(sinfo, scontrol show partition, scontrol show node). Check it, then "
+            f"`hpc-runner profiles {name}` shows the sbatch script it produces."
+        )
     else:
         values, notes = dict(TEMPLATE_VALUES), dict(TEMPLATE_NOTES)
         if partition is not None:
             values["partition"] = partition
             notes["partition"] = "`sinfo -s` lists the partitions; null = the cluster's default"
-        header = [
-            f"Cluster profile '{name}', written by `{command}`: a starting point, edit the",
-            f"values (`hpc-runner profiles new {name} --from-slurm --force` asks the cluster",
-            f"instead); `hpc-runner profiles {name}` shows the sbatch script it produces.",
-        ]
-    lines = [f"# {line}" for line in header]
+        header = (
+            f"Cluster profile '{name}', written by `{command}`: a starting point, edit the "
+            f"values (`hpc-runner profiles new {name} --from-slurm --force` asks the cluster "
+            f"instead); `hpc-runner profiles {name}` shows the sbatch script it produces."
+        )
+    lines = [f"# {line}" for line in textwrap.wrap(header, width=96, break_on_hyphens=False)]
     lines.append(_line("description", describe(values), ""))
     lines += [_line(key, value, notes.get(key, "")) for key, value in values.items()]
     lines.append("# Not known from the cluster: uncomment and set what your site needs.")
