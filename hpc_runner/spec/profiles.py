@@ -89,7 +89,7 @@ def load_profile(
     scan = scan_profiles()
     if name not in scan.files:
         available = ", ".join(sorted(scan.files)) or "none"
-        problems = Problems(source or name)
+        problems = Problems(source or f"{name}.yaml")
         problems.add(
             "cluster.profile" if source else "-",
             f"unknown cluster profile '{name}' (available: {available}; searched "
