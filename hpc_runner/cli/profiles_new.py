@@ -58,9 +58,8 @@ def write_new_profile(name: str, from_slurm: bool, partition: str | None, force:
     write_atomically(path, text)
     print(f"wrote {path}")
     if suggestion is not None:
-        print(f"partition {suggestion.partition.name}: " + ", ".join(
-            f"{key}={value}" for key, value in suggestion.values.items() if key != "partition"
-        ))  # fmt: skip
+        chosen = ", ".join(f"{k}={v}" for k, v in suggestion.values.items() if k != "partition")
+        print(f"partition {suggestion.partition.name}: {chosen}")
         if not suggestion.partition.gpu_nodes:
             print(f"note: partition {suggestion.partition.name} has no GPU nodes", file=sys.stderr)
     winner = scan_profiles().files.get(name)

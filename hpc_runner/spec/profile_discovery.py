@@ -191,8 +191,8 @@ def choose_partition(partitions: list[Partition], wanted: str | None = None) -> 
     def rank(partition: Partition) -> tuple[bool, float, bool, int, bool]:
         share = len(partition.gpu_nodes) / max(1, len(partition.nodes))
         takes_jobs = partition.up and partition.usable_nodes != 0
-        return (takes_jobs, share, "gpu" in partition.name.lower(), len(partition.gpu_nodes),
-                partition.default)  # fmt: skip
+        named = "gpu" in partition.name.lower()
+        return takes_jobs, share, named, len(partition.gpu_nodes), partition.default
 
     return max(with_gpus, key=rank)
 
