@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -12,6 +13,23 @@ pytest_plugins = ["tests.slurm_cluster"]
 
 def pytest_configure(config: pytest.Config) -> None:
     config.addinivalue_line("markers", "training: trains a real (tiny) careamics model on the CPU")
+
+
+@pytest.fixture(autouse=True, scope="session")
+def isolated_profile_places(tmp_path_factory: pytest.TempPathFactory) -> Iterator[None]:
+    """Profiles come from the package, ./slurm_templates and $HPC_RUNNER_TEMPLATES only: the
+    machine's /etc/hpc-runner/profiles and the user's ~/.config/hpc-runner/profiles must not
+    change what the tests see, and no test may write into the real home."""
+    places = tmp_path_factory.mktemp("profile-places")
+    saved = {key: os.environ.get(key) for key in ("HPC_RUNNER_SITE_PROFILES", "XDG_CONFIG_HOME")}
+    os.environ["HPC_RUNNER_SITE_PROFILES"] = str(places / "site")
+    os.environ["XDG_CONFIG_HOME"] = str(places / "config")
+    yield
+    for key, value in saved.items():
+        if value is None:
+            os.environ.pop(key, None)
+        else:
+            os.environ[key] = value
 
 
 SLURM_COMMANDS = {"sbatch", "srun", "squeue", "sacct", "scancel", "scontrol", "sinfo", "salloc"}

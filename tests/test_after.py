@@ -9,6 +9,9 @@ from __future__ import annotations
 import json
 import os
 import socket
+import sys
+import threading
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -32,15 +35,30 @@ def with_after(spec_path: Path, after: dict[str, Any]) -> Path:
     return spec_path
 
 
+#: Set while a test must not reach the network; read by :func:`_refuse_network`.
+OFFLINE = threading.Event()
+
+
+def _refuse_network(event: str, args: tuple[Any, ...]) -> None:
+    """An audit hook (PEP 578): it sees every connection and address lookup in every thread
+    of this process, without replacing any function; it does nothing unless OFFLINE is set."""
+    if OFFLINE.is_set() and event in {"socket.connect", "socket.getaddrinfo"}:
+        raise OSError(f"network disabled in this test ({event} {args[1:]!r})")
+
+
+sys.addaudithook(_refuse_network)
+
+
 @pytest.fixture
-def no_network(monkeypatch: pytest.MonkeyPatch) -> None:
+def no_network() -> Iterator[None]:
     """Fail any attempt to reach another host: the export must work offline."""
-
-    def refuse(*args: Any, **kwargs: Any) -> Any:
-        raise OSError("network disabled in this test")
-
-    monkeypatch.setattr(socket.socket, "connect", refuse)
-    monkeypatch.setattr(socket, "getaddrinfo", refuse)
+    OFFLINE.set()
+    try:
+        with pytest.raises(OSError, match="network disabled"):  # the guard is really on
+            socket.create_connection(("127.0.0.1", 9), timeout=1)
+        yield
+    finally:
+        OFFLINE.clear()
 
 
 @pytest.mark.training

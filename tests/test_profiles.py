@@ -30,11 +30,9 @@ from hpc_runner.spec.profiles import (
     sbatch_parameters,
     sbatch_preview,
     signal_delay,
-    templates_dirs,
 )
 
 GOLDEN = Path(__file__).parent / "golden"
-REPO_TEMPLATES = Path(__file__).resolve().parent.parent / "slurm_templates"
 SHIPPED = ["example_site_a100", "gpu", "local", "test_cpu", "test_gpu"]
 FOLDER = "/cluster/runs/demo/submitit/%j"
 
@@ -201,20 +199,6 @@ def test_unknown_profile_lists_the_available_ones(templates: Path) -> None:
     assert message.startswith("job.yaml: cluster.profile: unknown cluster profile 'gpus'")
     for name in SHIPPED:
         assert name in message
-
-
-def test_search_order_env_then_cwd_then_repository(
-    templates: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
-) -> None:
-    (tmp_path / "slurm_templates").mkdir()
-    (tmp_path / "slurm_templates" / "gpu.yaml").write_text("description: from cwd\n")
-    (tmp_path / "slurm_templates" / "mine.yaml").write_text("description: mine\n")
-    assert templates_dirs()[:2] == [templates.resolve(), (tmp_path / "slurm_templates").resolve()]
-    assert templates_dirs()[2] == REPO_TEMPLATES
-    assert load_profile("gpu").description == "from cwd"
-    (templates / "gpu.yaml").write_text("description: from env\n")
-    assert load_profile("gpu").description == "from env"
-    assert load_profile("mine").description == "mine"
 
 
 def test_profiles_command_lists_every_profile(capsys: pytest.CaptureFixture[str]) -> None:

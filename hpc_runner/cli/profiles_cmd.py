@@ -1,7 +1,9 @@
-"""``hpc-runner profiles [NAME] [--json]``: the cluster profiles in slurm_templates/.
+"""``hpc-runner profiles [NAME] [--json]`` and ``hpc-runner profiles new NAME ...``.
 
-Without NAME, one line per profile; with NAME, the sbatch script header submitit would write
-for it, so a user can check partition, gres and setup lines before submitting anything.
+Without NAME, one line per profile and the file it comes from (and the files it shadows); with
+NAME, the sbatch script submitit would write for it, so a user can check partition, gres and
+setup lines before submitting anything. ``new`` writes a profile (see :mod:`.profiles_new`).
+A broken profile file is reported, one line per problem, and does not hide the others.
 """
 
 from __future__ import annotations
@@ -10,64 +12,119 @@ import argparse
 import sys
 from typing import Any
 
+from hpc_runner.errors import UsageError
+
+USAGE = (
+    "hpc-runner profiles [--json] [NAME]\n"
+    "       hpc-runner profiles new NAME [--from-slurm] [--partition P] [--force]"
+)
+
 
 def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     parser = subparsers.add_parser(
         "profiles",
-        help="list the cluster profiles",
-        description="List the cluster profiles found in $HPC_RUNNER_TEMPLATES, ./slurm_templates "
-        "and the installed slurm_templates/; with NAME, show the sbatch script it produces.",
+        help="list, show or write cluster profiles",
+        usage=USAGE,
+        description="List the cluster profiles, each with the file it comes from. Searched in "
+        "this order, a later place overriding an earlier one by name: the profiles shipped "
+        "with hpc-runner, the site's ($HPC_RUNNER_SITE_PROFILES, default "
+        "/etc/hpc-runner/profiles), the user's ($XDG_CONFIG_HOME/hpc-runner/profiles, default "
+        "~/.config/hpc-runner/profiles), ./slurm_templates, then $HPC_RUNNER_TEMPLATES. With "
+        "NAME, show the sbatch script the profile produces. `new NAME` writes a commented "
+        "profile into the user's directory (--from-slurm: filled in from sinfo and scontrol).",
     )
-    parser.add_argument("name", nargs="?", help="show this profile's sbatch script")
+    parser.add_argument("name", nargs="?", metavar="NAME", help="show this profile's sbatch script")
+    parser.add_argument("new_name", nargs="?", help=argparse.SUPPRESS)
     parser.add_argument("--json", action="store_true", help="print JSON for scripts")
+    parser.add_argument(
+        "--from-slurm",
+        action="store_true",
+        help="new: ask the cluster (sinfo, scontrol; read-only) for partition, GPU, CPUs, "
+        "memory and time limit",
+    )
+    parser.add_argument("--partition", metavar="P", help="new: use partition P")
+    parser.add_argument("--force", action="store_true", help="new: replace an existing file")
     parser.set_defaults(func=run)
 
 
 def run(args: argparse.Namespace) -> int:
+    if args.name == "new":
+        if not args.new_name:
+            raise UsageError("profiles new: give the new profile's NAME (usage: " + USAGE + ")")
+        from hpc_runner.cli.profiles_new import write_new_profile
+
+        return write_new_profile(args.new_name, args.from_slurm, args.partition, args.force)
+    wrong = [flag for flag in ("from_slurm", "partition", "force") if getattr(args, flag)]
+    if args.new_name or wrong:
+        extra = args.new_name or "--" + wrong[0].replace("_", "-")
+        raise UsageError(f"profiles: '{extra}' only goes with `profiles new NAME` ({USAGE})")
+    if args.name:
+        return show(args.name, args.json)
+    return list_all(args.json)
+
+
+def show(name: str, as_json: bool) -> int:
     import json
 
-    from hpc_runner.spec.profiles import (
-        executor_parameters,
-        list_profiles,
-        load_profile,
-        sbatch_preview,
-        templates_dirs,
-    )
+    from hpc_runner.spec.profile_search import scan_profiles
+    from hpc_runner.spec.profiles import executor_parameters, load_profile, sbatch_preview
     from hpc_runner.stream.runs import default_runs_dir
-    from hpc_runner.stream.text import terminal_safe
 
-    if args.name:
-        profile = load_profile(args.name)
-        if args.json:
-            print(terminal_safe(json.dumps(_as_json(profile, executor_parameters), indent=2)))
-        else:
-            header = f"# {profile.name}: {profile.description} ({profile.source})"
-            print(terminal_safe(header, one_line=True))
-            folder = default_runs_dir().absolute() / "RUN" / "submitit" / "%j"
-            preview = sbatch_preview(profile, folder, job_name="RUN", python=sys.executable)
-            print(terminal_safe(preview))
+    profile = load_profile(name)
+    found = scan_profiles().files.get(name)
+    if as_json:
+        _print(json.dumps(_as_json(profile, found, executor_parameters), indent=2))
         return 0
-    profiles = list_profiles()
-    if args.json:
-        print(
-            terminal_safe(
-                json.dumps([_as_json(p, executor_parameters) for p in profiles], indent=2)
-            )
-        )
-        return 0
-    if not profiles:
-        dirs = ", ".join(str(d) for d in templates_dirs())
-        print(terminal_safe(f"no profiles found (searched {dirs})"), file=sys.stderr)
-        return 0
+    origin = f"{found.place}: {found.path}" if found else profile.source
+    if found and found.shadows:
+        origin += "; shadows " + "; ".join(f"{place}: {path}" for place, path in found.shadows)
+    _print(f"# {profile.name}: {profile.description} ({origin})")
+    folder = default_runs_dir().absolute() / "RUN" / "submitit" / "%j"
+    _print(sbatch_preview(profile, folder, job_name="RUN", python=sys.executable))
+    return 0
+
+
+def list_all(as_json: bool) -> int:
+    import json
+
+    from hpc_runner.spec.errors import SpecError
+    from hpc_runner.spec.profiles import executor_parameters, find_profiles
+
+    listing = find_profiles()
+    files = listing.scan.files
+    if as_json:
+        listed = [_as_json(p, files[p.name], executor_parameters) for p in listing.profiles]
+        _print(json.dumps(listed, indent=2))
+    elif listing.profiles:
+        print_table(listing.profiles, files)
+    else:
+        _print(f"no profiles found (searched {listing.scan.searched()})", file=sys.stderr)
+    if listing.problems:  # after the good ones, so a broken file hides nothing
+        raise SpecError(listing.problems)
+    return 0
+
+
+def print_table(profiles: list[Any], files: dict[str, Any]) -> None:
+    """One row per profile, its file on the line below, then the search order."""
     rows: list[tuple[str, ...]] = [
         ("NAME", "PARTITION", "GPUS", "CPUS", "MEM", "TIME", "DESCRIPTION")
     ]
-    rows += [tuple(terminal_safe(cell, one_line=True) for cell in _row(p)) for p in profiles]
+    rows += [_row(profile) for profile in profiles]
     widths = [max(len(row[i]) for row in rows) for i in range(len(rows[0]) - 1)]
-    for row in rows:
+    for index, row in enumerate(rows):
         cells = [cell.ljust(width) for cell, width in zip(row, widths, strict=False)]
-        print("  ".join([*cells, row[-1]]).rstrip())
-    return 0
+        _print("  ".join([*cells, row[-1]]).rstrip())
+        if index:
+            found = files[row[0]]
+            line = f"    {found.place}: {found.path}"
+            for place, path in found.shadows:
+                line += f"\n      shadows {place}: {path}"
+            _print(line)
+    from hpc_runner.spec.profile_search import search_dirs
+
+    _print("searched, a later place overriding an earlier one by name:")
+    for directory in search_dirs():
+        _print(f"    {directory.describe()}")
 
 
 def _row(profile: Any) -> tuple[str, ...]:
@@ -85,10 +142,22 @@ def _row(profile: Any) -> tuple[str, ...]:
     )
 
 
-def _as_json(profile: Any, executor_parameters: Any) -> dict[str, Any]:
+def _as_json(profile: Any, found: Any, executor_parameters: Any) -> dict[str, Any]:
     return {
         "name": profile.name,
         **profile.to_dict(),
         "source": profile.source,
+        "place": found.place if found else None,
+        "shadows": [{"place": place, "path": str(path)} for place, path in found.shadows]
+        if found
+        else [],
         "slurm_parameters": executor_parameters(profile, "slurm"),
     }
+
+
+def _print(text: str, file: Any = None) -> None:
+    """Profiles are files anyone may have written (a site's, a project's): what they say is
+    shown with control characters escaped (:func:`hpc_runner.stream.text.terminal_safe`)."""
+    from hpc_runner.stream.text import terminal_safe
+
+    print(terminal_safe(text), file=file)

@@ -13,7 +13,6 @@ recorded as an exception record (the state stays DONE) and the other step still 
 from __future__ import annotations
 
 import re
-import types
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -132,7 +131,6 @@ def export_bmz(careamist: Any, spec: JobSpec, bmz: BmzSpec, work: Path) -> Path:
     )
     archive = work / "bmz" / f"{safe_run_name(name)}.zip"
     archive.parent.mkdir(parents=True, exist_ok=True)
-    bioimageio_compatibility()
     careamist.export_to_bmz(
         path_to_archive=archive,
         friendly_model_name=name,
@@ -186,37 +184,3 @@ def example_input(image: Any, axes: str, patch_size: list[int]) -> Any:
         else:
             selection.append(slice(None))
     return np.ascontiguousarray(image[tuple(selection)], dtype=np.float32)
-
-
-def bioimageio_compatibility() -> None:
-    """Make bioimageio.spec 0.5.12 serialize under pydantic-core >= 2.50 (idempotent).
-
-    careamics 0.3.5 pins bioimageio.core 0.11.0, which pins bioimageio.spec 0.5.12.0. Two of
-    its wrap serializers (``package_file_descr_serializer``, ``package_weights``) pass their
-    ``SerializationInfo`` on as the handler's second argument, which pydantic documents as an
-    optional ``index_key`` (int or str) and pydantic-core 2.50 (pydantic 2.14, allowed by
-    careamics) checks: every export fails with "'index_key' is expected to be an integer or
-    a string". The handler is called here without it, which is what pydantic intends. The
-    functions are patched in place (pydantic holds references to them), via their code
-    object, with the original kept as a default argument.
-    """
-    from bioimageio.spec._internal import io_packaging
-    from bioimageio.spec.model import v0_4
-
-    for function in (io_packaging.package_file_descr_serializer, v0_4.package_weights):
-        if function.__code__ is _without_info.__code__:
-            continue
-        original = types.FunctionType(
-            function.__code__,
-            function.__globals__,
-            function.__name__,
-            function.__defaults__,
-            function.__closure__,
-        )
-        function.__code__ = _without_info.__code__
-        function.__defaults__ = (original,)
-
-
-def _without_info(value: Any, handler: Any, info: Any, _original: Any = None) -> Any:
-    """The serializer, its handler called with the value only (see bioimageio_compatibility)."""
-    return _original(value, lambda item, *_: handler(item), info)

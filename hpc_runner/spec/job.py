@@ -58,12 +58,14 @@ from hpc_runner.spec.errors import (
     type_name,
 )
 from hpc_runner.spec.profiles import PROFILE_KEYS, ClusterProfile, load_profile
+from hpc_runner.spec.provenance import SourceFile, file_sha256, provenance
 from hpc_runner.stream.runs import RUN_SPEC_FILE, safe_run_name
 
 __all__ = [
     "DataSpec",
     "JobSpec",
     "Problem",
+    "SourceFile",
     "SpecError",
     "dump_run_spec",
     "job_spec_from_mapping",
@@ -101,6 +103,10 @@ class JobSpec:
         Warnings careamics gave while resolving the configuration (worth showing the user).
     after : AfterSpec or None
         Prediction and model export once the training is DONE (``after:``, see spec_after).
+    source_sha256 : str or None
+        SHA-256 of the spec file's bytes when it was validated (a sweep run: its base spec).
+    sweep : SourceFile or None
+        The sweep file a sweep run was made from.
     """
 
     name: str
@@ -112,6 +118,8 @@ class JobSpec:
     ground_truth: str | None = None
     notes: tuple[str, ...] = ()
     after: AfterSpec | None = None
+    source_sha256: str | None = None
+    sweep: SourceFile | None = None
 
     @property
     def algorithm(self) -> str:
@@ -147,11 +155,13 @@ def job_spec_from_mapping(
     *,
     profile: str | None = None,
     file_label: str | None = None,
+    sweep_file: str | os.PathLike[str] | None = None,
 ) -> JobSpec:
     """Validate a job spec already read into a mapping (a sweep's base with overrides applied).
 
     Relative paths in ``raw`` are relative to ``spec_path``'s directory; problems name
-    ``file_label`` (default: ``spec_path``) and the key path.
+    ``file_label`` (default: ``spec_path``) and the key path. ``spec_path`` and, for a sweep's
+    run, ``sweep_file`` (when there is one) are recorded with their hashes as its provenance.
 
     Raises
     ------
@@ -208,6 +218,8 @@ def job_spec_from_mapping(
         ground_truth=ground_truth,
         notes=tuple(notes),
         after=after,
+        source_sha256=file_sha256(spec_path),
+        sweep=SourceFile.of(sweep_file) if sweep_file and Path(sweep_file).is_file() else None,
     )
 
 
@@ -252,6 +264,7 @@ def dump_run_spec(spec: JobSpec) -> str:
         },
         "notes": list(spec.notes),
         "after": spec.after.to_dict() if spec.after else None,
+        "provenance": provenance(SourceFile(spec.source, spec.source_sha256), spec.sweep),
         "careamics": spec.careamics,
     }
     header = f"# Resolved by hpc-runner from {spec.source}; used on the compute node.\n"
@@ -288,6 +301,8 @@ def load_run_spec(run_dir: str | os.PathLike[str]) -> JobSpec:
             ground_truth=(document.get("evaluate") or {}).get("ground_truth"),
             notes=tuple(document.get("notes") or ()),
             after=AfterSpec.from_dict(document.get("after")),
+            source_sha256=(document.get("provenance") or {}).get("spec", {}).get("sha256"),
+            sweep=SourceFile.from_dict((document.get("provenance") or {}).get("sweep")),
         )
     except (KeyError, TypeError) as error:
         problems.add("-", f"not a valid run.yaml ({error!r}): resubmit the job spec")

@@ -1,14 +1,16 @@
-"""The fields of a cluster profile: each value's type and range, and how fields must agree.
+"""The fields of a cluster profile: the :class:`ClusterProfile` record, each value's type and
+range, and how fields must agree.
 
-Kept apart from :mod:`hpc_runner.spec.profiles` (files, search path, submitit parameters) so each
-stays small; nothing beyond the standard library and the error helpers is imported.
+Kept apart from :mod:`hpc_runner.spec.profiles` (files, loading, submitit parameters) and
+:mod:`hpc_runner.spec.profile_search` (where the files are) so each stays small; nothing beyond
+the standard library and the error helpers is imported.
 """
 
 from __future__ import annotations
 
 import re
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field, fields
 from typing import Any
 
 from hpc_runner.spec.errors import type_name
@@ -29,6 +31,72 @@ _OWN_FLAGS = {
     "job-name": "the spec's name",
 }
 _GRES_GPU = re.compile(r"^gpu(?::[A-Za-z0-9_.-]+)?:(\d+)$")
+
+
+@dataclass(frozen=True)
+class ClusterProfile:
+    """Where and how a job runs; plain data so that it pickles and prints.
+
+    Parameters
+    ----------
+    name : str
+        The profile's name (its file name without ``.yaml``).
+    description : str
+        One line shown by ``hpc-runner profiles``.
+    partition : str or None
+        SLURM partition; None uses the cluster's default partition.
+    gpus_per_node : int
+        GPUs the training uses (0 = CPU). Requested as ``--gpus-per-node`` unless ``gres`` is set.
+    cpus_per_task : int
+        CPUs requested (``--cpus-per-task``); 0 = do not request (partition default on SLURM,
+        every core of the machine for a local process). Data loader workers follow it.
+    mem_gb : float or None
+        Memory per node in GB (``--mem``); None = the partition default.
+    timeout_min : int
+        Time limit in minutes; the job is checkpointed and requeued shortly before it.
+    setup : tuple of str
+        Shell lines run before the job starts (``module load ...``, environment activation).
+    account, qos, constraint : str or None
+        ``--account``, ``--qos``, ``--constraint`` (node features, e.g. ``a100``).
+    gres : str or None
+        Generic resources verbatim (``gpu:a100:1``), for sites that want GPUs typed this way.
+    signal_delay_s : int or None
+        Seconds before the time limit at which the job is told to checkpoint; None scales it
+        to the time limit (see :func:`signal_delay`).
+    additional_parameters : dict
+        Extra sbatch flags without the leading ``--`` (``{"mail-type": "END"}``).
+    source : str
+        The file the profile was read from (for messages).
+    """
+
+    name: str
+    description: str = ""
+    partition: str | None = None
+    gpus_per_node: int = 0
+    cpus_per_task: int = 0
+    mem_gb: float | None = None
+    timeout_min: int = 60
+    setup: tuple[str, ...] = ()
+    account: str | None = None
+    qos: str | None = None
+    constraint: str | None = None
+    gres: str | None = None
+    signal_delay_s: int | None = None
+    additional_parameters: dict[str, Any] = field(default_factory=dict)
+    source: str = ""
+
+    def to_dict(self) -> dict[str, Any]:
+        """The YAML-able fields (without name and source), as a profile file would hold them."""
+        data = {f.name: getattr(self, f.name) for f in fields(self)}
+        data.pop("name")
+        data.pop("source")
+        data["setup"] = list(self.setup)
+        data["additional_parameters"] = dict(self.additional_parameters)
+        return data
+
+
+#: Keys a profile file (or a spec's ``cluster:`` section) may set.
+PROFILE_KEYS = tuple(f.name for f in fields(ClusterProfile) if f.name not in {"name", "source"})
 
 
 @dataclass(frozen=True)

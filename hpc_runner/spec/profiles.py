@@ -1,9 +1,11 @@
-"""Cluster profiles: the ``slurm_templates/*.yaml`` files and what submitit is asked for.
+"""Cluster profiles: reading and checking the profile files, and what submitit is asked for.
 
 A profile says where and how a job runs (partition, GPUs, CPUs, memory, time limit, setup lines,
-extra sbatch flags); a job spec names one and may override any field. This module is
-monitoring-safe (standard library, PyYAML and, only inside :func:`sbatch_preview`, submitit):
-``hpc-runner profiles`` lists profiles without importing torch or careamics.
+extra sbatch flags); a job spec names one and may override any field. Where the files are
+found (shipped, site, user, project, ``$HPC_RUNNER_TEMPLATES``) is the business of
+:mod:`hpc_runner.spec.profile_search`. This module is monitoring-safe (standard library, PyYAML
+and, only inside :func:`sbatch_preview`, submitit): ``hpc-runner profiles`` lists profiles
+without importing torch or careamics.
 
 Everything that turns a profile into scheduler parameters is a pure function, so the parameters
 can be checked against golden files (``tests/golden/``) without a cluster.
@@ -14,119 +16,53 @@ from __future__ import annotations
 import os
 import shlex
 from collections.abc import Mapping
-from dataclasses import dataclass, field, fields
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from hpc_runner.spec.errors import Problems, SpecError, check_keys, join_key
+from hpc_runner.spec.errors import (
+    Problem,
+    Problems,
+    SpecError,
+    check_keys,
+    join_key,
+    load_yaml_mapping,
+)
 from hpc_runner.spec.profile_fields import (
+    PROFILE_KEYS,
     Bad,
+    ClusterProfile,
     check_consistency,
     check_field,
     gres_gpus,
     max_signal_delay,
 )
+from hpc_runner.spec.profile_search import ProfileScan, scan_profiles
 
-#: Where the search for profiles starts; several directories are separated by ``os.pathsep``.
-TEMPLATES_ENV = "HPC_RUNNER_TEMPLATES"
-TEMPLATES_DIR = "slurm_templates"
+__all__ = [
+    "PROFILE_KEYS",
+    "ClusterProfile",
+    "ProfileListing",
+    "executor_parameters",
+    "find_profiles",
+    "list_profiles",
+    "load_profile",
+    "max_signal_delay",
+    "profile_files",
+    "profile_from_mapping",
+    "read_profile",
+    "sbatch_parameters",
+    "sbatch_preview",
+    "signal_delay",
+]
+
 CLUSTERS = ("slurm", "local", "debug")
 
 
-@dataclass(frozen=True)
-class ClusterProfile:
-    """Where and how a job runs; plain data so that it pickles and prints.
-
-    Parameters
-    ----------
-    name : str
-        The profile's name (its file name without ``.yaml``).
-    description : str
-        One line shown by ``hpc-runner profiles``.
-    partition : str or None
-        SLURM partition; None uses the cluster's default partition.
-    gpus_per_node : int
-        GPUs the training uses (0 = CPU). Requested as ``--gpus-per-node`` unless ``gres`` is set.
-    cpus_per_task : int
-        CPUs requested (``--cpus-per-task``); 0 = do not request (partition default on SLURM,
-        every core of the machine for a local process). Data loader workers follow it.
-    mem_gb : float or None
-        Memory per node in GB (``--mem``); None = the partition default.
-    timeout_min : int
-        Time limit in minutes; the job is checkpointed and requeued shortly before it.
-    setup : tuple of str
-        Shell lines run before the job starts (``module load ...``, environment activation).
-    account, qos, constraint : str or None
-        ``--account``, ``--qos``, ``--constraint`` (node features, e.g. ``a100``).
-    gres : str or None
-        Generic resources verbatim (``gpu:a100:1``), for sites that want GPUs typed this way.
-    signal_delay_s : int or None
-        Seconds before the time limit at which the job is told to checkpoint; None scales it
-        to the time limit (see :func:`signal_delay`).
-    additional_parameters : dict
-        Extra sbatch flags without the leading ``--`` (``{"mail-type": "END"}``).
-    source : str
-        The file the profile was read from (for messages).
-    """
-
-    name: str
-    description: str = ""
-    partition: str | None = None
-    gpus_per_node: int = 0
-    cpus_per_task: int = 0
-    mem_gb: float | None = None
-    timeout_min: int = 60
-    setup: tuple[str, ...] = ()
-    account: str | None = None
-    qos: str | None = None
-    constraint: str | None = None
-    gres: str | None = None
-    signal_delay_s: int | None = None
-    additional_parameters: dict[str, Any] = field(default_factory=dict)
-    source: str = ""
-
-    def to_dict(self) -> dict[str, Any]:
-        """The YAML-able fields (without name and source), as a profile file would hold them."""
-        data = {f.name: getattr(self, f.name) for f in fields(self)}
-        data.pop("name")
-        data.pop("source")
-        data["setup"] = list(self.setup)
-        data["additional_parameters"] = dict(self.additional_parameters)
-        return data
-
-
-#: Keys a profile file (or a spec's ``cluster:`` section) may set.
-PROFILE_KEYS = tuple(f.name for f in fields(ClusterProfile) if f.name not in {"name", "source"})
-
-
-def templates_dirs() -> list[Path]:
-    """The directories searched for profiles, first match wins.
-
-    ``$HPC_RUNNER_TEMPLATES`` (``os.pathsep``-separated), then ``./slurm_templates``, then the
-    ``slurm_templates/`` directory beside the installed package (the repository's own).
-    """
-    candidates: list[Path] = []
-    env = os.environ.get(TEMPLATES_ENV, "")
-    candidates += [Path(part) for part in env.split(os.pathsep) if part]
-    candidates.append(Path.cwd() / TEMPLATES_DIR)
-    candidates.append(Path(__file__).resolve().parents[2] / TEMPLATES_DIR)
-    unique: list[Path] = []
-    for candidate in candidates:
-        resolved = candidate.resolve()
-        if resolved not in unique:
-            unique.append(resolved)
-    return unique
-
-
 def profile_files() -> dict[str, Path]:
-    """Every profile name found in :func:`templates_dirs`, mapped to its file (first wins)."""
-    found: dict[str, Path] = {}
-    for directory in templates_dirs():
-        if not directory.is_dir():
-            continue
-        for path in sorted([*directory.glob("*.yaml"), *directory.glob("*.yml")]):
-            found.setdefault(path.stem, path)
-    return found
+    """Every profile name found (see :mod:`hpc_runner.spec.profile_search`), mapped to the
+    file that is used for it."""
+    return {name: found.path for name, found in scan_profiles().files.items()}
 
 
 def load_profile(
@@ -137,7 +73,7 @@ def load_profile(
     Parameters
     ----------
     name : str
-        Profile name (a file ``NAME.yaml`` in :func:`templates_dirs`).
+        Profile name (a file ``NAME.yaml`` in one of the places searched).
     overrides : mapping, optional
         Field values from a job spec's ``cluster:`` section, applied over the file's.
     source : str
@@ -147,38 +83,89 @@ def load_profile(
     Raises
     ------
     SpecError
-        Unknown profile (the available ones are listed), bad keys, types or values.
+        Unknown profile (the available ones and the places searched are listed), bad keys,
+        types or values.
     """
-    files = profile_files()
-    if name not in files:
-        available = ", ".join(sorted(files)) or "none"
-        dirs = ", ".join(str(d) for d in templates_dirs())
-        problems = Problems(source or (files[next(iter(files))].parent if files else TEMPLATES_DIR))
+    scan = scan_profiles()
+    if name not in scan.files:
+        available = ", ".join(sorted(scan.files)) or "none"
+        problems = Problems(source or f"{name}.yaml")
         problems.add(
-            "cluster.profile" if source else name,
-            f"unknown cluster profile '{name}' (available: {available}; searched {dirs})",
+            "cluster.profile" if source else "-",
+            f"unknown cluster profile '{name}' (available: {available}; searched "
+            f"{scan.searched()}; `hpc-runner profiles new {name}` writes one)",
         )
         problems.raise_if_any()
-    path = files[name]
-    problems = Problems(path)
-    from hpc_runner.spec.errors import load_yaml_mapping
+    return read_profile(scan.files[name].path, name, overrides, source=source)
 
+
+def read_profile(
+    path: Path, name: str, overrides: Mapping[str, Any] | None = None, *, source: str = ""
+) -> ClusterProfile:
+    """Read and check one profile file (see :func:`load_profile`)."""
+    problems = Problems(path)
     data = load_yaml_mapping(path, problems)
     problems.raise_if_any()
     assert data is not None
+    return profile_from_mapping(name, data, path, overrides, source=source, problems=problems)
+
+
+def profile_from_mapping(
+    name: str,
+    data: Mapping[str, Any],
+    path: str | os.PathLike[str],
+    overrides: Mapping[str, Any] | None = None,
+    *,
+    source: str = "",
+    problems: Problems | None = None,
+) -> ClusterProfile:
+    """A profile from the mapping of file ``path`` with ``overrides`` applied (pure).
+
+    Raises
+    ------
+    SpecError
+        Every problem: those of the file named with ``path``, those of the overrides with
+        ``source`` and ``cluster.KEY``.
+    """
+    problems = problems if problems is not None else Problems(os.fspath(path))
     check_keys(data, PROFILE_KEYS, "", problems)
     merged = {k: v for k, v in data.items() if k in PROFILE_KEYS}
-    override_problems = Problems(source or path)
+    override_problems = Problems(source or os.fspath(path))
     if overrides:
         check_keys(overrides, PROFILE_KEYS, "cluster", override_problems)
         merged.update({k: v for k, v in overrides.items() if k in PROFILE_KEYS})
     origin = {k: "cluster" if overrides and k in overrides else "" for k in merged}
-    profile = _build(name, str(path), merged, origin, problems, override_problems)
+    profile = _build(name, os.fspath(path), merged, origin, problems, override_problems)
     all_problems = problems.items + override_problems.items
     if all_problems:
         raise SpecError(all_problems)
     assert profile is not None
     return profile
+
+
+@dataclass(frozen=True)
+class ProfileListing:
+    """Every profile found: those that load, where each comes from, and what is broken.
+
+    A broken file does not hide the others: its problems are listed beside them.
+    """
+
+    profiles: list[ClusterProfile]
+    scan: ProfileScan
+    problems: list[Problem]
+
+
+def find_profiles() -> ProfileListing:
+    """Load every profile that is used (the winner of each name), sorted by name."""
+    scan = scan_profiles()
+    profiles: list[ClusterProfile] = []
+    problems: list[Problem] = list(scan.problems)
+    for name, found in scan.files.items():
+        try:
+            profiles.append(read_profile(found.path, name))
+        except SpecError as error:
+            problems += error.problems
+    return ProfileListing(profiles, scan, problems)
 
 
 def list_profiles() -> list[ClusterProfile]:
@@ -189,16 +176,10 @@ def list_profiles() -> list[ClusterProfile]:
     SpecError
         If any profile file is invalid (all of their problems together).
     """
-    profiles: list[ClusterProfile] = []
-    problems: list[Any] = []
-    for name in sorted(profile_files()):
-        try:
-            profiles.append(load_profile(name))
-        except SpecError as error:
-            problems += error.problems
-    if problems:
-        raise SpecError(problems)
-    return profiles
+    listing = find_profiles()
+    if listing.problems:
+        raise SpecError(listing.problems)
+    return listing.profiles
 
 
 def _build(

@@ -90,13 +90,16 @@ def check_sweep(
     if base is None:
         raise SpecError(base_problems.items)
     runs = sweep.runs() if runs is None else runs
+    sweep_file = Path(sweep.directory) / Path(sweep.source).name  # recorded in each run.yaml
     checked: list[tuple[SweepRun, JobSpec]] = []
     failures: list[tuple[SweepRun, list[Problem]]] = []
     for run in runs:
         run = replace(run, values=resolved_values(run.overrides, sweep.directory))
         try:
             mapping = run_mapping(base, sweep, run)
-            spec = job_spec_from_mapping(mapping, base_path, profile=profile, file_label=base_label)
+            spec = job_spec_from_mapping(
+                mapping, base_path, profile=profile, file_label=base_label, sweep_file=sweep_file
+            )
         except KeyError as error:  # a path through a value that is not a mapping
             key = str(error.args[0]).split(":", 1)[0]
             section = "grid" if key in sweep.grid else "zip"
