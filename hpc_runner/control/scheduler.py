@@ -63,6 +63,9 @@ def local_state(
         return SchedulerState(job_id, "UNKNOWN", f"a local process on {job.host}")
     record = read_processes(job.folder(run_dir, submission), job_id)
     started = record.started if record is not None else None
+    if record is not None and record.exit_codes and None not in record.exit_codes:
+        # every task ended and said how; the process may live on (a debug run's `submit`)
+        return _ended(job, submission, record.exit_codes, started)
     if submission.process is not None:
         controller = alive(submission.process) or bool(record and alive(record.controller))
     else:  # job.json of an older hpc-runner: the pid alone, checked against its command line
@@ -75,9 +78,17 @@ def local_state(
         return SchedulerState(
             job_id, "RUNNING", f"its controller is gone; process {pids} still trains", None, started
         )
+    return _ended(job, submission, (record.exit_codes or []) if record else [], started)
+
+
+def _ended(
+    job: JobRecord, submission: Submission, exit_codes: list[int | None], started: float | None
+) -> SchedulerState:
+    """How a local job that runs no more ended: cancelled, its exit codes, or unknown."""
+    job_id = submission.job_id
     if job.cancelled is not None and submission is job.current:
         return SchedulerState(job_id, "CANCELLED", "by hpc-runner cancel", started=started)
-    codes = [code for code in (record.exit_codes or []) if code is not None] if record else []
+    codes = [code for code in exit_codes if code is not None]
     if not codes:
         return SchedulerState(job_id, "FAILED", "its processes ended without reporting how")
     failed = [code for code in codes if code != 0]

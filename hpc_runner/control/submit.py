@@ -311,7 +311,8 @@ def run_debug(submitted: SubmittedRun) -> Any:
     that the monitor can tell a debug run that was killed from one that trains.
     """
     job = submitted.job
-    folder = Path(submitted.run_dir) / SUBMITIT_DIR
+    job_file = read_job_file(submitted.run_dir)  # a sweep's runs share the sweep's folder
+    folder = job_file.folder(submitted.run_dir) if job_file else submitted.run_dir / SUBMITIT_DIR
     folder.mkdir(parents=True, exist_ok=True)
     me = this_process()
     record = JobProcesses(host=socket.gethostname(), controller=me, tasks=[me], started=time.time())
