@@ -48,3 +48,14 @@ def no_slurm_path(tmp_path: Path) -> str:
             if name not in SLURM_COMMANDS and not link.exists():
                 link.symlink_to(Path(directory) / name)
     return str(shadow)
+
+
+@pytest.fixture(autouse=True, scope="session")
+def _reader_cache_in_a_temporary_directory(
+    tmp_path_factory: pytest.TempPathFactory,
+) -> Iterator[None]:
+    """The reader cache (``$XDG_CACHE_HOME/hpc-runner``) of every test, and of every command a
+    test runs, lives in the test session's temporary directory, never in the user's home."""
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setenv("XDG_CACHE_HOME", str(tmp_path_factory.mktemp("xdg-cache")))
+        yield

@@ -12,8 +12,9 @@ from pathlib import Path
 
 import pytest
 
+from hpc_runner.stream.run_state import RunState
 from hpc_runner.stream.runs import STATUS_FILE
-from hpc_runner.stream.status import TrainUpdateType
+from hpc_runner.stream.status import TrainingState, TrainUpdateType
 from hpc_runner.watch import watcher as watcher_module
 from hpc_runner.watch.batches import WatchBatch
 from hpc_runner.watch.changes import scan_run_tree
@@ -84,6 +85,15 @@ def records_of(batches: list[WatchBatch], label: str) -> list:
     return [r for b in batches for u in b.updates if u.label == label for r in u.batch.records]
 
 
+def folded(batches: list[WatchBatch], label: str, run: RunState | None = None) -> RunState:
+    """What the consumer (the app) makes of one run's updates: each applied in turn. A run's
+    first read arrives as one folded state, what follows as records."""
+    run = RunState() if run is None else run
+    for update in (u for b in batches for u in b.updates if u.label == label):
+        run.apply_batch(update.batch)
+    return run
+
+
 # -- mount table ---------------------------------------------------------------------------------
 
 MOUNTS = """\
@@ -143,7 +153,8 @@ def test_existing_runs_are_read_and_appends_show_up(
     assert [(u.label, len(u.batch.records), u.pending) for u in named.updates] == [
         ("sweep/a", 0, True)
     ]
-    assert [(u.label, len(u.batch.records), u.pending) for u in read.updates] == [
+    # The first read is the run's whole history, folded off the UI thread (issue 15).
+    assert [(u.label, u.batch.state.records, u.pending) for u in read.updates] == [
         ("sweep/a", 3, False)
     ]
     training.epoch(0, [0.5, 0.4, 0.3])
@@ -164,10 +175,11 @@ def test_a_run_created_after_start_shows_up(
     # A whole sweep directory appears at once, as `mkdir -p` and the first writes make it.
     FakeTraining(tmp_path / "new_sweep" / "deep" / "run1").begin(4, 5)
     batches = collector.until(lambda b: any(u.label == "new_sweep/deep/run1" for u in b.updates))
-    records = records_of(batches, "new_sweep/deep/run1")
-    while len(records) < 3:
-        records += records_of([collector.next()], "new_sweep/deep/run1")
-    assert [r.kind.value for r in records] == ["max_epochs", "max_batches", "state"]
+    run = folded(batches, "new_sweep/deep/run1")
+    while run.records < 3:
+        run = folded([collector.next()], "new_sweep/deep/run1", run)
+    status = run.status
+    assert (status.max_epochs, status.max_batches, status.state) == (4, 5, TrainingState.TRAINING)
 
 
 def test_work_submitit_and_hidden_folders_hold_no_runs(
@@ -221,15 +233,23 @@ def test_malformed_lines_are_counted_not_fatal(tmp_path: Path, collector: Collec
     assert records_of(batches, "run")[-1].value == "still alive"
 
 
-def test_a_large_file_arrives_in_slices(tmp_path: Path, collector: Collector) -> None:
-    training = FakeTraining(tmp_path / "big").begin(1, 2000)
+def test_a_large_file_is_folded_at_once_and_its_appends_arrive_in_slices(
+    tmp_path: Path, collector: Collector
+) -> None:
+    training = FakeTraining(tmp_path / "big").begin(2, 2000)
     training.epoch(0, [0.5] * 2000)
-    size = (training.run_dir / STATUS_FILE).stat().st_size
     collector.start(tmp_path, read_slice=16 << 10, cycle_budget=32 << 10)
-    batches = collector.initial()
-    assert len(batches) >= 1 + size // (32 << 10)
+    _named, read = collector.initial()
+    assert read.updates[0].batch.state.records == 4004  # one state, not 4004 records to fold
+    before = (training.run_dir / STATUS_FILE).stat().st_size
+    training.epoch(1, [0.4] * 2000)
+    appended = (training.run_dir / STATUS_FILE).stat().st_size - before
+    batches = collector.until(
+        lambda b: any(u.label == "big" and not u.pending for u in b.updates), timeout=30
+    )
+    assert len(batches) >= appended // (32 << 10)
     assert all(u.pending for b in batches[:-1] for u in b.updates)
-    assert sum(len(u.batch.records) for b in batches for u in b.updates) == 4004
+    assert sum(len(u.batch.records) for b in batches for u in b.updates) == 4001
 
 
 def test_deliveries_wait_for_acknowledgement_and_coalesce(

@@ -22,6 +22,13 @@ def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) ->
         help="rank the runs (a sweep) by best val_loss and name the best run's model",
     )
     parser.add_argument("--csv", action="store_true", help="print CSV (rows as with --json)")
+    parser.add_argument(
+        "--no-cache",
+        dest="cache",
+        action="store_false",
+        help="read every status file from its start, bypassing the reader cache "
+        "($XDG_CACHE_HOME/hpc-runner, default ~/.cache/hpc-runner)",
+    )
     parser.set_defaults(func=run)
 
 
@@ -39,8 +46,8 @@ def run(args: argparse.Namespace) -> int:
     if args.summary:
         from hpc_runner.cli.summary import print_summary
 
-        return print_summary(root, as_json=args.json, as_csv=args.csv)
-    summaries = run_summaries(root)
+        return print_summary(root, as_json=args.json, as_csv=args.csv, cache=args.cache)
+    summaries = run_summaries(root, cache=args.cache)
     if args.json:
         import msgspec
 

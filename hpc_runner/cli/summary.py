@@ -17,12 +17,14 @@ from typing import Any
 SUMMARY_COLUMNS = ("RANK", "RUN", "PHASE", "PSNR", "BEST_VAL_LOSS", "EPOCH", "ATTEMPT", "MODEL")
 
 
-def print_summary(root: Path, *, as_json: bool = False, as_csv: bool = False) -> int:
+def print_summary(
+    root: Path, *, as_json: bool = False, as_csv: bool = False, cache: bool = True
+) -> int:
     """Print the ranked runs below ``root`` (table, JSON object or CSV); exit code 0."""
     from hpc_runner.stream.text import terminal_safe
     from hpc_runner.watch.results import best, ranking_metric, sweep_results, to_csv
 
-    rows = sweep_results(root)
+    rows = sweep_results(root, cache=cache)
     winner = best(rows)
     metric = ranking_metric(rows)
     if as_json:  # json.dumps (ensure_ascii) escapes all but printable ASCII: a no-op, for one rule

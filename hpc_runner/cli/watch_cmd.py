@@ -36,6 +36,12 @@ def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) ->
         metavar="SECONDS",
         help="poll every SECONDS instead of using inotify (default: automatic)",
     )
+    parser.add_argument(
+        "--no-cache",
+        dest="cache",
+        action="store_false",
+        help="read every status file from its start, bypassing the reader cache",
+    )
     parser.set_defaults(func=run)
 
 
@@ -49,5 +55,5 @@ def run(args: argparse.Namespace) -> int:
         raise UsageError(f"{root}: no such directory (give the runs directory, e.g. ./runs)")
     from hpc_runner.tui.app import WatchApp
 
-    WatchApp(root, poll=args.poll).run()
+    WatchApp(root, poll=args.poll, watcher_options=None if args.cache else {"cache": False}).run()
     return 0

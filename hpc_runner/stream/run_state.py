@@ -12,7 +12,7 @@ import math
 import os
 from array import array
 from collections import Counter, deque
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, fields
 from typing import Any
 
 from hpc_runner.stream.files import reason_of
@@ -102,23 +102,28 @@ class RunState:
         return min(finite) if finite else None
 
     def apply_batch(self, batch: TailBatch) -> None:
-        """Apply what a :class:`StatusTail` read; a reset starts the run's history afresh."""
-        if batch.reset:
+        """Apply what a :class:`StatusTail` read; a reset starts the run's history afresh (from
+        the batch's ``state`` when it carries one, see :class:`~hpc_runner.stream.tail.TailBatch`).
+        """
+        if isinstance(batch.state, RunState):
+            self.adopt(batch.state)
+        elif batch.reset:
             self.clear()
         self.skipped.update(batch.skipped)
         self.apply(batch.records)
 
     def clear(self) -> None:
         """Forget everything read so far (the file was replaced); the status returns to defaults."""
-        fresh = RunState()
-        for name in ("losses", "val_losses", "debug", "skipped"):
-            setattr(self, name, getattr(fresh, name))
-        for name in ("exception", "model", "job", "host", "first_time", "last_time"):
-            setattr(self, name, None)
-        self.training_since = self.evaluation = self.last_batch = None
-        self.attempt = self.records = self.state_attempt = 0
-        self.longest_step_gap = 0.0
-        self._set_status(dict.fromkeys(_STATUS_FIELDS, -1), TrainingState.IDLE)
+        self.adopt(RunState())
+
+    def adopt(self, other: RunState) -> None:
+        """Take every field of ``other`` (which must not be used afterwards); the evented status
+        object stays this one, so its listeners see each changed field once."""
+        for item in fields(self):
+            if item.name != "status":
+                setattr(self, item.name, getattr(other, item.name))
+        status = other.status
+        self._set_status({name: getattr(status, name) for name in _STATUS_FIELDS}, status.state)
 
     def apply(self, records: list[Record]) -> None:
         """Fold decoded records (:func:`hpc_runner.stream.records.decode_lines`) into this state."""
@@ -174,8 +179,10 @@ class RunState:
         if gap_attempt >= 0:
             self.last_batch = (gap_attempt, gap_time)
         self.records += len(records)
-        self.job = last.job or self.job
-        self.host = last.host or self.host
+        # The newest record that names them (not merely the last one of this batch: the result
+        # must not depend on how the file was sliced, a cached state and a replay slice apart).
+        self.job = next((r.job for r in reversed(records) if r.job), None) or self.job
+        self.host = next((r.host for r in reversed(records) if r.host), None) or self.host
         if self.first_time is None:
             self.first_time = records[0].t
         self.last_time = last.t

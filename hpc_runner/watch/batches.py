@@ -19,7 +19,8 @@ class RunUpdate:
     label : str
         Its path relative to the watched directory, ``/``-separated.
     batch : TailBatch
-        Records read, lines skipped, and whether the file was replaced (start over).
+        Records read, lines skipped, and whether the file was replaced (start over); on a
+        run's first read, its whole history as one folded state (``batch.state``).
     pending : bool
         More of the file is still to be read (a large file is delivered in slices).
     error : str | None

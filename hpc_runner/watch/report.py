@@ -21,7 +21,8 @@ from hpc_runner.control.jobfile import JobRecord
 from hpc_runner.control.phase import derive_phase
 from hpc_runner.control.scheduler import SchedulerState
 from hpc_runner.stream.record_values import ModelLocation
-from hpc_runner.stream.run_state import RunState, replay
+from hpc_runner.stream.run_reader import read_runs
+from hpc_runner.stream.run_state import RunState
 from hpc_runner.stream.runs import (
     BEST_CHECKPOINT_DIR,
     STATUS_FILE,
@@ -125,20 +126,26 @@ def checkpoints_on_disk(run_dir: Path) -> ModelLocation | None:
     )
 
 
-def collect(root: str | Path) -> list[tuple[str, Path, RunState]]:
-    """Every run below ``root``, replayed from its status file, sorted by label."""
+def collect(root: str | Path, *, cache: bool = True) -> list[tuple[str, Path, RunState]]:
+    """Every run below ``root``, folded from its status file, sorted by label.
+
+    With ``cache``, a file read before decodes only what was appended since (see
+    :mod:`hpc_runner.stream.run_reader`); the result is the same either way.
+    """
     root = Path(root)
+    run_dirs = find_runs(root)
+    read = read_runs([run_dir / STATUS_FILE for run_dir in run_dirs], cache=cache)
     return [
-        (run_label(root, run_dir), run_dir, replay(run_dir / STATUS_FILE))
-        for run_dir in find_runs(root)
+        (run_label(root, run_dir), run_dir, item.run)
+        for run_dir, item in zip(run_dirs, read, strict=True)
     ]
 
 
-def summaries(root: str | Path) -> list[dict[str, Any]]:
+def summaries(root: str | Path, *, cache: bool = True) -> list[dict[str, Any]]:
     """``status --json``: every run below ``root`` with one batched scheduler query."""
     from hpc_runner.control.scheduler import job_records, scheduler_states
 
-    runs = collect(root)
+    runs = collect(root, cache=cache)
     jobs = job_records(run_dir for _, run_dir, _ in runs)
     schedulers = scheduler_states(jobs)  # one batched query; none without SLURM jobs
     now = time.time()

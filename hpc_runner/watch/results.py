@@ -133,7 +133,9 @@ def best(rows: Iterable[dict[str, Any]]) -> dict[str, Any] | None:
     return min(candidates, key=lambda row: (_key(row, metric), row["run"]), default=None)
 
 
-def sweep_results(root: str | Path, *, ask_scheduler: bool = True) -> list[dict[str, Any]]:
+def sweep_results(
+    root: str | Path, *, ask_scheduler: bool = True, cache: bool = True
+) -> list[dict[str, Any]]:
     """Ranked result rows of every run below ``root`` (a sweep directory, or a runs directory
     holding several sweeps: runs are then labelled ``sweep/run``)."""
     from hpc_runner.control.scheduler import job_records, scheduler_states
@@ -141,7 +143,7 @@ def sweep_results(root: str | Path, *, ask_scheduler: bool = True) -> list[dict[
     from hpc_runner.watch.report import collect, run_summary
 
     root = Path(root)
-    runs = collect(root)
+    runs = collect(root, cache=cache)
     jobs = job_records(run_dir for _, run_dir, _ in runs)
     schedulers = scheduler_states(jobs) if ask_scheduler else {}
     manifests: dict[Path, dict[str, Any]] = {}

@@ -10,7 +10,10 @@ widget or a status model: the consumer applies the records on its own (UI) threa
 Why a flood of appends cannot freeze a UI: after each delivery the thread waits until the
 consumer calls :meth:`RunWatcher.acknowledge`, deliveries are at least ``min_interval`` apart,
 and one delivery holds at most ``cycle_budget`` bytes of records, so whatever arrives meanwhile
-is coalesced into the next batch. A slow safety re-scan (every ``rescan_interval`` seconds)
+is coalesced into the next batch. A run seen for the first time is read to its end by a
+:class:`~hpc_runner.stream.run_reader.RunReader` (the reader cache, worker processes for a large
+sweep) and handed over as one folded state, so the UI thread never folds a long history record
+by record. A slow safety re-scan (every ``rescan_interval`` seconds)
 re-reads every run, so a lost event (inotify queue overflow, a write on another node of a
 filesystem that looked local) delays an update but never loses it.
 """
@@ -27,6 +30,7 @@ from pathlib import Path
 from watchdog.observers.api import BaseObserver
 
 from hpc_runner.stream.files import reason_of
+from hpc_runner.stream.run_reader import RunReader
 from hpc_runner.stream.runs import STATUS_FILE, find_runs, is_run_dir, run_label
 from hpc_runner.stream.tail import StatusTail, TailBatch
 from hpc_runner.stream.text import path_text
@@ -62,6 +66,9 @@ class RunWatcher:
         Bytes read from one file per read, and at most per delivery.
     ack_timeout : float
         Deliver again after this long even without an acknowledgement.
+    cache : bool
+        Use the reader cache for the first read of each run (see
+        :mod:`hpc_runner.stream.reader_cache`).
     """
 
     def __init__(
@@ -77,6 +84,7 @@ class RunWatcher:
         cycle_budget: int = 16 << 20,
         ack_timeout: float = 10.0,
         mounts_file: str | os.PathLike[str] = MOUNTS_FILE,
+        cache: bool = True,
     ) -> None:
         if poll is not None and not (poll > 0 and math.isfinite(poll)):
             raise ValueError(f"poll interval must be a positive number of seconds, not {poll!r}")
@@ -105,6 +113,8 @@ class RunWatcher:
         self._tails: dict[str, StatusTail] = {}
         self._labels: dict[str, str] = {}
         self._fresh: set[str] = set()  # known, not yet delivered even once
+        self._reader = RunReader(cache=cache)
+        self._first_reads: dict[str, str] = {}  # status file -> run, being read by the reader
         self._known: tuple[Path, ...] = ()  # replaced whole, so other threads may read it
         self._removed: list[Path] = []
         self._scan_done = False
@@ -184,6 +194,8 @@ class RunWatcher:
             if self._on_error is None:
                 raise
             self._on_error(f"watching {self.root} stopped: {type(exc).__name__}: {exc}")
+        finally:
+            self._reader.close()
 
     def _wait_for_ack(self) -> bool:
         deadline = time.monotonic() + self.ack_timeout
@@ -268,11 +280,14 @@ class RunWatcher:
     def _read(self, dirty: set[str], budget: int) -> tuple[list[RunUpdate], set[str]]:
         updates: list[RunUpdate] = []
         leftover: set[str] = set()
+        first_reads = []
         for key in sorted(dirty):
             if key not in self._tails:
                 if not self._accepts(key):
                     continue
                 self._register(key)
+            if key in self._first_reads.values():
+                continue  # the reader has it; what was appended meanwhile is read after
             if budget <= 0:
                 leftover.add(key)
                 if key in self._fresh:  # shown now, read later; still fresh: the read that
@@ -280,6 +295,10 @@ class RunWatcher:
                     updates.append(RunUpdate(Path(key), self._labels[key], TailBatch(), True))
                 continue
             tail = self._tails[key]
+            if key in self._fresh:
+                self._first_reads[str(tail.path)] = key
+                first_reads.append(tail.path)
+                continue
             error = None
             try:
                 batch, spent = read_some(tail, budget)
@@ -289,7 +308,29 @@ class RunWatcher:
             budget -= spent
             if tail.pending:
                 leftover.add(key)
-            if batch.records or batch.skipped or batch.reset or error or key in self._fresh:
-                self._fresh.discard(key)
+            if batch.records or batch.skipped or batch.reset or error:
                 updates.append(RunUpdate(Path(key), self._labels[key], batch, tail.pending, error))
+        if first_reads:
+            self._reader.submit(first_reads)
+        if self._first_reads:
+            updates += self._first_read_updates(budget, 0.0 if updates else 0.25)
+            leftover.update(self._first_reads.values())
         return updates, leftover
+
+    def _first_read_updates(self, budget: int, timeout: float) -> list[RunUpdate]:
+        """Runs the reader finished, each as one folded state; the reader's pool of workers
+        stops when nothing is left for it."""
+        updates = []
+        for item in self._reader.collect(max(budget, 0), timeout=timeout):
+            key = self._first_reads.pop(str(item.path))
+            if key not in self._tails:  # forgotten meanwhile
+                continue
+            item.tail.max_read_bytes = self.read_slice
+            self._tails[key] = item.tail
+            self._fresh.discard(key)
+            batch = TailBatch(state=item.run)
+            error = None if item.run.error is None else f"cannot read {item.run.error}"
+            updates.append(RunUpdate(Path(key), self._labels[key], batch, False, error))
+        if not self._reader.pending:
+            self._reader.close()
+        return updates
