@@ -26,6 +26,7 @@ from dataclasses import dataclass
 from typing import Any
 
 import msgspec
+import msgspec.inspect
 
 from hpc_runner.stream.record_values import RecordedException
 from hpc_runner.stream.run_state import RunState
@@ -94,7 +95,8 @@ _STATUS_NAMES = tuple(item.name for item in dataclasses.fields(TrainingStatus))
 
 
 def _status(args: tuple[Any, ...]) -> FieldCodec:
-    wire = tuple[int, int, int, int, float, float, TrainingState]
+    # (the losses' default is the int -1, which status --json prints as -1, not -1.0)
+    wire = tuple[int, int, int, int, int | float, int | float, TrainingState]
     assert _STATUS_NAMES == (
         "max_epochs", "max_batches", "epoch_idx", "batch_idx", "loss", "val_loss", "state",
     ), "TrainingStatus changed: update state_codec._status"  # fmt: skip
@@ -180,13 +182,34 @@ def field_codec(name: str, hint: Any) -> FieldCodec:
             "reader cache; use plain data or add an entry to state_codec.SPECIAL_TYPES"
         )
     try:
-        msgspec.msgpack.Decoder(hint)
+        opaque = _opaque(msgspec.inspect.type_info(hint), set())
     except TypeError as error:
+        opaque = str(error)
+    if opaque is not None:
         raise UnsupportedField(
-            f"RunState.{name}: msgspec cannot decode {hint} ({error}); use plain data or add "
-            "an entry to state_codec.SPECIAL_TYPES"
-        ) from None
+            f"RunState.{name}: msgspec cannot store {hint} (it holds {opaque}); use plain data "
+            "or add an entry to state_codec.SPECIAL_TYPES"
+        )
     return FieldCodec(hint, _same, _same_decoded)
+
+
+def _opaque(info: Any, seen: set[int]) -> object | None:
+    """What in a msgspec type description is not data: a class msgspec would need hooks for
+    (``CustomType``), or ``Any`` (which decodes a struct back as a dict)."""
+    if isinstance(info, msgspec.inspect.CustomType):
+        return info.cls
+    if isinstance(info, msgspec.inspect.AnyType):
+        return Any
+    if not isinstance(info, msgspec.Struct) or id(info) in seen:
+        return None
+    seen.add(id(info))
+    for attribute in info.__struct_fields__:
+        value = getattr(info, attribute)
+        for part in value if isinstance(value, tuple) else (value,):
+            inner = part.type if isinstance(part, msgspec.inspect.Field) else part
+            if (found := _opaque(inner, seen)) is not None:
+                return found
+    return None
 
 
 @dataclass(frozen=True)
@@ -199,28 +222,35 @@ class _Plan:
 
 
 @functools.cache
-def plan() -> _Plan:
-    """Every ``RunState`` field with its codec, and the wire struct they make (built once)."""
-    hints = typing.get_type_hints(RunState, localns={"array": _ArrayHint})
+def plan(cls: type[RunState] = RunState) -> _Plan:
+    """Every field of ``RunState`` (or a subclass) with its codec, and the wire struct they
+    make; built once.
+
+    Raises
+    ------
+    UnsupportedField
+        A field's type can be neither encoded nor decoded: the message names the field.
+    """
+    hints = typing.get_type_hints(cls, localns={"array": _ArrayHint})
     codecs = {
-        item.name: field_codec(item.name, hints[item.name]) for item in dataclasses.fields(RunState)
+        item.name: field_codec(item.name, hints[item.name]) for item in dataclasses.fields(cls)
     }
     wire = msgspec.defstruct(
-        "RunStateWire",
+        f"{cls.__name__}Wire",
         [(name, codec.wire) for name, codec in codecs.items()],
         forbid_unknown_fields=True,  # a state of another layout is not this one
     )
-    return _Plan(codecs, wire, msgspec.msgpack.Encoder(), msgspec.msgpack.Decoder(wire), RunState())
+    return _Plan(codecs, wire, msgspec.msgpack.Encoder(), msgspec.msgpack.Decoder(wire), cls())
 
 
 def encode_state(run: RunState) -> bytes:
     """The state as MessagePack bytes (equal states give equal bytes)."""
-    current = plan()
+    current = plan(type(run))
     values = {name: codec.encode(getattr(run, name)) for name, codec in current.codecs.items()}
     return current.encoder.encode(current.wire(**values))
 
 
-def decode_state(data: bytes | memoryview) -> RunState:
+def decode_state(data: bytes | memoryview, cls: type[RunState] = RunState) -> RunState:
     """The state :func:`encode_state` wrote.
 
     Raises
@@ -229,9 +259,9 @@ def decode_state(data: bytes | memoryview) -> RunState:
         The bytes are not a state of this layout (another version wrote them, or they are
         damaged); the caller reads the status file again instead.
     """
-    current = plan()
+    current = plan(cls)
     wire = current.decoder.decode(data)
-    run = RunState()
+    run = cls()
     for name, codec in current.codecs.items():
         setattr(run, name, codec.decode(getattr(wire, name), getattr(current.fresh, name)))
     return run

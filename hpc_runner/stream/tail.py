@@ -11,10 +11,10 @@ once instead of blocking on it.
 What "the same file" means is decided in one place, :meth:`StatusTail._was_replaced`, for a tail
 that read the file a second ago and for one resumed from a :class:`TailPosition` saved days ago
 (the reader cache): the same device and inode, not shorter than what was read, the same first 64
-bytes, and the same 64 bytes before the last line read (the *fence*). Every record carries its
-write time and sequence number, so a file truncated and written again differs there; a rewrite
-that reproduces both byte for byte and changes only the middle is not detected (nothing short of
-reading every byte again could tell).
+bytes, and the same 256 bytes before the end of the last line read (the *fence*). Every record
+carries its write time and sequence number, so a file truncated and written again differs there;
+a rewrite that reproduces both byte for byte and changes only the middle is not detected (nothing
+short of reading every byte again could tell).
 """
 
 from __future__ import annotations
@@ -33,8 +33,9 @@ from hpc_runner.stream.records import MAX_LINE_BYTES, Record, decode_lines
 #: How many leading bytes identify a file across polls (the first record's time and host).
 _HEAD_BYTES = 64
 
-#: How many bytes before the last complete line's end must stay the same (see the module doc).
-_FENCE_BYTES = 64
+#: How many bytes before the last complete line's end must stay the same (see the module doc):
+#: enough to hold a whole record, its time and sequence number included, whatever its host name.
+_FENCE_BYTES = 256
 
 #: Bytes read per call by default: small slices are decoded and folded while still in the CPU's
 #: cache (a replay is ~1.5x faster with 256 KiB slices than with 64 MiB, measured in
@@ -159,7 +160,8 @@ class StatusTail:
             end = min(size, start + self.max_read_bytes)
             data = os.pread(fd, end - start, start) if end > start else b""
             if len(self._head) < _HEAD_BYTES and start < _HEAD_BYTES:
-                self._head = (self._head + data)[:_HEAD_BYTES]
+                # (a resumed tail may read again bytes its head already holds)
+                self._head = (self._head[:start] + data)[:_HEAD_BYTES]
         finally:
             os.close(fd)
         self.offset += len(data)
