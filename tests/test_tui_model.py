@@ -1,10 +1,8 @@
-"""The TUI's pure parts: literal text, durations, ETA, rows, sort keys, status line, plots."""
+"""The TUI's pure parts: literal text, durations, ETA, rows, sort keys, status line."""
 
 from __future__ import annotations
 
 import math
-import sys
-from array import array
 from dataclasses import replace
 from pathlib import Path
 
@@ -15,7 +13,6 @@ from hpc_runner.control.phase import Phase
 from hpc_runner.control.scheduler import SchedulerState
 from hpc_runner.stream.records import ExceptionData, Record, make_record
 from hpc_runner.stream.status import TrainUpdateType
-from hpc_runner.tui.loss_plot import downsample
 from hpc_runner.tui.model import (
     RunEntry,
     elapsed,
@@ -221,25 +218,3 @@ def test_the_status_line_says_how_old_the_scheduler_answers_are() -> None:
         scanning=False,
     )  # fmt: skip
     assert "│ scheduler 12s-1m07s ago │ inotify" in line.plain
-
-
-@pytest.mark.parametrize("numpy", [True, False], ids=["numpy", "plain"])
-def test_downsample_keeps_short_curves_and_averages_long_ones(
-    numpy: bool, monkeypatch: pytest.MonkeyPatch
-) -> None:
-    if not numpy:
-        monkeypatch.setitem(sys.modules, "numpy", None)  # import numpy raises ImportError
-    assert downsample([1.0, math.nan, 3.0], 10) == ([1.0, 3.0], [1.0, 3.0])
-    values = array("d", [float(i % 10) for i in range(1_000_000)])
-    xs, ys = downsample(values, 201)  # buckets of 5,000 steps: each holds whole periods
-    assert len(xs) == len(ys) <= 201
-    assert all(y == pytest.approx(4.5) for y in ys)
-    assert xs[0] > 1 and xs[-1] < 1_000_000
-    # A partial last bucket is kept: the newest steps are always on the plot.
-    xs, ys = downsample(array("d", [1.0] * 1000 + [9.0] * 3), 100)
-    assert len(xs) <= 100 and ys[-1] == 9.0
-    assert xs[-1] == pytest.approx(1002.5)  # the centre of steps 1002 and 1003
-    values.append(1.0)  # the array is not pinned by a view: training can go on
-    with_nan = array("d", [math.nan] * 5000 + [2.0] * 5000)
-    xs, ys = downsample(with_nan, 100)
-    assert ys and all(y == 2.0 for y in ys)

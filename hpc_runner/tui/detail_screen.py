@@ -13,9 +13,10 @@ from textual.containers import Horizontal
 from textual.timer import Timer
 from textual.widgets import Footer, Static
 
+from hpc_runner.stream.series import plot_series
 from hpc_runner.tui.debug_messages import DebugMessages
 from hpc_runner.tui.exception_view import ExceptionView
-from hpc_runner.tui.loss_plot import LossPlot, downsample
+from hpc_runner.tui.loss_plot import LossPlot
 from hpc_runner.tui.messages import MetaLoaded
 from hpc_runner.tui.model import PHASE_STYLES, RunEntry, elapsed, eta, format_duration
 from hpc_runner.tui.progress_panel import TrainingProgress
@@ -151,9 +152,9 @@ class DetailScreen(RunScreen):
         self._last_plot = time.monotonic()
         run = self.entry.run
         self._plotted = (id(run.losses), len(run.losses), len(run.val_losses))
-        loss_plot.show(*downsample(run.losses, max(16, 2 * loss_plot.size.width)))
-        pairs = [(epoch + 1.0, value) for epoch, value in run.val_losses if value == value]
-        self.query_one("#val-loss", LossPlot).show([x for x, _ in pairs], [y for _, y in pairs])
+        series = plot_series(run, max(16, 2 * loss_plot.size.width))
+        loss_plot.show(series.loss.xs, series.loss.ys)
+        self.query_one("#val-loss", LossPlot).show(series.val_loss.xs, series.val_loss.ys)
 
     def _load_meta(self) -> None:
         run_dir, key = self.entry.run_dir, self.entry.key
