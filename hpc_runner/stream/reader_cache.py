@@ -75,16 +75,24 @@ def fingerprint() -> str:
     """What the stored states depend on: the source of the fold, the record format, the tail and
     the codec. Any change to them (a new ``RunState`` field, a fixed fold) invalidates every
     entry, so a cached state is always the one this code would fold."""
-    from hpc_runner import __version__
     from hpc_runner.stream import record_values, records, run_state, state_codec, status, tail
 
-    digest = hashlib.sha256(__version__.encode())
+    digest = hashlib.sha256(b"%d" % CACHE_FORMAT)
     for module in (record_values, records, run_state, state_codec, status, tail):
         try:
             digest.update(Path(module.__file__ or "").read_bytes())
-        except OSError:  # no source (a frozen install): the version alone
-            digest.update(module.__name__.encode())
+        except OSError:  # no source (a frozen install): its name and the installed version
+            digest.update(module.__name__.encode() + _installed_version().encode())
     return digest.hexdigest()[:24]
+
+
+def _installed_version() -> str:
+    from importlib.metadata import PackageNotFoundError, version
+
+    try:
+        return version("hpc-runner")
+    except PackageNotFoundError:
+        return ""
 
 
 def load(status_path: str | os.PathLike[str]) -> tuple[TailPosition, bytes] | None:
