@@ -320,3 +320,34 @@ def test_concurrent_readers_never_leave_a_broken_entry(tmp_path: Path, cache_hom
     same(final.run, replay(path), "run")
     leftovers = list((cache_home / "hpc-runner" / "status").glob("*.tmp"))
     assert leftovers == []
+
+
+def test_status_json_cached_equals_no_cache_and_a_replay(tmp_path: Path, cache_home: Path) -> None:
+    """The command a user runs: first call, repeated call, after an append, and --no-cache all
+    print the same objects as a replay; only the cached calls touch the cache directory."""
+    from tests.run_support import cli
+
+    runs = tmp_path / "runs"
+    for name, steps in (("a", 30), ("b", 5)):
+        training_file(runs / name / "status.jsonl", steps)
+    lines = Lines()
+    lines.stamp = 10**5
+    with (runs / "b" / "status.jsonl").open("ab") as file:
+        file.write(lines.make(7) + lines.make(2))  # a skipped line and a best val_loss
+
+    def status(*extra: str) -> list[dict]:  # type: ignore[type-arg]
+        answer = cli("status", str(runs), "--json", *extra, timeout=60)
+        assert answer.returncode == 0, answer.stderr
+        return msgspec.json.decode(answer.stdout.encode())  # type: ignore[no-any-return]
+
+    uncached = status("--no-cache")
+    assert not cache_home.exists()
+    first = status()
+    assert len(list((cache_home / "hpc-runner" / "status").glob("*.bin"))) == 2
+    assert status() == first == uncached
+    assert first[1]["skipped_lines"] == 1 and first[1]["best_val_loss"] is not None
+    with (runs / "a" / "status.jsonl").open("ab") as file:
+        file.write(lines.make(0) + lines.make(8))
+    appended = status()
+    assert appended == status("--no-cache") != first
+    assert appended[0]["skipped_lines"] == 1
