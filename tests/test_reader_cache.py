@@ -10,6 +10,8 @@ from __future__ import annotations
 
 import os
 import struct
+import subprocess
+import sys
 import threading
 from pathlib import Path
 
@@ -351,3 +353,44 @@ def test_status_json_cached_equals_no_cache_and_a_replay(tmp_path: Path, cache_h
     appended = status()
     assert appended == status("--no-cache") != first
     assert appended[0]["skipped_lines"] == 1
+
+
+def test_workers_start_while_stderr_is_captured_as_in_the_tui(
+    tmp_path: Path, cache_home: Path
+) -> None:
+    """``hpc-runner watch`` reads a large sweep with worker processes while Textual holds
+    ``sys.stderr`` as a capture whose ``fileno()`` is -1; starting multiprocessing's resource
+    tracker then failed ("bad value(s) in fds_to_keep") and the watcher stopped. A fresh
+    interpreter, so the tracker is not already running; the capture below behaves as Textual's
+    (textual.app's print capture returns -1 from fileno())."""
+    paths = [tmp_path / f"run{i}" / "status.jsonl" for i in range(2)]
+    for path in paths:
+        training_file(path, 20)
+    script = f"""
+import sys
+from pathlib import Path
+from hpc_runner.stream.run_reader import RunReader
+from hpc_runner.stream.run_state import replay
+from hpc_runner.stream.state_codec import encode_state
+
+class Capture:
+    def write(self, text): return sys.__stderr__.write(text)
+    def flush(self): pass
+    def fileno(self): return -1
+
+sys.stderr = Capture()
+paths = [Path(p) for p in {[str(p) for p in paths]!r}]
+with RunReader(workers=2, parallel_min_bytes=0) as reader:
+    reader.submit(paths)
+    assert len(reader._futures) == 2
+    got = {{}}
+    while reader.pending:
+        got.update((item.path, item) for item in reader.collect())
+assert all(encode_state(got[p].run) == encode_state(replay(p)) for p in paths)
+assert isinstance(sys.stderr, Capture)  # given back
+print("ok")
+"""
+    answer = subprocess.run(
+        [sys.executable, "-c", script], capture_output=True, text=True, timeout=120, check=False
+    )
+    assert answer.stdout.strip() == "ok", answer.stderr[-2000:]

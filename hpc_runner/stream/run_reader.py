@@ -15,10 +15,12 @@ a worker runs the same fold and hands the state back through the same codec as t
 
 from __future__ import annotations
 
+import contextlib
 import multiprocessing
 import os
+import sys
 from collections import deque
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Iterator, Sequence
 from concurrent.futures import FIRST_COMPLETED, Future, ProcessPoolExecutor, wait
 from dataclasses import dataclass
 from pathlib import Path
@@ -200,8 +202,33 @@ class RunReader:
     def _start_pool(self, workers: int) -> ProcessPoolExecutor:
         if self._pool is None:
             context = multiprocessing.get_context(self.start_method)
-            self._pool = ProcessPoolExecutor(workers, mp_context=context)
+            with _stderr_with_a_descriptor():  # (the pool starts the resource tracker)
+                self._pool = ProcessPoolExecutor(workers, mp_context=context)
         return self._pool
+
+
+@contextlib.contextmanager
+def _stderr_with_a_descriptor() -> Iterator[None]:
+    """The real stderr while a pool starts, if ``sys.stderr`` claims descriptor -1.
+
+    multiprocessing's resource tracker (started with the first pool) hands its process
+    ``sys.stderr.fileno()``. In the TUI, ``sys.stderr`` is Textual's print capture, whose
+    ``fileno()`` is -1, and the start failed with "bad value(s) in fds_to_keep", which stopped
+    ``watch``. (A stderr without any descriptor is fine: the tracker then passes none.)
+    """
+    current = sys.stderr
+    try:
+        invalid = current.fileno() < 0
+    except Exception:  # (whatever a replaced stderr raises; the tracker catches the same)
+        invalid = False
+    if not invalid or sys.__stderr__ is None:
+        yield
+        return
+    sys.stderr = sys.__stderr__
+    try:
+        yield
+    finally:
+        sys.stderr = current
 
 
 def read_in_worker(path: str, cache: bool, max_read_bytes: int) -> tuple[bytes | None, bytes]:
