@@ -73,8 +73,12 @@ def append_share(root: Path, share: float) -> int:
     return added
 
 
-def timed(command: list[str] | str, env: dict[str, str] | None = None) -> tuple[float, float]:
-    """Wall and CPU seconds (user + system, children included) of a command."""
+def timed(
+    command: list[str] | str, env: dict[str, str] | None = None, cwd: Path | None = None
+) -> tuple[float, float]:
+    """Wall and CPU seconds (user + system, children included) of a command. ``cwd`` matters:
+    ``python -m`` imports from the current directory first (run from the repository, the
+    baseline would silently be this code)."""
     before = os.times()
     start = time.perf_counter()
     subprocess.run(
@@ -83,6 +87,7 @@ def timed(command: list[str] | str, env: dict[str, str] | None = None) -> tuple[
         check=True,
         stdout=subprocess.DEVNULL,
         env={**os.environ, **(env or {})},
+        cwd=cwd,
     )
     wall = time.perf_counter() - start
     after = os.times()
@@ -234,7 +239,7 @@ def main() -> None:
         rows: dict[str, list[tuple[float, float]]] = {}
 
         def measure(name: str, command: list[str] | str, extra: dict[str, str] | None = None):
-            rows.setdefault(name, []).append(timed(command, {**env, **(extra or {})}))
+            rows.setdefault(name, []).append(timed(command, {**env, **(extra or {})}, scratch))
 
         watch: dict[str, list[tuple[float, float, float]]] = {"cold": [], "warm": []}
         for round_ in range(options.repeat):

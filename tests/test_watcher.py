@@ -244,11 +244,11 @@ def test_a_large_file_is_folded_at_once_and_its_appends_arrive_in_slices(
     before = (training.run_dir / STATUS_FILE).stat().st_size
     training.epoch(1, [0.4] * 2000)
     appended = (training.run_dir / STATUS_FILE).stat().st_size - before
-    batches = collector.until(
-        lambda b: any(u.label == "big" and not u.pending for u in b.updates), timeout=30
-    )
-    assert len(batches) >= appended // (32 << 10)
-    assert all(u.pending for b in batches[:-1] for u in b.updates)
+    # (Until every appended record arrived: the watcher may catch up with the writer midway.)
+    batches: list[WatchBatch] = []
+    while sum(len(u.batch.records) for b in batches for u in b.updates) < 4001:
+        batches.append(collector.next())
+    assert len(batches) >= appended // (32 << 10)  # no delivery holds more than its budget
     assert sum(len(u.batch.records) for b in batches for u in b.updates) == 4001
 
 

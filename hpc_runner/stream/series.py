@@ -91,10 +91,10 @@ def minmax_downsample(
         # false), so only a non-finite result needs the slower, filtering pass.
         low, high = min(chunk), max(chunk)
         if not (math.isfinite(low) and math.isfinite(high)):
-            finite = [value for value in chunk if math.isfinite(value)]
-            if not finite:
+            kept = [value for value in chunk if math.isfinite(value)]
+            if not kept:
                 continue
-            low, high = min(finite), max(finite)
+            low, high = min(kept), max(kept)
         for index in sorted({_index(chunk, low), _index(chunk, high)}):  # one if flat
             xs.append(position(start + index))
             ys.append(chunk[index])

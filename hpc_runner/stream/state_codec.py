@@ -16,7 +16,6 @@ training is an ``array`` stored as raw bytes, decoded with one copy.
 from __future__ import annotations
 
 import dataclasses
-import functools
 import types
 import typing
 from array import array
@@ -221,7 +220,9 @@ class _Plan:
     fresh: RunState
 
 
-@functools.cache
+_PLANS: dict[type[RunState], _Plan] = {}
+
+
 def plan(cls: type[RunState] = RunState) -> _Plan:
     """Every field of ``RunState`` (or a subclass) with its codec, and the wire struct they
     make; built once.
@@ -231,6 +232,13 @@ def plan(cls: type[RunState] = RunState) -> _Plan:
     UnsupportedField
         A field's type can be neither encoded nor decoded: the message names the field.
     """
+    found = _PLANS.get(cls)
+    if found is None:
+        found = _PLANS[cls] = _build_plan(cls)
+    return found
+
+
+def _build_plan(cls: type[RunState]) -> _Plan:
     hints = typing.get_type_hints(cls, localns={"array": _ArrayHint})
     codecs = {
         item.name: field_codec(item.name, hints[item.name]) for item in dataclasses.fields(cls)
