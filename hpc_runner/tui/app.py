@@ -82,6 +82,7 @@ class WatchApp(App[None]):
             "colon,ctrl+p",
             "command_palette",
             "Commands",
+            show=False,
             key_display=":",
             tooltip="search every command (sort, filter, open a run, theme)",
         ),

@@ -60,7 +60,7 @@ class Column:
 #: Every fixed column, in the order :func:`row_cells` returns cells and the table shows them.
 FIXED: tuple[Column, ...] = (
     Column("name", "Run", 12, natural=48),
-    Column("phase", "Phase", 11, natural=40),
+    Column("phase", "Phase", 11, natural=64),
     Column("epoch", "Epoch", 5, grows=True),
     Column("batch", "Batch", 5, grows=True),
     Column("loss", "Loss", 9, right=True),
@@ -80,7 +80,7 @@ ESSENTIAL = ("name", "phase", "epoch", "batch", "loss", "best")
 #: Added while the terminal has room, most wanted first; ``params`` are a sweep's values.
 EXTRAS = ("psnr", "eta", "elapsed", "params", "gpu", "mem", "attempt")
 #: Shown only when some run has a value for them (no column of dashes).
-SPARSE = frozenset({"psnr", "gpu", "mem"})
+SPARSE = frozenset({"psnr"})
 
 PARAM_PREFIX = "param:"
 #: A parameter column is at most this wide (a path value is its file name, cut with ``…``).
@@ -173,11 +173,10 @@ def param_cells(entry: RunEntry, keys: list[str]) -> tuple[Text, ...]:
     return tuple(literal(entry.params.get(key, "")) for key in keys)
 
 
-def has_value(entry: RunEntry, column: str, now: float) -> bool:
-    """Whether a sparse column has something to show for this run."""
-    if column == "psnr":
-        return entry.run.evaluation is not None and entry.run.evaluation.psnr_after is not None
-    return any(value is not None for value in resources_of(entry.summary(now)))
+def has_value(entry: RunEntry, column: str) -> bool:
+    """Whether a sparse column (PSNR) has something to show for this run."""
+    evaluation = entry.run.evaluation
+    return column == "psnr" and evaluation is not None and evaluation.psnr_after is not None
 
 
 # -- sorting -----------------------------------------------------------------------------------

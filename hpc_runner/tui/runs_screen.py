@@ -61,8 +61,10 @@ class RunsScreen(RunScreen):
             tooltip="show only runs whose name, phase or sweep values hold what you type",
         ),
         Binding("escape", "clear_filter", "Clear filter", show=False, tooltip="show every run"),
-        Binding("f", "cycle_filter", "Phase", tooltip="show one phase only (cycles)"),
-        Binding("p", "compare", "Compare", tooltip="plot the marked runs' curves together"),
+        Binding("f", "cycle_filter", "Phase", show=False, tooltip="show one phase only (cycles)"),
+        Binding(
+            "p", "compare", "Compare", show=False, tooltip="plot the marked runs' curves together"
+        ),
     ]
 
     def __init__(

@@ -24,7 +24,6 @@ from hpc_runner.control.phase import Phase
 from hpc_runner.tui.columns import (
     BY_KEY,
     COLUMN_KEYS,
-    EXTRAS,
     PARAM_PREFIX,
     SPARSE,
     has_value,
@@ -298,18 +297,19 @@ class RunsTable(TableKeys, can_focus=True):
         wanted: dict[str, int] = {}
         for index, key in enumerate(COLUMN_KEYS):
             cells = [self._cells[row][index].cell_len for row in self._rows if row in self._cells]
-            wanted[key] = max([len(BY_KEY[key].header) + 2, *cells])
+            marked = 2 if key == self.sort_by else 0  # room for ▲ / ▼
+            wanted[key] = max([len(BY_KEY[key].header) + marked, *cells])
         params = []
         for key in keys:
             widest = max((len(entry.params.get(key, "")) for entry in runs), default=0)
-            params.append(param_column(key, headers[key] + "  ", widest))
+            params.append(param_column(key, headers[key], widest))
         hidden = frozenset(
-            column for column in SPARSE if not any(has_value(entry, column, now) for entry in runs)
+            column for column in SPARSE if not any(has_value(entry, column) for entry in runs)
         )
         if not keys:
             hidden |= {"params"}
         width = self.scrollable_content_region.width or self.size.width or 80
-        layout = fit(width, wanted, params=params, hidden=hidden & {*EXTRAS})
+        layout = fit(width, wanted, params=params, hidden=hidden, sort_by=self.sort_by)
         if layout != self.column_layout:
             self.column_layout = layout
             self._strips.clear()

@@ -51,7 +51,9 @@ class TableKeys(ScrollView):
             show=False,
             tooltip="choose the column to sort by (underlined in the header)",
         ),
-        Binding("o", "sort_focused(False)", "Sort", tooltip="sort by the underlined column"),
+        Binding(
+            "o", "sort_focused(False)", "Sort", show=False, tooltip="sort by the underlined column"
+        ),
         Binding(
             "O",
             "sort_focused(True)",
@@ -59,7 +61,13 @@ class TableKeys(ScrollView):
             show=False,
             tooltip="sort by the underlined column, largest first",
         ),
-        Binding("space", "mark", "Mark", tooltip="mark the run to compare (on a sweep: all)"),
+        Binding(
+            "space",
+            "mark",
+            "Mark",
+            show=False,
+            tooltip="mark the run to compare (on a sweep: all)",
+        ),
         Binding("z", "fold", "Fold", show=False, tooltip="fold or unfold the highlighted sweep"),
     ]
 

@@ -56,6 +56,7 @@ def fit(
     *,
     params: Sequence[Column] = (),
     hidden: frozenset[str] = frozenset(),
+    sort_by: str = "",
 ) -> Layout:
     """The columns that fit ``available`` cells.
 
@@ -69,11 +70,13 @@ def fit(
     params : sequence of Column
         A sweep's parameter columns (in the order the sweep lists them).
     hidden : frozenset
-        Extra columns with nothing to show (no run has a PSNR or resource figures).
+        Extra columns with nothing to show (no run has a PSNR).
+    sort_by : str
+        The column sorted by: its header has room for ``▲`` / ``▼``.
     """
 
     def least(column: Column) -> int:
-        width = max(column.width, len(column.header))
+        width = max(column.width, len(column.header) + (2 if column.key == sort_by else 0))
         if column.grows:
             return max(width, wanted.get(column.key, 0))
         if column.natural:
