@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 from rich.text import Text
-from textual.widgets import Label, Static
+from textual.widgets import Label
 
 from hpc_runner.control.phase import Phase
 from hpc_runner.stream.runs import STATUS_FILE, STOP_FILE

@@ -66,7 +66,9 @@ def test_runs_table(snap_compare, app: WatchApp) -> None:
 
 
 def test_runs_table_sorted_by_val_loss(snap_compare, app: WatchApp) -> None:
-    assert snap_compare(app, terminal_size=SIZE, run_before=loaded, press=["o", "o"])
+    # the Best val column chosen with > (five to the right of Run), sorted ascending with o
+    keys = ["greater_than_sign"] * 5 + ["o"]
+    assert snap_compare(app, terminal_size=SIZE, run_before=loaded, press=keys)
 
 
 def test_detail_of_a_live_training(snap_compare, app: WatchApp) -> None:

@@ -188,7 +188,9 @@ def write_sweep_runs(root: Path, name: str = "n2v_sweep") -> dict[str, Path]:
         encoding="utf-8",
     )
     runs = {}
-    for index, (lr, n2v2) in enumerate([(0.001, False), (0.001, True), (0.01, False), (0.01, True)]):
+    for index, (lr, n2v2) in enumerate(
+        [(0.001, False), (0.001, True), (0.01, False), (0.01, True)]
+    ):
         run_name = f"lr={lr}_use_n2v2={str(n2v2).lower()}"
         training = FakeTraining(sweep_dir / run_name, start=T0 + 10 * index, job=f"5000_{index}")
         training.begin(2, 4).epoch(0, losses(4, 0.8 - 0.1 * index), val_loss=0.6 - 0.1 * index)

@@ -9,10 +9,10 @@ story differently from ``status``. A sweep's varied parameters are columns too
 from __future__ import annotations
 
 import math
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
-from rich.console import JustifyMethod
 from rich.text import Text
 
 from hpc_runner.control.phase import RunPhase, format_duration
@@ -28,10 +28,24 @@ from hpc_runner.tui.model import (
 )
 from hpc_runner.tui.text import literal
 
+#: What a cell shows: the run, its ``status --json`` summary, the time.
+CellFn = Callable[[RunEntry, dict[str, Any], float], Text]
+#: What a run sorts by: the run, the time, its phase (if known); None sorts last.
+ValueFn = Callable[[RunEntry, float, RunPhase | None], Any]
+
+
+def _no_value(entry: RunEntry, now: float, phase: RunPhase | None) -> Any:
+    return None
+
+
+def _blank(entry: RunEntry, summary: dict[str, Any], now: float) -> Text:
+    return Text("")
+
 
 @dataclass(frozen=True)
 class Column:
-    """One column of the runs table.
+    """One column of the runs table: a new column is one more :data:`FIXED` entry (and, to be
+    shown, its key in :data:`ESSENTIAL` or :data:`EXTRAS`).
 
     Attributes
     ----------
@@ -41,6 +55,10 @@ class Column:
         What the header row says.
     width : int
         The least width; a cell beyond it is cut with ``…`` (unless the column ``grows``).
+    cell : callable
+        The cell of a run (from its summary: one truth with ``status``).
+    value : callable
+        What a run sorts by in this column (None: no value, sorted last).
     right : bool
         Numbers are right-aligned, their headers too.
     grows : bool
@@ -52,25 +70,112 @@ class Column:
     key: str
     header: str
     width: int
+    cell: CellFn = _blank
+    value: ValueFn = _no_value
     right: bool = False
     grows: bool = False
     natural: int = 0
 
 
+def _number_cell(text: str) -> Text:
+    return Text(text, justify="right")
+
+
+def _loss(entry: RunEntry, now: float, phase: RunPhase | None) -> float | None:
+    loss = entry.run.status.loss
+    return loss if loss != -1 and math.isfinite(loss) else None
+
+
+def _epoch(entry: RunEntry) -> int | None:
+    epoch = entry.run.status.epoch_idx
+    return epoch if epoch >= 0 else None
+
+
+def _psnr(entry: RunEntry, now: float, phase: RunPhase | None) -> float | None:
+    evaluation = entry.run.evaluation
+    return evaluation.psnr_after if evaluation is not None else None
+
+
+def _psnr_cell(entry: RunEntry, summary: dict[str, Any], now: float) -> Text:
+    psnr = summary.get("psnr")
+    return _number_cell("-" if psnr is None else f"{psnr:.2f}")
+
+
 #: Every fixed column, in the order :func:`row_cells` returns cells and the table shows them.
 FIXED: tuple[Column, ...] = (
-    Column("name", "Run", 12, natural=48),
-    Column("phase", "Phase", 11, natural=64),
-    Column("epoch", "Epoch", 5, grows=True),
-    Column("batch", "Batch", 5, grows=True),
-    Column("loss", "Loss", 9, right=True),
-    Column("best", "Best val", 9, right=True),
-    Column("psnr", "PSNR", 6, right=True),
-    Column("elapsed", "Time", 7, right=True),
-    Column("eta", "ETA", 7, right=True),
-    Column("gpu", "GPU", 4, right=True),
-    Column("mem", "Mem", 7, right=True),
-    Column("attempt", "Try", 3, right=True),
+    Column(
+        "name",
+        "Run",
+        12,
+        lambda entry, summary, now: literal(entry.label),
+        lambda entry, now, phase: entry.label.casefold(),
+        natural=48,
+    ),
+    Column(
+        "phase",
+        "Phase",
+        11,
+        lambda entry, summary, now: phase_text(entry, now),
+        lambda entry, now, phase: PHASE_RANK[(phase or entry.phase(now)).phase],
+        natural=64,
+    ),
+    Column(
+        "epoch",
+        "Epoch",
+        5,
+        lambda entry, s, now: Text(format_progress(s["epoch_idx"], s["max_epochs"])),
+        lambda entry, now, phase: _epoch(entry),
+        grows=True,
+    ),
+    Column(
+        "batch",
+        "Batch",
+        5,
+        lambda entry, s, now: Text(format_progress(s["batch_idx"], s["max_batches"])),
+        lambda entry, now, phase: steps_done(entry.run.status),
+        grows=True,
+    ),
+    Column(
+        "loss",
+        "Loss",
+        9,
+        lambda entry, s, now: _number_cell(format_number(s["loss"])),
+        _loss,
+        right=True,
+    ),
+    Column(
+        "best",
+        "Best val",
+        9,
+        lambda entry, s, now: _number_cell(format_number(s["best_val_loss"])),
+        lambda entry, now, phase: entry.run.best_val_loss,
+        right=True,
+    ),
+    Column("psnr", "PSNR", 6, _psnr_cell, _psnr, right=True),
+    Column(
+        "elapsed",
+        "Time",
+        7,
+        lambda entry, s, now: _number_cell(format_duration(elapsed(entry, now))),
+        lambda entry, now, phase: elapsed(entry, now),
+        right=True,
+    ),
+    Column(
+        "eta",
+        "ETA",
+        7,
+        lambda entry, s, now: _number_cell(format_duration(eta(entry, now))),
+        lambda entry, now, phase: eta(entry, now),
+        right=True,
+    ),
+    Column(
+        "attempt",
+        "Try",
+        3,
+        lambda entry, s, now: _number_cell(str(s["attempt"])),
+        lambda entry, now, phase: entry.run.attempt,
+        right=True,
+    ),
 )
 COLUMN_KEYS = tuple(column.key for column in FIXED)
 BY_KEY = {column.key: column for column in FIXED}
@@ -78,7 +183,7 @@ BY_KEY = {column.key: column for column in FIXED}
 #: Shown at any width (at 80 columns: run, phase, progress, loss, best val_loss).
 ESSENTIAL = ("name", "phase", "epoch", "batch", "loss", "best")
 #: Added while the terminal has room, most wanted first; ``params`` are a sweep's values.
-EXTRAS = ("psnr", "eta", "elapsed", "params", "gpu", "mem", "attempt")
+EXTRAS = ("psnr", "eta", "elapsed", "params", "attempt")
 #: Shown only when some run has a value for them (no column of dashes).
 SPARSE = frozenset({"psnr"})
 
@@ -105,67 +210,13 @@ def param_headers(keys: list[str]) -> dict[str, str]:
     return headers
 
 
-# -- resources (issue 12's telemetry: read only through run_summary) ---------------------------
-
-
-def resources_of(summary: dict[str, Any]) -> tuple[float | None, float | None]:
-    """(GPU use in %, memory in bytes) from ``summary["resources"]``; None where unknown.
-
-    The GPU figure is the mean use of the run's GPUs; memory is the GPUs' memory in use (or
-    the peak torch reserved), else the process's resident memory.
-    """
-    resources = summary.get("resources")
-    if not isinstance(resources, dict):
-        return None, None
-    gpus = [gpu for gpu in resources.get("gpus") or () if isinstance(gpu, dict)]
-    use = [value for item in gpus if (value := _number(item.get("util_percent"))) is not None]
-    gpu = math.fsum(use) / len(use) if use else _number(resources.get("gpu_util_percent"))
-    used = [value for item in gpus if (value := _number(item.get("mem_used_bytes"))) is not None]
-    memory = math.fsum(used) if used else None
-    for key in ("gpu_mem_used_bytes", "torch_peak_bytes", "rss_bytes"):
-        if memory is None:
-            memory = _number(resources.get(key))
-    return gpu, memory
-
-
-def _number(value: object) -> float | None:
-    return float(value) if isinstance(value, int | float) and math.isfinite(value) else None
-
-
-def format_bytes(value: float | None) -> str:
-    """``512M``, ``7.9G``; ``-`` when unknown."""
-    if value is None:
-        return "-"
-    for unit, size in (("T", 1 << 40), ("G", 1 << 30), ("M", 1 << 20), ("K", 1 << 10)):
-        if value >= size:
-            scaled = value / size
-            return f"{scaled:.1f}{unit}" if scaled < 10 else f"{scaled:.0f}{unit}"
-    return f"{value:.0f}B"
-
-
 # -- cells -------------------------------------------------------------------------------------
 
 
 def row_cells(entry: RunEntry, now: float) -> tuple[Text, ...]:
     """The cells of one run, in :data:`FIXED` order (parameters: :func:`param_cells`)."""
     summary = entry.summary(now)
-    gpu, memory = resources_of(summary)
-    psnr = summary.get("psnr")
-    right: JustifyMethod = "right"
-    return (
-        literal(entry.label),
-        phase_text(entry, now),
-        Text(format_progress(summary["epoch_idx"], summary["max_epochs"])),
-        Text(format_progress(summary["batch_idx"], summary["max_batches"])),
-        Text(format_number(summary["loss"]), justify=right),
-        Text(format_number(summary["best_val_loss"]), justify=right),
-        Text("-" if psnr is None else f"{psnr:.2f}", justify=right),
-        Text(format_duration(elapsed(entry, now)), justify=right),
-        Text(format_duration(eta(entry, now)), justify=right),
-        Text("-" if gpu is None else f"{gpu:.0f}%", justify=right),
-        Text(format_bytes(memory), justify=right),
-        Text(str(summary["attempt"]), justify=right),
-    )
+    return tuple(column.cell(entry, summary, now) for column in FIXED)
 
 
 def param_cells(entry: RunEntry, keys: list[str]) -> tuple[Text, ...]:
@@ -175,8 +226,7 @@ def param_cells(entry: RunEntry, keys: list[str]) -> tuple[Text, ...]:
 
 def has_value(entry: RunEntry, column: str) -> bool:
     """Whether a sparse column (PSNR) has something to show for this run."""
-    evaluation = entry.run.evaluation
-    return column == "psnr" and evaluation is not None and evaluation.psnr_after is not None
+    return BY_KEY[column].value(entry, 0.0, None) is not None
 
 
 # -- sorting -----------------------------------------------------------------------------------
@@ -184,34 +234,9 @@ def has_value(entry: RunEntry, column: str) -> bool:
 
 def sort_value(entry: RunEntry, column: str, now: float, phase: RunPhase | None = None) -> Any:
     """What a run sorts by in ``column``; None when it has no value (such runs go last)."""
-    run = entry.run
-    status = run.status
-    if column == "name":
-        return entry.label.casefold()
-    if column == "phase":
-        return PHASE_RANK[(phase or entry.phase(now)).phase]
-    if column == "epoch":
-        return status.epoch_idx if status.epoch_idx >= 0 else None
-    if column == "batch":
-        return steps_done(status)
-    if column == "loss":
-        return status.loss if status.loss != -1 and math.isfinite(status.loss) else None
-    if column == "best":
-        return run.best_val_loss
-    if column == "psnr":
-        return run.evaluation.psnr_after if run.evaluation is not None else None
-    if column == "elapsed":
-        return elapsed(entry, now)
-    if column == "eta":
-        return eta(entry, now)
-    if column == "attempt":
-        return run.attempt
-    if column in ("gpu", "mem"):
-        gpu, memory = resources_of(entry.summary(now))
-        return gpu if column == "gpu" else memory
     if column.startswith(PARAM_PREFIX):
         return entry.param_values.get(column.removeprefix(PARAM_PREFIX))
-    raise KeyError(column)
+    return BY_KEY[column].value(entry, now, phase)
 
 
 def comparable(value: Any) -> tuple[int, Any]:

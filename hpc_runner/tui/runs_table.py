@@ -2,19 +2,15 @@
 
 Why not Textual's ``DataTable``: its render cache is keyed by a table-wide update counter, so
 changing one cell (an elapsed time, every second) re-renders every visible cell, ~80 ms per frame
-with a screenful of runs; a flood of records would keep a core busy. Here each row is rendered
-once into a :class:`~textual.strip.Strip` when its cells change and cached; drawing a frame only
-crops and styles cached strips (Textual's line API). Which rows (:mod:`.table_rows`), which
-columns at this width (:mod:`.table_layout`) and what each cell says (:mod:`.columns`) are pure
-functions; this widget keeps them in sync and draws.
+with a screenful of runs. Here rows are cached strips (:mod:`.table_view`); which rows
+(:mod:`.table_rows`), which columns at this width (:mod:`.table_layout`) and what each cell says
+(:mod:`.columns`) are pure functions; this widget keeps them in sync with the app's entries.
 """
 
 from __future__ import annotations
 
 from collections.abc import Callable, Collection, Mapping
-from typing import ClassVar
 
-from rich.style import Style
 from rich.text import Text
 from textual import events
 from textual.geometry import Size
@@ -25,16 +21,13 @@ from hpc_runner.tui.columns import (
     BY_KEY,
     COLUMN_KEYS,
     PARAM_PREFIX,
-    SPARSE,
-    has_value,
-    param_column,
     param_headers,
     row_cells,
 )
 from hpc_runner.tui.messages import RunHighlighted
 from hpc_runner.tui.model import CLOCK_PHASES, RunEntry, next_filter, present_phases
 from hpc_runner.tui.table_keys import TableKeys
-from hpc_runner.tui.table_layout import fit
+from hpc_runner.tui.table_layout import layout_for
 from hpc_runner.tui.table_rows import arrange, group_key, group_text, is_group, sweep_of
 from hpc_runner.tui.text import literal
 
@@ -53,13 +46,6 @@ class RunsTable(TableKeys, can_focus=True):
     clock : callable
         Current time for elapsed and ETA (injected so that tests are reproducible).
     """
-
-    COMPONENT_CLASSES: ClassVar[set[str]] = {
-        "runs-table--header",
-        "runs-table--even-row",
-        "runs-table--cursor",
-        "runs-table--group",
-    }
 
     DEFAULT_CSS = """
     RunsTable { height: 1fr; background: $surface; }
@@ -87,18 +73,12 @@ class RunsTable(TableKeys, can_focus=True):
         self.filter_text = ""
         self.collapsed: set[str] = set()
         self.marked: set[str] = set()
-        self.empty_text: list[str] = []
-        self.column_layout = fit(80, {})
         self.param_keys: list[str] = []
-        self._rows: list[str] = []
         self._groups: dict[str, list[str]] = {}
         self._cells: dict[str, tuple[Text, ...]] = {}
         self._group_texts: dict[str, Text] = {}
-        self._strips: dict[str, Strip] = {}
         self._selected: str | None = None
-        self._styles: dict[str, Style] = {}
         self._stale: set[str] = set()  # rows whose clock-driven cells are redone when shown
-        self.cursor_row = 0
 
     # -- what tests and screens ask ------------------------------------------------------------
 
@@ -288,44 +268,15 @@ class RunsTable(TableKeys, can_focus=True):
         return BY_KEY[key].header
 
     def _fit_columns(self, now: float) -> None:
-        """Choose the columns for this width (see :func:`.table_layout.fit`)."""
+        """Choose the columns for this width (see :func:`.table_layout.layout_for`)."""
         runs = [self.entries[key] for key in self._rows if not is_group(key)]
-        keys = sorted({key for entry in runs for key in entry.params})
-        if keys != self.param_keys:
-            self.param_keys = keys
-        headers = param_headers(keys)
-        wanted: dict[str, int] = {}
-        for index, key in enumerate(COLUMN_KEYS):
-            cells = [self._cells[row][index].cell_len for row in self._rows if row in self._cells]
-            marked = 2 if key == self.sort_by else 0  # room for ▲ / ▼
-            wanted[key] = max([len(BY_KEY[key].header) + marked, *cells])
-        params = []
-        for key in keys:
-            widest = max((len(entry.params.get(key, "")) for entry in runs), default=0)
-            params.append(param_column(key, headers[key], widest))
-        hidden = frozenset(
-            column for column in SPARSE if not any(has_value(entry, column) for entry in runs)
-        )
-        if not keys:
-            hidden |= {"params"}
         width = self.scrollable_content_region.width or self.size.width or 80
-        layout = fit(width, wanted, params=params, hidden=hidden, sort_by=self.sort_by)
+        layout, self.param_keys = layout_for(runs, self._cells, width, self.sort_by)
         if layout != self.column_layout:
             self.column_layout = layout
             self._strips.clear()
 
     # -- drawing -------------------------------------------------------------------------------
-
-    def _render_row(self, cells: list[Text], mark: str = " ") -> Strip:
-        line = Text(no_wrap=True, end="")
-        for index, (cell, width) in enumerate(zip(cells, self.column_layout.widths, strict=True)):
-            text = cell.copy()
-            text.truncate(width, overflow="ellipsis")
-            text.align(cell.justify if cell.justify in ("right", "center") else "left", width)
-            line.append(mark if index == 0 else " ")
-            line.append_text(text)
-            line.append(" ")
-        return Strip(list(line.render(self.app.console)), line.cell_len)
 
     def _row_strip(self, key: str) -> Strip:
         cached = self._strips.get(key)
@@ -334,51 +285,16 @@ class RunsTable(TableKeys, can_focus=True):
         if is_group(key):
             text = self._group_texts[key].copy()
             text.truncate(max(self.column_layout.total, self.size.width) - 1, overflow="ellipsis")
-            line = Text(" ", end="").append_text(text)
-            cached = Strip(list(line.render(self.app.console)), line.cell_len)
+            cached = self._strip(Text(" ", end="").append_text(text))
         else:
             cells = [self.cell(key, column) for column in self.column_layout.keys]
             cached = self._render_row(cells, "●" if key in self.marked else " ")
         self._strips[key] = cached
         return cached
 
-    def _style(self, name: str) -> Style:
-        """The widget's style, or a component style over it (cached until theme or focus change)."""
-        style = self._styles.get(name)
-        if style is None:
-            style = self.rich_style
-            if name:
-                style = style + self.get_component_rich_style(name)
-            self._styles[name] = style
-        return style
-
-    def render_line(self, y: int) -> Strip:
-        scroll_x, scroll_y = self.scroll_offset
-        width = self.size.width
-        if y == 0:
-            return self._header_strip().crop_extend(
-                scroll_x, scroll_x + width, self._style("runs-table--header")
-            )
-        index = scroll_y + y - 1
-        if index >= len(self._rows):
-            if not self._rows and 0 <= y - 2 < len(self.empty_text):
-                line = Text(self.empty_text[y - 2], style="dim")
-                return Strip(list(line.render(self.app.console)), line.cell_len).crop_extend(
-                    0, width, self._style("")
-                )
-            return Strip.blank(width, self._style(""))
-        key = self._rows[index]
+    def _before_draw(self, key: str) -> None:
         if key in self._stale and key in self.entries:  # scrolled into view since a tick
             self._recompute(self.entries[key], self.clock())
-        if index == self.cursor_row:
-            style = self._style("runs-table--cursor")
-        elif is_group(key):
-            style = self._style("runs-table--group")
-        else:
-            style = self._style("runs-table--even-row" if index % 2 else "")
-        return (
-            self._row_strip(key).apply_style(style).crop_extend(scroll_x, scroll_x + width, style)
-        )
 
     def _header_strip(self) -> Strip:
         labels = []
@@ -390,12 +306,6 @@ class RunsTable(TableKeys, can_focus=True):
                 text.stylize("underline")
             labels.append(text)
         return self._render_row(labels).apply_style(self._style("runs-table--header"))
-
-    def notify_style_update(self) -> None:
-        """Theme or focus changed: cached styles and rows are stale."""
-        super().notify_style_update()
-        self._styles.clear()  # theme or focus changed
-        self._strips.clear()
 
     def on_resize(self, event: events.Resize) -> None:
         self.sync()

@@ -13,19 +13,15 @@ from typing import ClassVar
 
 from textual import events
 from textual.binding import Binding, BindingType
-from textual.scroll_view import ScrollView
 
 from hpc_runner.tui.messages import RunSelected, SortChanged
-from hpc_runner.tui.table_layout import Layout
 from hpc_runner.tui.table_rows import is_group, sweep_of
+from hpc_runner.tui.table_view import TableView
 
 
-class TableKeys(ScrollView):
+class TableKeys(TableView):
     """Key bindings and mouse handling of the runs table (what they change is the table's)."""
 
-    _rows: list[str]
-    cursor_row: int
-    column_layout: Layout
     focus_column: str
     sort_by: str
     reverse: bool

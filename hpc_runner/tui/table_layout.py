@@ -1,7 +1,7 @@
 """Which columns of the runs table fit the terminal, and how wide each one is (pure).
 
 At 80 columns the essentials (run, phase, progress, loss, best val_loss) are shown; a wider
-terminal adds columns - PSNR, ETA, time, a sweep's parameters, GPU, memory, attempt - in that
+terminal adds columns - PSNR, ETA, time, a sweep's parameters, attempt - in that
 order of interest, rather than leaving empty space. The run name and the phase (with its
 reason) then take what is left, up to what they need.
 """
@@ -11,7 +11,21 @@ from __future__ import annotations
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 
-from hpc_runner.tui.columns import BY_KEY, ESSENTIAL, EXTRAS, FIXED, Column
+from rich.text import Text
+
+from hpc_runner.tui.columns import (
+    BY_KEY,
+    COLUMN_KEYS,
+    ESSENTIAL,
+    EXTRAS,
+    FIXED,
+    SPARSE,
+    Column,
+    has_value,
+    param_column,
+    param_headers,
+)
+from hpc_runner.tui.model import RunEntry
 
 #: Cells of padding around every column (one space on each side).
 PADDING = 2
@@ -94,16 +108,19 @@ def fit(
 
     chosen = [BY_KEY[key] for key in ESSENTIAL]
     used = sum(comfortable(column) + PADDING for column in chosen)
-    for extra in EXTRAS:
-        group = list(params) if extra == "params" else [BY_KEY[extra]]
-        if extra in hidden:
-            continue
-        for column in group:
-            cost = least(column) + PADDING
-            if used + cost > available:
-                break
-            chosen.append(column)
-            used += cost
+    # Strictly in order of interest: a wider terminal shows more, never other, columns.
+    extras = [
+        column
+        for extra in EXTRAS
+        if extra not in hidden
+        for column in (params if extra == "params" else [BY_KEY[extra]])
+    ]
+    for column in extras:
+        cost = least(column) + PADDING
+        if used + cost > available:
+            break
+        chosen.append(column)
+        used += cost
     order: dict[str, float] = {column.key: index for index, column in enumerate(FIXED)}
     param_rank = order["psnr"] + 0.5  # a sweep's values right after the results
     chosen.sort(key=lambda column: order.get(column.key, param_rank))
@@ -122,3 +139,33 @@ def fit(
         widths[index] += grow
         spare -= grow
     return Layout(tuple(chosen), tuple(widths))
+
+
+def layout_for(
+    runs: Sequence[RunEntry],
+    cells: Mapping[str, tuple[Text, ...]],
+    width: int,
+    sort_by: str,
+) -> tuple[Layout, list[str]]:
+    """The layout for the runs shown (their cells as :func:`.columns.row_cells` made them),
+    and the sweep parameters among its columns, in the order the sweeps list them."""
+    keys: list[str] = []
+    for entry in runs:
+        keys += [key for key in entry.params if key not in keys]
+    headers = param_headers(keys)
+    wanted: dict[str, int] = {}
+    for index, key in enumerate(COLUMN_KEYS):
+        widths = [cells[entry.key][index].cell_len for entry in runs if entry.key in cells]
+        wanted[key] = max([len(BY_KEY[key].header) + (2 if key == sort_by else 0), *widths])
+    params = [
+        param_column(
+            key, headers[key], max((len(entry.params.get(key, "")) for entry in runs), default=0)
+        )
+        for key in keys
+    ]
+    hidden = frozenset(
+        column for column in SPARSE if not any(has_value(entry, column) for entry in runs)
+    )
+    if not keys:
+        hidden |= {"params"}
+    return fit(width, wanted, params=params, hidden=hidden, sort_by=sort_by), keys
