@@ -77,8 +77,9 @@ class RunHighlighted(Message):
         self.key = key
 
 
-class SortChanged(Message):
-    """The user sorted the runs table (a key or a click): the status line says how."""
+class TableChanged(Message):
+    """The user sorted the runs table (a key or a click) or marked runs: the status line
+    says how it is sorted and how many runs are marked."""
 
 
 class MetaLoaded(Message):

@@ -9,7 +9,7 @@ from textual.app import ComposeResult
 from textual.binding import Binding, BindingType
 from textual.widgets import Footer, Input
 
-from hpc_runner.tui.messages import RunHighlighted, RunSelected, SortChanged
+from hpc_runner.tui.messages import RunHighlighted, RunSelected, TableChanged
 from hpc_runner.tui.model import RunEntry
 from hpc_runner.tui.prompt_bar import PromptBar
 from hpc_runner.tui.run_screen import RunScreen
@@ -133,7 +133,7 @@ class RunsScreen(RunScreen):
         if self.is_mounted:
             self.offer_actions(self.clock())
 
-    def on_sort_changed(self, message: SortChanged) -> None:
+    def on_table_changed(self, message: TableChanged) -> None:
         message.stop()
         self._show_status(self.clock())
 

@@ -14,7 +14,7 @@ from typing import ClassVar
 from textual import events
 from textual.binding import Binding, BindingType
 
-from hpc_runner.tui.messages import RunSelected, SortChanged
+from hpc_runner.tui.messages import RunSelected, TableChanged
 from hpc_runner.tui.table_rows import is_group, sweep_of
 from hpc_runner.tui.table_view import TableView
 
@@ -105,10 +105,11 @@ class TableKeys(TableView):
     def action_sort_focused(self, reverse: bool) -> None:
         focused = self.focus_column if self.focus_column in self.column_layout.keys else "name"
         self.sort(focused, reverse=reverse)
-        self.post_message(SortChanged())
+        self.post_message(TableChanged())
 
     def action_mark(self) -> None:
         self.toggle_mark()
+        self.post_message(TableChanged())
 
     def action_fold(self) -> None:
         sweep = self.selected_sweep
@@ -130,7 +131,7 @@ class TableKeys(TableView):
             if column is not None:
                 again = column == self.sort_by
                 self.sort(column, reverse=not self.reverse if again else False)
-                self.post_message(SortChanged())
+                self.post_message(TableChanged())
             return
         index = scroll_y + event.y - 1
         if index >= len(self._rows):
