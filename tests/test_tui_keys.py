@@ -2,7 +2,7 @@
 
 Filter, cursor, sort (label and rows agree both ways), sweep groups with their parameter
 columns, marks and the compare plot, the toast and bell when a run ends, and what the table
-shows at 80×24 and 200×50 (the rendered text, not pixels).
+shows at 80x24 and 200x50 (the rendered text, not pixels).
 """
 
 from __future__ import annotations
