@@ -177,6 +177,11 @@ class LogView(ScrollView, can_focus=True):
         self.follow = True
         self.scroll_end(animate=False, immediate=True)
 
+    def on_resize(self) -> None:
+        """Laid out (the first lines may arrive before) or resized: still at the end."""
+        if self.follow:
+            self.scroll_end(animate=False)  # after the refresh: once the new size is known
+
     def on_mouse_scroll_up(self) -> None:
         self.follow = False  # the user scrolled up to read: stop following
 
