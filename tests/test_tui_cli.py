@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import json
+import re
 import subprocess
 import sys
 from pathlib import Path
@@ -59,3 +61,61 @@ def test_watch_help_names_the_poll_option() -> None:
     )
     assert result.returncode == 0
     assert "--poll SECONDS" in result.stdout and "network filesystems" in result.stdout
+
+
+def event_recorder(directory: Path) -> tuple[Path, Path]:
+    """A program for ``--on-event`` that appends its arguments and the event's variables, as
+    one JSON line, to a file (how a test sees what the command got)."""
+    log = directory / "events.jsonl"
+    script = directory / "record-event"
+    script.write_text(
+        f"#!{sys.executable}\n"
+        "import json, os, sys\n"
+        "keys = ('HPC_RUNNER_RUN', 'HPC_RUNNER_PHASE', 'HPC_RUNNER_REASON', 'HPC_RUNNER_RUN_DIR')\n"
+        "line = {'argv': sys.argv[1:], **{key: os.environ.get(key) for key in keys}}\n"
+        f"with open({str(log)!r}, 'a') as out:\n"
+        "    out.write(json.dumps(line) + '\\n')\n",
+        encoding="utf-8",
+    )
+    script.chmod(0o755)
+    return script, log
+
+
+@pytest.mark.training
+def test_submit_watch_in_a_terminal_ends_by_itself_with_the_psnr(tmp_path: Path) -> None:
+    """A real local training under the TUI in a pseudo-terminal: no key pressed, the command
+    returns 0 once the run is DONE and its job has ended, and prints the summary."""
+    from tests.run_support import write_spec
+
+    spec = write_spec(tmp_path / "spec", ground_truth=True)
+    script, log = event_recorder(tmp_path)
+    command = [sys.executable, "-m", "hpc_runner", "submit", str(spec), "--cluster", "local"]
+    command += ["--runs-dir", "runs", "--watch", "--on-event", f"{script} 'one arg' $HOME"]
+    session = TerminalSession(command, cwd=tmp_path, size=(120, 30))
+    try:
+        found = session.read_until(b"against tiny_clean.npy", timeout=300)
+        tail = bytes(session.output)
+        assert found, tail[tail.rfind(b"\x1b[?1049l") :].decode(errors="replace")
+        code = session.close(timeout=60)
+    finally:
+        if session.process.poll() is None:
+            session.close(timeout=1)
+    assert code == 0
+    text = session.output.decode(errors="replace")
+    summary = text[text.rindex("\x1b[?1049l") :]  # after the full-screen UI has left
+    lines = summary.splitlines()[1:]
+    assert lines[0].startswith("DONE: tiny after ")  # phase, time
+    assert re.fullmatch(
+        r"  PSNR: \d+\.\d\d dB \(input \d+\.\d\d dB\) against tiny_clean\.npy", lines[1]
+    )
+    assert lines[2].startswith("  model: ") and ".ckpt" in lines[2]
+    events = [json.loads(line) for line in log.read_text().splitlines()]
+    assert events == [
+        {
+            "argv": ["one arg", "$HOME"],  # split once, never expanded by a shell
+            "HPC_RUNNER_RUN": "tiny",
+            "HPC_RUNNER_PHASE": "DONE",
+            "HPC_RUNNER_REASON": "",
+            "HPC_RUNNER_RUN_DIR": str((tmp_path / "runs" / "tiny").resolve()),
+        }
+    ]

@@ -7,6 +7,7 @@ shows at 80x24 and 200x50 (the rendered text, not pixels).
 
 from __future__ import annotations
 
+import json
 import re
 from pathlib import Path
 
@@ -15,6 +16,7 @@ from textual.command import CommandPalette
 
 from hpc_runner.tui.compare_screen import CompareScreen
 from hpc_runner.tui.runs_table import RunsTable
+from hpc_runner.watch.events import EventCommand
 from tests.test_tui import RecordingApp, select, started, until
 from tests.tui_support import FakeTraining, screen_text, write_fixture_runs, write_sweep_runs
 
@@ -275,3 +277,38 @@ async def test_the_table_at_80x24_and_200x50(
         live = next(line for line in lines if line.split() and line.split()[0] == "care_live")
         assert live.split()[1:5] == ["TRAINING", "3/5", "4/10", "0.1536"]
         assert "Stop" in lines[-1] and "Quit" in lines[-1]  # the footer names this screen's keys
+
+
+async def test_on_event_gets_hostile_names_and_texts_only_as_values(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A run named like a command substitution crashes with an exception text made to break
+    out of a shell string: the user's command runs once, with both as plain values."""
+    monkeypatch.chdir(tmp_path)
+    from tests.test_tui_cli import event_recorder
+
+    script, log = event_recorder(tmp_path)
+    pwned = tmp_path / "pwned"
+    name = f'$(touch {pwned}-name);`touch {pwned}-tick`"'
+    training = FakeTraining(Path("runs") / name, job=None).begin(3, 4)
+    on_event = EventCommand(f"{script} --from-test")
+    app = BellApp(Path("runs"), on_event=on_event)
+    async with app.run_test(size=(120, 30)) as pilot:
+        table = await started(pilot)
+        await until(pilot, lambda: len(table.visible_keys) == 1)
+        reason = f'"; touch {pwned}-reason; echo "$(touch {pwned}-sub)\n\x1b[31mred'
+        training.crash("ValueError", reason)
+        await until(pilot, lambda: log.exists() and log.read_text().count("\n") == 1)
+        training.debug("written after the crash")  # no second event for the same end
+        await pilot.pause(0.3)
+    app.ends.wait()
+    events = [json.loads(line) for line in log.read_text().splitlines()]
+    assert len(events) == 1, events
+    (event,) = events
+    assert event["argv"] == ["--from-test"]
+    assert event["HPC_RUNNER_RUN"] == name and event["HPC_RUNNER_PHASE"] == "CRASHED"
+    # the reason whole, on one line, its escape made visible: data, never code
+    assert event["HPC_RUNNER_REASON"].startswith(f'ValueError: "; touch {pwned}-reason; echo ')
+    assert "\n" not in event["HPC_RUNNER_REASON"] and "\x1b" not in event["HPC_RUNNER_REASON"]
+    assert f"$(touch {pwned}-sub)" in event["HPC_RUNNER_REASON"]
+    assert not list(tmp_path.glob("pwned*"))
