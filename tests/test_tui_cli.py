@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import os
 import re
 import subprocess
 import sys
@@ -119,3 +120,48 @@ def test_submit_watch_in_a_terminal_ends_by_itself_with_the_psnr(tmp_path: Path)
             "HPC_RUNNER_RUN_DIR": str((tmp_path / "runs" / "tiny").resolve()),
         }
     ]
+
+
+def test_logs_f_follows_the_job_output_as_it_grows(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """``hpc-runner logs RUN -f`` prints the last lines, then each appended one (made safe for
+    the terminal), until ctrl-c."""
+    import select
+    import signal
+
+    from tests.tui_support import append_line, write_job
+
+    monkeypatch.chdir(tmp_path)
+    run_dir = Path("runs") / "care"
+    FakeTraining(run_dir, job="8600").begin(2, 5)
+    write_job(run_dir, "8600", folder="submitit")
+    (run_dir / "submitit").mkdir()
+    out = run_dir / "submitit" / "8600_0_log.out"
+    out.write_text("".join(f"early {n}\n" for n in range(50)))
+    command = [sys.executable, "-m", "hpc_runner", "logs", "runs/care", "-f", "-n", "3"]
+    process = subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+    seen = bytearray()
+
+    def read_until(needle: bytes) -> bool:
+        for _ in range(600):  # up to a minute, 0.1 s at a time
+            if needle in seen:
+                return True
+            if select.select([process.stdout], [], [], 0.1)[0]:
+                seen.extend(os.read(process.stdout.fileno(), 1 << 16))  # type: ignore[union-attr]
+        return needle in seen
+
+    try:
+        assert read_until(b"early 49\n"), seen
+        assert b"early 47\n" in seen and b"early 46\n" not in seen  # -n 3: the last three
+        append_line(out, b"epoch 1 \x1b]52;c;cHduZWQ=\x07done\nhalf")
+        assert read_until(b"done\n"), seen
+        assert b"\x1b" not in seen and b"\x07" not in seen  # no OSC 52 reaches the terminal
+        assert b"half" not in seen  # an unfinished line waits for its end
+        append_line(out, b" a line\n")
+        assert read_until(b"half a line\n"), seen
+    finally:
+        process.send_signal(signal.SIGINT)
+        code = process.wait(30)
+    assert code == 130  # ctrl-c, as any follower
+    assert seen.count(b"==> ") == 1  # one header for the one log

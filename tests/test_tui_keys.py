@@ -312,3 +312,46 @@ async def test_on_event_gets_hostile_names_and_texts_only_as_values(
     assert "\n" not in event["HPC_RUNNER_REASON"] and "\x1b" not in event["HPC_RUNNER_REASON"]
     assert f"$(touch {pwned}-sub)" in event["HPC_RUNNER_REASON"]
     assert not list(tmp_path.glob("pwned*"))
+
+
+async def test_one_loss_plot_against_epochs_with_log_scale_and_smoothing(
+    runs_root: Path,
+) -> None:
+    from hpc_runner.tui.detail_screen import DetailScreen
+    from hpc_runner.tui.loss_plot import LossPlot
+
+    app = RecordingApp(runs_root)
+    async with app.run_test(size=(140, 40)) as pilot:
+        table = await started(pilot)
+        select(table, str(runs_root / "care_live"))
+        await pilot.press("enter")
+        detail = app.screen
+        assert isinstance(detail, DetailScreen)
+        plot = detail.query_one("#loss", LossPlot)
+        await until(pilot, lambda: len(plot.shown) == 2)
+        loss, val = plot.shown
+        # loss per step at fractional epochs, val_loss at the end of each epoch: one axis
+        assert loss.xs[0] == pytest.approx(0.1) and loss.xs[-1] == pytest.approx(2.4)
+        assert val.xs == [1.0, 2.0] and val.ys == [0.42, 0.37]
+        text = screen_text(app)
+        assert "epoch" in text and "step" not in text.replace("steps", "")
+        raw = list(loss.ys)
+        await pilot.press("E")
+        await until(pilot, lambda: detail.smooth and plot.shown[0].ys != raw)
+        assert plot.shown[1].ys == [0.42, 0.37]  # val_loss is never smoothed
+        assert "smoothed" in screen_text(app)
+        await pilot.press("L")
+        await until(pilot, lambda: detail.log_y and "log" in screen_text(app))
+        await pilot.press("E", "L")
+        await until(pilot, lambda: not detail.log_y and plot.shown[0].ys == raw)
+
+
+async def test_y_copies_the_model_path_and_shows_it(runs_root: Path) -> None:
+    app = RecordingApp(runs_root)
+    async with app.run_test(size=(120, 30)) as pilot:
+        table = await started(pilot)
+        select(table, str(runs_root / "n2v_bsd68"))
+        await pilot.press("y")
+        expected = str(runs_root / "n2v_bsd68" / "work" / "checkpoints" / "last.ckpt")
+        await until(pilot, lambda: app.clipboard == expected)
+        assert any(notice.startswith("copied to the clipboard:") for notice in app.notices)
