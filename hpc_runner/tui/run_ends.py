@@ -4,19 +4,51 @@ leaving once every run is over and its job has ended."""
 from __future__ import annotations
 
 import time
-from collections.abc import Collection
-from typing import TYPE_CHECKING
+from collections.abc import Callable, Collection, Mapping
+from typing import Protocol
+
+from textual.notifications import SeverityLevel
+from textual.timer import Timer
 
 from hpc_runner.control.phase import RunPhase
 from hpc_runner.stream.files import reason_of
 from hpc_runner.tui.model import RunEntry
 from hpc_runner.tui.notifications import SEVERITY, PhaseWatch, event_of, toast_text
 from hpc_runner.watch.events import EventCommand
+from hpc_runner.watch.scheduler_watch import SchedulerWatcher
 
-if TYPE_CHECKING:
-    from textual.timer import Timer
 
-    from hpc_runner.tui.app import WatchApp
+class EndsHost(Protocol):
+    """What :class:`RunEnds` uses of the app (:class:`~hpc_runner.tui.app.WatchApp`, which
+    imports this module: named by what it does, not by its class)."""
+
+    @property
+    def entries(self) -> Mapping[str, RunEntry]: ...
+
+    @property
+    def scheduler_watcher(self) -> SchedulerWatcher | None: ...
+
+    @property
+    def clock(self) -> Callable[[], float]: ...
+
+    def notify(
+        self,
+        message: str,
+        *,
+        title: str = "",
+        severity: SeverityLevel = "information",
+        timeout: float | None = None,
+        markup: bool = True,
+    ) -> None: ...
+
+    def bell(self) -> None: ...
+
+    def exit(self) -> None: ...
+
+    def set_interval(
+        self, interval: float, callback: Callable[[], object], *, name: str | None = None
+    ) -> Timer: ...
+
 
 #: How long ``exit_when_final`` waits for an ended run's job to end, at most (seconds): the
 #: job may still report after the training's final state (PSNR, predictions, an export).
@@ -30,7 +62,7 @@ class RunEnds:
 
     Parameters
     ----------
-    app : WatchApp
+    app : EndsHost
         The app (its entries, its scheduler watcher, its notifications).
     on_event : EventCommand | None
         The user's command for each end.
@@ -40,7 +72,7 @@ class RunEnds:
     """
 
     def __init__(
-        self, app: WatchApp, on_event: EventCommand | None, *, exit_when_final: bool = False
+        self, app: EndsHost, on_event: EventCommand | None, *, exit_when_final: bool = False
     ) -> None:
         self.app = app
         self.on_event = on_event
