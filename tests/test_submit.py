@@ -65,8 +65,13 @@ def test_submit_watch_locally_reaches_done(tmp_path: Path) -> None:
     done = next(i for i, line in enumerate(lines) if line.startswith("DONE  epoch 2/2  batch 7/7"))
     assert any(line.startswith("  attempt 0 starting on host") for line in lines[2:done])
     # what the job reports after the training (PSNR) is shown before --watch returns
-    reports = [line.split(":")[0] for line in lines[done + 1 :] if "PSNR" in line]
+    summary = lines.index("", done)  # then the run's summary (issue 14)
+    reports = [line.split(":")[0] for line in lines[done + 1 : summary] if "PSNR" in line]
     assert reports == ["  PSNR before denoising", "  PSNR after denoising"]
+    assert lines[summary + 1].startswith("DONE: tiny after ")
+    assert (
+        lines[summary + 2].startswith("  PSNR: ") and "against tiny_clean.npy" in lines[summary + 2]
+    )
     run_dir = runs / "tiny"
     assert {p.name for p in run_dir.iterdir()} >= {"run.yaml", "status.jsonl", "job.json", "work"}
     record = read_job_file(run_dir)

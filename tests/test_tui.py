@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 from rich.text import Text
-from textual.widgets import Label, Static
+from textual.widgets import Label
 
 from hpc_runner.control.phase import Phase
 from hpc_runner.stream.runs import STATUS_FILE, STOP_FILE
@@ -270,11 +270,14 @@ async def test_sort_filter_and_the_selection_survive_updates(runs_root: Path) ->
         assert names() == ["b]", "care_live", "n2v_bsd68", "lr_0.01", "lr_0.1"]
         done = str(runs_root / "n2v_bsd68")
         select(table, done)
-        await pilot.press("o")  # by phase: running, waiting, needing attention, over
+        # `o` sorts by the column chosen with > (or →): Phase, running first, then waiting,
+        # then what needs attention, then what is over
+        await pilot.press("greater_than_sign", "o")
         assert table.sort_by == "phase"
         assert names() == ["care_live", "b]", "lr_0.1", "lr_0.01", "n2v_bsd68"]
         assert table.selected_key == done
-        await pilot.press("o")  # by best val_loss, unknown last
+        await pilot.press("right", "right", "right", "right", "o")  # Best val, unknown last
+        assert table.sort_by == "best"
         assert names() == ["n2v_bsd68", "care_live", "lr_0.01", "b]", "lr_0.1"]
         assert table.selected_key == done
         # A new best val_loss moves a run to the top; the highlight stays on its run.
@@ -325,24 +328,25 @@ async def test_logs_panel_shows_the_job_output_literally(runs_root: Path) -> Non
         logs = app.screen
         assert isinstance(logs, LogsScreen)
         await until(pilot, lambda: logs.loaded is not None)
-        stdout = logs.query_one("#stdout", Static).content
-        stderr = logs.query_one("#stderr", Static).content
-        assert str(stdout) == "epoch 1\nepoch 2\ndone\n"  # colour codes removed
-        assert str(stderr) == "warning: [bold]not markup[/bold]\n"
-        assert isinstance(stderr, Text) and stderr.spans == []
+        assert logs.view("stdout").text == "epoch 1\nepoch 2\ndone\n"  # colour codes removed
+        assert logs.view("stderr").text == "warning: [bold]not markup[/bold]\n"
         assert "4242_0_0_log.out" in screen_text(app)
+        await pilot.press("tab")  # stderr, shown literally: no markup
+        await until(pilot, lambda: "warning: [bold]not markup[/bold]" in screen_text(app))
         await pilot.press("escape")
         # A run without job.json (not submitted by hpc-runner) has no logs, and says why.
         select(table, str(runs_root / "[b]queued[/b]"))
         await pilot.press("l")
-        await until(pilot, lambda: app.screen.loaded is not None)
-        shown = str(app.screen.query_one("#stdout", Static).content)
+        logs = app.screen
+        assert isinstance(logs, LogsScreen)
+        await until(pilot, lambda: logs.loaded is not None)
+        shown = logs.view("stdout").message or ""
         assert shown.startswith("no logs to show:") and "no job.json" in shown
 
 
 async def test_help_lists_every_key(runs_root: Path) -> None:
     app = RecordingApp(runs_root)
-    async with app.run_test(size=(120, 60)) as pilot:
+    async with app.run_test(size=(120, 90)) as pilot:  # every key at once, no scrolling
         await started(pilot)
         await pilot.press("question_mark")
         assert isinstance(app.screen, HelpScreen)

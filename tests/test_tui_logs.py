@@ -20,13 +20,24 @@ from hpc_runner.tui.detail_screen import DetailScreen
 from hpc_runner.tui.logs_screen import LogsScreen
 from hpc_runner.tui.run_info import RunInfo
 from tests.test_tui import RecordingApp, select, started, until
-from tests.tui_support import T0, FakeTraining, losses, screen_text, write_job
+from tests.tui_support import (
+    T0,
+    FakeTraining,
+    append_line,
+    losses,
+    screen_text,
+    write_job,
+)
 
 pytestmark = pytest.mark.filterwarnings("ignore:Callback with id:RuntimeWarning")
 
 
 def shown(logs: LogsScreen, pane: str) -> str:
-    return str(logs.query_one(f"#{pane}", Static).content)
+    """The attempts line, or what a log view holds (its lines, or why there are none)."""
+    if pane == "attempts":
+        return str(logs.query_one("#attempts", Static).content)
+    view = logs.view(pane)
+    return view.message if view.message is not None else view.text
 
 
 @pytest.fixture
@@ -132,9 +143,74 @@ async def test_every_attempt_s_logs_stay_reachable_and_r_means_nothing_here(
         await until(pilot, lambda: logs.loaded is not None and logs.loaded.attempt == 0)
         assert shown(logs, "stderr") == "Traceback (most recent call last):\nCUDA error\n"
         assert shown(logs, "stdout") == "attempt 0 starts\n"
-        assert "attempt 0" in str(logs.query_one("#stderr-pane").border_title)
+        assert "attempt 0" in str(logs.view("stderr").border_title)
         await until(pilot, lambda: "] Later attempt" in screen_text(app).splitlines()[-1])
         assert "[ Earlier attempt" not in screen_text(app).splitlines()[-1]
         await pilot.press("right_square_bracket")
         await until(pilot, lambda: logs.loaded is not None and logs.loaded.attempt == 1)
         assert shown(logs, "stdout") == "attempt 1 starts from the checkpoint\n"
+
+
+@pytest.fixture
+def long_log(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
+    """A training's stdout of 100 lines, ``needle`` on lines 10, 40 and 70; a traceback in
+    its stderr."""
+    monkeypatch.chdir(tmp_path)
+    run_dir = Path("runs") / "care"
+    FakeTraining(run_dir, job="8500").begin(4, 5).epoch(0, losses(5))
+    write_job(run_dir, "8500", folder="submitit")
+    folder = run_dir / "submitit"
+    folder.mkdir()
+    lines = [f"line {n}" + (" needle" if n in (10, 40, 70) else "") for n in range(1, 101)]
+    (folder / "8500_0_log.out").write_text("\n".join(lines) + "\n")
+    (folder / "8500_0_log.err").write_text(
+        "warming up\n" * 20 + "Traceback (most recent call last):\nValueError: bad patch\n"
+    )
+    return run_dir
+
+
+async def test_logs_follow_appends_and_search_finds_the_nth_match(long_log: Path) -> None:
+    app = RecordingApp(Path("runs"))
+    async with app.run_test(size=(100, 30)) as pilot:
+        table = await started(pilot)
+        select(table, str(long_log))
+        await pilot.press("l")
+        logs = app.screen
+        assert isinstance(logs, LogsScreen)
+        view = logs.view("stdout")
+        await until(pilot, lambda: len(view.lines) == 100)
+        await pilot.pause()
+        at_end = lambda: view.scroll_offset.y == view.max_scroll_y > 0  # noqa: E731
+        assert view.follow and at_end()
+        assert "line 100" in screen_text(app)
+        # Lines appended by the job show up, and the view stays at the end (tail -f).
+        append_line(long_log / "submitit" / "8500_0_log.out", b"line 101\nline 102 needle\n")
+        await until(pilot, lambda: len(view.lines) == 102)
+        await pilot.pause()
+        assert at_end() and "line 102 needle" in screen_text(app)
+        # / needle: every match counted; enter goes to the first match from where the view is
+        # (as less: here the end), n to the next round the end, N back.
+        await pilot.press("slash", *"NEEDLE", "enter")  # case-insensitive
+        assert view.matches == [9, 39, 69, 101]
+        assert not view.follow and view.current == 3
+        await pilot.press("n")  # round the end: the first
+        assert view.current == 0 and "line 10 needle" in screen_text(app)
+        await pilot.press("n", "n")  # the third match
+        assert view.matches[view.current] == 69 and "line 70 needle" in screen_text(app)
+        assert "line 10 needle" not in screen_text(app)
+        await pilot.press("N")
+        assert view.matches[view.current] == 39 and "line 40 needle" in screen_text(app)
+        # Not following: an append does not move the view; f follows again.
+        top = view.scroll_offset.y
+        append_line(long_log / "submitit" / "8500_0_log.out", b"line 103\n")
+        await until(pilot, lambda: len(view.lines) == 103)
+        await pilot.pause()
+        assert view.scroll_offset.y == top
+        await pilot.press("f")
+        await pilot.pause()
+        assert view.follow and at_end() and "line 103" in screen_text(app)
+        # e: the first traceback, in whichever log holds it.
+        await pilot.press("e")
+        assert logs.stream == "stderr"
+        await pilot.pause()
+        assert "Traceback (most recent call last):" in screen_text(app)

@@ -9,23 +9,20 @@ from pathlib import Path
 import pytest
 
 from hpc_runner.control.jobfile import JobRecord, Submission
-from hpc_runner.control.phase import Phase
+from hpc_runner.control.phase import Phase, format_duration
 from hpc_runner.control.scheduler import SchedulerState
 from hpc_runner.stream.records import ExceptionData, Record, make_record
 from hpc_runner.stream.status import TrainUpdateType
+from hpc_runner.tui.columns import COLUMN_KEYS, row_cells, sort_key
 from hpc_runner.tui.model import (
     RunEntry,
     elapsed,
     eta,
-    format_duration,
     format_number,
     format_progress,
     next_filter,
     present_phases,
-    row_cells,
-    sort_key,
 )
-from hpc_runner.tui.runs_table import COLUMN_KEYS
 from hpc_runner.tui.status_bar import scheduler_freshness, status_line
 from hpc_runner.tui.text import literal, printable, strip_ansi
 

@@ -177,11 +177,13 @@ async def test_each_phase_reads_as_derived_with_its_reason(scene: RecordedSchedu
     async with app.run_test(size=(200, 30)) as pilot:
         table = await answered(pilot, app)
         shown = screen_text(app)
+        layout = table.column_layout
+        width = layout.widths[layout.keys.index("phase")]
         for case in CASES:
             text = cell(table, key_of(case.name), "phase")
             assert text == case.row, case.name
             # on screen: the start of it, truncated to the column with an ellipsis
-            visible = text if len(text) <= 24 else text[:23] + "…"
+            visible = text if len(text) <= width else text[: width - 1] + "…"
             assert f" {case.name} " in shown and f" {visible} " in shown, (case.name, visible)
         # The status line counts phases and says how old the scheduler's answers are (the
         # answers are real time, the app's clock is fixed before them: 0s).
@@ -190,7 +192,7 @@ async def test_each_phase_reads_as_derived_with_its_reason(scene: RecordedSchedu
         assert "1 lost · 1 crashed · 1 cancelled · 1 stopped · 1 done" in top
         assert "│ scheduler 0s ago │" in top
         # Sorted by phase: live first, then what needs attention, then what is over.
-        await pilot.press("o")
+        await pilot.press("greater_than_sign", "o")
         assert [app.entries[k].label for k in table.visible_keys] == [
             "training", "starting", "requeued", "queued", "stalled", "oom", "crashed",
             "cancelled", "stopped", "done",
@@ -328,12 +330,14 @@ async def test_confirmations_name_what_will_happen(scene: RecordedScheduler) -> 
         )  # never offered on any screen
 
 
-async def test_g_and_every_action_ask_the_scheduler_at_once(scene: RecordedScheduler) -> None:
+async def test_ctrl_r_and_every_action_ask_the_scheduler_at_once(
+    scene: RecordedScheduler,
+) -> None:
     app = make_app(scene)
     async with app.run_test(size=(140, 30)) as pilot:
         table = await answered(pilot, app)
         before = scene.count()
-        await pilot.press("g")
+        await pilot.press("ctrl+r")  # as in k9s (g is vim's "first row" now)
         await until(pilot, lambda: scene.count() == before + 1)
         # every live job in one query; ended jobs' answers are final and not asked again
         assert sorted(scene.asked()) == ["7001", "7002", "7003", "7004", "7005"]

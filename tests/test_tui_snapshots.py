@@ -18,7 +18,7 @@ from textual.pilot import Pilot
 from hpc_runner.tui.app import WatchApp
 from hpc_runner.tui.detail_screen import DetailScreen
 from hpc_runner.tui.logs_screen import LogsScreen
-from tests.tui_support import T0, timezone, wait_for, write_fixture_runs
+from tests.tui_support import T0, timezone, wait_for, write_fixture_runs, write_sweep_runs
 
 SIZE = (120, 36)
 
@@ -66,7 +66,9 @@ def test_runs_table(snap_compare, app: WatchApp) -> None:
 
 
 def test_runs_table_sorted_by_val_loss(snap_compare, app: WatchApp) -> None:
-    assert snap_compare(app, terminal_size=SIZE, run_before=loaded, press=["o", "o"])
+    # the Best val column chosen with > (five to the right of Run), sorted ascending with o
+    keys = ["greater_than_sign"] * 5 + ["o"]
+    assert snap_compare(app, terminal_size=SIZE, run_before=loaded, press=keys)
 
 
 def test_detail_of_a_live_training(snap_compare, app: WatchApp) -> None:
@@ -130,3 +132,35 @@ def test_logs_of_a_run_cover_the_screen(snap_compare, app: WatchApp) -> None:
         await pilot.pause()
 
     assert snap_compare(app, terminal_size=SIZE, run_before=run_before)
+
+
+def test_runs_table_at_80x24(snap_compare, app: WatchApp) -> None:
+    """The essentials only: run, phase (cut with …), progress, loss, best val_loss."""
+    assert snap_compare(app, terminal_size=(80, 24), run_before=loaded)
+
+
+@pytest.fixture
+def sweep_app(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[WatchApp]:
+    monkeypatch.chdir(tmp_path)
+    write_fixture_runs(Path("runs"))
+    write_sweep_runs(Path("runs"))
+    with timezone("UTC"):
+        yield WatchApp(
+            Path("runs"),
+            poll=0.5,
+            clock=lambda: T0 + 170,
+            scheduler_interval=None,
+            watcher_options={"min_interval": 0.0},
+        )
+
+
+async def grouped(pilot: Pilot[None]) -> None:
+    await loaded(pilot)
+    table = pilot.app.runs_screen.table  # type: ignore[attr-defined]
+    await wait_for(lambda: len(table.rows) == 10, lambda: pilot.pause(0.02))  # + a group row
+    await pilot.pause()
+
+
+def test_a_sweep_grouped_at_200x50(snap_compare, sweep_app: WatchApp) -> None:
+    """Every column: the sweep as a group with its lr and use_n2v2 columns, PSNR, time, ETA."""
+    assert snap_compare(sweep_app, terminal_size=(200, 50), run_before=grouped)

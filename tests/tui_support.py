@@ -174,6 +174,41 @@ def write_fixture_runs(root: Path) -> dict[str, Path]:
     return runs
 
 
+def write_sweep_runs(root: Path, name: str = "n2v_sweep") -> dict[str, Path]:
+    """A 4-run sweep as ``hpc-runner sweep`` leaves it: ``sweep.yaml`` in its directory, each
+    run's values in its ``sweep_run.json`` (the real writer), runs in four phases, two with a
+    PSNR against the spec's ground truth."""
+    from hpc_runner.control.sweep_runs import write_run_values
+
+    sweep_dir = root / name
+    sweep_dir.mkdir(parents=True)
+    (sweep_dir / "sweep.yaml").write_text(
+        f"version: 1\nname: {name}\nbase: job.yaml\n"
+        "grid: {training.lr: [0.001, 0.01], training.use_n2v2: [false, true]}\n",
+        encoding="utf-8",
+    )
+    runs = {}
+    for index, (lr, n2v2) in enumerate(
+        [(0.001, False), (0.001, True), (0.01, False), (0.01, True)]
+    ):
+        run_name = f"lr={lr}_use_n2v2={str(n2v2).lower()}"
+        training = FakeTraining(sweep_dir / run_name, start=T0 + 10 * index, job=f"5000_{index}")
+        training.begin(2, 4).epoch(0, losses(4, 0.8 - 0.1 * index), val_loss=0.6 - 0.1 * index)
+        if index < 2:
+            training.epoch(1, losses(4, 0.5 - 0.1 * index), val_loss=0.4 - 0.1 * index)
+            training.finish()
+            training.evaluation("/data/clean.tif", 20.5, 28.0 + index)
+        elif index == 2:
+            training.crash("RuntimeError", "CUDA out of memory")
+        overrides = {"training.lr": lr, "training.use_n2v2": n2v2}
+        write_run_values(
+            training.run_dir, sweep=name, sweep_file=str(sweep_dir / "sweep.yaml"),
+            overrides=overrides, values=overrides,
+        )  # fmt: skip
+        runs[run_name] = training.run_dir
+    return runs
+
+
 def write_run_spec(
     run_dir: Path, profile: str = "example_site_a100", extra_setup: tuple[str, ...] = ()
 ) -> Path:

@@ -19,6 +19,15 @@ USAGE = (
     "       hpc-runner profiles new NAME [--from-slurm] [--partition P] [--force]"
 )
 
+EXAMPLES = """\
+examples:
+  hpc-runner profiles                          every profile, its file, what it shadows
+  hpc-runner profiles gpu                      the sbatch script the gpu profile produces
+  hpc-runner profiles new mine --from-slurm    a profile for this cluster, asked of SLURM
+  hpc-runner submit job.yaml --profile mine    ... then use it
+Every profile field: slurm_templates/README.md.
+"""
+
 
 def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     parser = subparsers.add_parser(
@@ -32,6 +41,8 @@ def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) ->
         "~/.config/hpc-runner/profiles), ./slurm_templates, then $HPC_RUNNER_TEMPLATES. With "
         "NAME, show the sbatch script the profile produces. `new NAME` writes a commented "
         "profile into the user's directory (--from-slurm: filled in from sinfo and scontrol).",
+        epilog=EXAMPLES,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
     )
     parser.add_argument("name", nargs="?", metavar="NAME", help="show this profile's sbatch script")
     parser.add_argument("new_name", nargs="?", help=argparse.SUPPRESS)

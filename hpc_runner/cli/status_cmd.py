@@ -7,21 +7,37 @@ import argparse
 from pathlib import Path
 from typing import Any
 
+EXAMPLES = """\
+examples:
+  hpc-runner status runs                       one line per run: phase, progress, losses, PSNR
+  hpc-runner status runs --json                one JSON object per run (keys: see the README)
+  hpc-runner status runs/n2v_demo_sweep --summary
+                                               a sweep's runs ranked (PSNR, else val_loss)
+  hpc-runner status runs/n2v_demo_sweep --summary --csv > results.csv
+"""
+
 
 def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     parser = subparsers.add_parser(
         "status",
         help="show every run below DIR",
         description="One line (or, with --json, one JSON object) per run directory below DIR.",
+        epilog=EXAMPLES,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
     )
     parser.add_argument("dir", nargs="?", type=Path, help="runs directory (default: ./runs)")
     parser.add_argument("--json", action="store_true", help="print a JSON array for scripts")
     parser.add_argument(
         "--summary",
         action="store_true",
-        help="rank the runs (a sweep) by best val_loss and name the best run's model",
+        help="rank the runs (a sweep) by PSNR against the spec's ground truth where every "
+        "finished run has one, else by best val_loss, and name the best run's model",
     )
-    parser.add_argument("--csv", action="store_true", help="print CSV (rows as with --json)")
+    parser.add_argument(
+        "--csv",
+        action="store_true",
+        help="print CSV (rows as with --json; text cells safe for spreadsheets)",
+    )
     parser.add_argument(
         "--no-cache",
         dest="cache",
@@ -62,6 +78,8 @@ def run(args: argparse.Namespace) -> int:
 
 
 COLUMNS = ("RUN", "PHASE", "EPOCH", "BATCH", "LOSS", "VAL_LOSS", "ATTEMPT", "REASON")
+#: Shown after VAL_LOSS when some run has a PSNR (its spec names a ground truth).
+PSNR_COLUMN = "PSNR"
 
 
 def _printable(text: str) -> str:
@@ -81,8 +99,8 @@ def _number(value: float | None) -> str:
     return "-" if value is None or value == -1 else f"{value:.4g}"
 
 
-def table_row(summary: dict[str, Any]) -> tuple[str, ...]:
-    return (
+def table_row(summary: dict[str, Any], psnr: bool = False) -> tuple[str, ...]:
+    cells = [
         _printable(summary["run"]),
         summary["phase"],
         _progress(summary["epoch_idx"], summary["max_epochs"]),
@@ -91,15 +109,20 @@ def table_row(summary: dict[str, Any]) -> tuple[str, ...]:
         _number(summary["val_loss"]),
         str(summary["attempt"]),
         _printable(summary["reason"] or "-"),
-    )
+    ]
+    if psnr:
+        cells.insert(6, "-" if summary.get("psnr") is None else f"{summary['psnr']:.2f}")
+    return tuple(cells)
 
 
 def print_table(summaries: list[dict[str, Any]], root: Path) -> None:
     if not summaries:
         print(f"no runs below {_printable(str(root))}")
         return
-    rows = [COLUMNS, *(table_row(summary) for summary in summaries)]
-    widths = [max(len(row[i]) for row in rows) for i in range(len(COLUMNS))]
+    psnr = any(summary.get("psnr") is not None for summary in summaries)
+    header = (*COLUMNS[:6], PSNR_COLUMN, *COLUMNS[6:]) if psnr else COLUMNS
+    rows = [header, *(table_row(summary, psnr) for summary in summaries)]
+    widths = [max(len(row[i]) for row in rows) for i in range(len(header))]
     for row in rows:
         print(
             "  ".join(cell.ljust(width) for cell, width in zip(row, widths, strict=True)).rstrip()

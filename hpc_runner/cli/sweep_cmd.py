@@ -12,6 +12,16 @@ from hpc_runner.stream.text import terminal_safe
 
 CLUSTERS = ("auto", "slurm", "local", "debug")
 
+EXAMPLES = """\
+examples:
+  hpc-runner sweep examples/sweep_demo.yaml --dry-run     the runs it would make, validated
+  hpc-runner sweep examples/sweep_demo.yaml --watch       submit, watch, then the ranking
+  hpc-runner sweep sweep.yaml --cluster local             every run as a local process
+  hpc-runner sweep sweep.yaml --cluster debug             one after another in this process
+  hpc-runner sweep sweep.yaml --only-failed               resubmit what crashed or was lost
+  hpc-runner status runs/<sweep name> --summary           the runs ranked, the best model
+"""
+
 
 def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     parser = subparsers.add_parser(
@@ -24,6 +34,8 @@ def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) ->
             "directory records the same values, whatever its name) is skipped; --only-failed "
             "resubmits those that crashed, were cancelled or never started."
         ),
+        epilog=EXAMPLES,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
     )
     parser.add_argument("sweep", type=Path, metavar="SWEEP.yaml", help="the sweep spec")
     parser.add_argument(
@@ -36,9 +48,16 @@ def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) ->
         help="resubmit runs that CRASHED, were cancelled or never started",
     )
     parser.add_argument(
-        "--cluster", choices=CLUSTERS, default="auto", help="where to run (default: auto)"
+        "--cluster",
+        choices=CLUSTERS,
+        default="auto",
+        help="where to run: slurm (one job array), local (processes on this machine), debug "
+        "(in this process, one run after another), auto = slurm where sbatch is on PATH, "
+        "else local (default: auto)",
     )
-    parser.add_argument("--profile", help="cluster profile for every run")
+    parser.add_argument(
+        "--profile", help="cluster profile for every run (list: hpc-runner profiles)"
+    )
     parser.add_argument(
         "--runs-dir",
         type=Path,

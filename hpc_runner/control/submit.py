@@ -18,6 +18,7 @@ same environment at the same path - true for a venv on a shared filesystem.
 from __future__ import annotations
 
 import contextlib
+import io
 import os
 import secrets
 import shlex
@@ -268,7 +269,7 @@ def _submit(
 
     executor = make_executor(scheduler, folder, profile, name)
     try:
-        with executor.batch():
+        with quiet_submission(), executor.batch():
             jobs = [
                 executor.submit(NodeJob(str(run_dir), attempt, checkpoint))
                 for run_dir, attempt, checkpoint in items
@@ -278,6 +279,12 @@ def _submit(
         message = str(exc).strip() or type(exc).__name__
         raise HpcRunnerError(f"the {scheduler} submission failed: {message}") from None
     return jobs
+
+
+def quiet_submission() -> contextlib.AbstractContextManager[object]:
+    """submitit prints a failed ``sbatch``'s stderr itself before raising it in its error:
+    silenced here, so that the user reads the scheduler's complaint once (in our message)."""
+    return contextlib.redirect_stderr(io.StringIO())
 
 
 def make_executor(

@@ -69,6 +69,7 @@ def submit_plan(
         job_process,
         make_executor,
         prepare_run,
+        quiet_submission,
     )
     from hpc_runner.node.job import NodeJob
     from hpc_runner.spec.job import dump_run_spec
@@ -99,7 +100,7 @@ def submit_plan(
         executor = make_executor(scheduler, folder, todo[0].spec.profile, sweep.name)
         if scheduler == "slurm" and sweep.array_parallelism:
             executor.update_parameters(slurm_array_parallelism=sweep.array_parallelism)
-        with executor.batch():
+        with quiet_submission(), executor.batch():
             jobs = [
                 executor.submit(NodeJob(str(run_dir), item.attempt, item.checkpoint))
                 for run_dir, item in items

@@ -13,25 +13,28 @@ from __future__ import annotations
 import asyncio
 import math
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from functools import partial
 from pathlib import Path
 from typing import Any, ClassVar
 
 from psygnal import EmissionInfo
-from textual.app import App
+from textual.app import App, SystemCommand
 from textual.binding import Binding, BindingType
-from textual.dom import DOMNode
+from textual.screen import Screen
 from textual.timer import Timer
 
 from hpc_runner.control.scheduler import SchedulerPoller
-from hpc_runner.tui.messages import ActionDone, RunsRead, SchedulerRead, WatcherFailed
+from hpc_runner.stream.runs import run_label
+from hpc_runner.tui.messages import ActionDone, RunsRead, SchedulerRead, SweepsRead, WatcherFailed
 from hpc_runner.tui.model import RunEntry
-from hpc_runner.tui.run_screen import RunScreen
+from hpc_runner.tui.run_ends import RunEnds
+from hpc_runner.tui.run_screen import LiveScreen
 from hpc_runner.tui.runs_screen import RunsScreen
-from hpc_runner.tui.runs_table import RunsTable
 from hpc_runner.watch.batches import WatchBatch
+from hpc_runner.watch.events import EventCommand
 from hpc_runner.watch.scheduler_watch import SchedulerWatcher
+from hpc_runner.watch.sweep_info import sweep_memberships, value_text
 from hpc_runner.watch.watcher import RunWatcher
 
 
@@ -56,20 +59,32 @@ class WatchApp(App[None]):
         Who asks the scheduler (default: a :class:`SchedulerPoller`: one batched query at most
         every 10 s, backing off to 2 minutes while nothing changes); tests pass one with a
         recorded command runner.
+    on_event : EventCommand | None
+        The user's ``--on-event`` command, run once per run that reaches an end.
+    exit_when_final : bool
+        Leave by itself once every run is in a final phase and its job has ended
+        (``submit --watch``); :attr:`final` then holds the phases.
     """
 
     TITLE = "hpc-runner watch"
-    ENABLE_COMMAND_PALETTE = False
     BINDINGS: ClassVar[list[BindingType]] = [
         Binding("q", "quit", "Quit", tooltip="leave (runs keep running)"),
         Binding("question_mark", "help", "Help", key_display="?", tooltip="this list of keys"),
         Binding("f1", "help", "Help", show=False, tooltip="this list of keys"),
         Binding(
-            "g",
+            "ctrl+r,f5",
             "rescan",
-            "Rescan",
+            "Refresh",
             show=False,
             tooltip="re-read every run, ask the scheduler again now",
+        ),
+        Binding(
+            "colon,ctrl+p",
+            "command_palette",
+            "Commands",
+            show=False,
+            key_display=":",
+            tooltip="search every command (sort, filter, open a run, theme)",
         ),
     ]
 
@@ -88,6 +103,8 @@ class WatchApp(App[None]):
         watcher_options: dict[str, Any] | None = None,
         scheduler_interval: float | None = 10.0,
         scheduler_poller: SchedulerPoller | None = None,
+        on_event: EventCommand | None = None,
+        exit_when_final: bool = False,
     ) -> None:
         super().__init__()
         self.root = Path(root)
@@ -107,6 +124,7 @@ class WatchApp(App[None]):
         self._applying = False
         self._last_refresh = -math.inf
         self._refresh_timer: Timer | None = None
+        self.ends = RunEnds(self, on_event, exit_when_final=exit_when_final)
 
     def get_default_screen(self) -> RunsScreen:
         """The runs table is the screen everything else is pushed on."""
@@ -136,6 +154,7 @@ class WatchApp(App[None]):
         for thread in (self.watcher, self.scheduler_watcher):
             if thread is not None:
                 thread.stop()
+        self.ends.wait()
 
     @property
     def runs_screen(self) -> RunsScreen:
@@ -155,19 +174,20 @@ class WatchApp(App[None]):
     def on_runs_read(self, message: RunsRead) -> None:
         """Apply a batch to the runs' states (psygnal events fire here, on the UI thread)."""
         batch = message.batch
-        new_runs = False
+        new_runs: list[str] = []
         self._applying = True  # psygnal events only mark runs dirty: one refresh afterwards
         try:
             for path in batch.removed:
                 if self.entries.pop(str(path), None) is not None:
                     self._dirty.add(str(path))
+                    self.ends.forget(str(path))
             for update in batch.updates:
                 key = str(update.run_dir)
                 entry = self.entries.get(key)
                 if entry is None:
                     entry = self.entries[key] = RunEntry(key, update.label, update.run_dir)
                     entry.run.status.events.connect(partial(self._status_changed, key))
-                    new_runs = True
+                    new_runs.append(key)
                 if update.batch.reset:
                     entry.samples.clear()
                 entry.run.apply_batch(update.batch)
@@ -184,8 +204,10 @@ class WatchApp(App[None]):
             self._applying = False
             if self.watcher is not None:
                 self.watcher.acknowledge()
-        if new_runs and self.scheduler_watcher is not None:
-            self.scheduler_watcher.check_soon()
+        if new_runs:
+            self._read_sweeps(new_runs)
+            if self.scheduler_watcher is not None:
+                self.scheduler_watcher.check_soon()
         if batch.initial_scan_done:  # the first complete picture: show it without waiting
             if self._refresh_timer is not None:
                 self._refresh_timer.stop()
@@ -209,6 +231,31 @@ class WatchApp(App[None]):
             )
             entry.job, entry.scheduler = view.job, view.scheduler
             self._dirty.add("" if same else entry.key)
+            if self.ends.answered(entry.key):  # its past is known only now: look again
+                self._dirty.add(entry.key)
+        self._schedule_refresh()
+
+    def _read_sweeps(self, keys: list[str]) -> None:
+        """Which sweep the new runs belong to and their values (on a worker: it reads files)."""
+        run_dirs = [self.entries[key].run_dir for key in keys if key in self.entries]
+
+        def work() -> None:
+            found = sweep_memberships(run_dirs)
+            self.post_message(SweepsRead({str(path): member for path, member in found.items()}))
+
+        self.run_worker(work, thread=True, group="sweeps", name="sweep_memberships")
+
+    def on_sweeps_read(self, message: SweepsRead) -> None:
+        """Group the runs under their sweeps, with their values as columns."""
+        for key, member in message.memberships.items():
+            entry = self.entries.get(key)
+            if entry is None or member.sweep_dir is None:
+                continue
+            sweep = run_label(self.root, member.sweep_dir)
+            entry.sweep = member.sweep_dir.absolute().name if sweep == "." else sweep
+            entry.params = {k: value_text(v) for k, v in member.overrides.items()}
+            entry.param_values = dict(member.overrides)
+            self._dirty.add(key)
         self._schedule_refresh()
 
     def _status_changed(self, key: str, info: EmissionInfo) -> None:
@@ -235,8 +282,9 @@ class WatchApp(App[None]):
         changed, self._dirty = frozenset(self._dirty), set()
         now = self.clock()
         for screen in self.screen_stack:
-            if isinstance(screen, RunScreen):
+            if isinstance(screen, LiveScreen):
                 screen.refresh_runs(changed, now)
+        self.ends.check(changed, now)
         self.refresh_count += 1
         if self._scanned and not self.scan_done.is_set():
             self.scan_done.set()
@@ -247,7 +295,7 @@ class WatchApp(App[None]):
             return  # shutting down: the screens' widgets are being removed
         now = self.clock()
         for screen in self.screen_stack:
-            if isinstance(screen, RunScreen):
+            if isinstance(screen, LiveScreen):
                 screen.tick(now)
 
     def on_watcher_failed(self, message: WatcherFailed) -> None:
@@ -268,21 +316,16 @@ class WatchApp(App[None]):
             self.notify(message.text, severity="error", timeout=15, markup=False)
 
     def action_help(self) -> None:
-        # Imported here: the detail screen pulls in plotext, which the first paint can do without.
-        from hpc_runner.tui.detail_screen import DetailScreen
-        from hpc_runner.tui.help_screen import HelpScreen
-        from hpc_runner.tui.logs_screen import LogsScreen
+        from hpc_runner.tui.help_screen import toggle_help
 
-        if isinstance(self.screen, HelpScreen):
-            self.screen.dismiss()
-            return
-        sections: list[tuple[str, tuple[type[DOMNode], ...]]] = [
-            ("Runs table", (RunsScreen, RunsTable)),
-            ("Run details", (DetailScreen,)),
-            ("Logs panel", (LogsScreen,)),
-            ("Everywhere", (type(self),)),
-        ]
-        self.push_screen(HelpScreen(sections))
+        toggle_help(self)
+
+    def get_system_commands(self, screen: Screen[Any]) -> Iterable[SystemCommand]:
+        """The command palette (``:``): Textual's own commands, then the runs table's."""
+        from hpc_runner.tui.commands import table_commands
+
+        yield from super().get_system_commands(screen)
+        yield from table_commands(self.runs_screen)
 
     def action_rescan(self) -> None:
         """Re-read every run and ask the scheduler about every job now (not at its next turn)."""

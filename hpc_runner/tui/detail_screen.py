@@ -13,12 +13,13 @@ from textual.containers import Horizontal
 from textual.timer import Timer
 from textual.widgets import Footer, Static
 
-from hpc_runner.stream.series import plot_series
+from hpc_runner.control.phase import format_duration
+from hpc_runner.tui.curves import integer_ticks, prepared, run_series
 from hpc_runner.tui.debug_messages import DebugMessages
 from hpc_runner.tui.exception_view import ExceptionView
 from hpc_runner.tui.loss_plot import LossPlot
 from hpc_runner.tui.messages import MetaLoaded
-from hpc_runner.tui.model import PHASE_STYLES, RunEntry, elapsed, eta, format_duration
+from hpc_runner.tui.model import PHASE_STYLES, RunEntry, elapsed, eta
 from hpc_runner.tui.progress_panel import TrainingProgress
 from hpc_runner.tui.run_info import RunInfo
 from hpc_runner.tui.run_screen import RunScreen
@@ -65,7 +66,18 @@ class DetailScreen(RunScreen):
     BINDINGS: ClassVar[list[BindingType]] = [
         Binding("escape", "back", "Back", tooltip="back to the runs table"),
         Binding("backspace", "back", "Back", show=False, tooltip="back to the runs table"),
+        Binding("L", "toggle_plot('log_y')", "Log scale", tooltip="loss on a logarithmic axis"),
+        Binding(
+            "E",
+            "toggle_plot('smooth')",
+            "Smooth",
+            tooltip="smooth the per-step loss (exponential moving average)",
+        ),
     ]
+
+    #: The plot's toggles (``L``, ``E``).
+    log_y = False
+    smooth = False
 
     def __init__(
         self, entry: RunEntry, entries: Mapping[str, RunEntry], clock: Callable[[], float]
@@ -84,8 +96,7 @@ class DetailScreen(RunScreen):
         yield Static(id="title", markup=False)
         yield TrainingProgress()
         with Horizontal(id="plots"):
-            yield LossPlot("loss", "step", id="loss")
-            yield LossPlot("val_loss", "epoch", id="val-loss")
+            yield LossPlot("loss and val_loss", "epoch", id="loss")
         with Horizontal(id="lower"):
             yield RunInfo(id="info")
             yield DebugMessages(id="debug")
@@ -152,9 +163,20 @@ class DetailScreen(RunScreen):
         self._last_plot = time.monotonic()
         run = self.entry.run
         self._plotted = (id(run.losses), len(run.losses), len(run.val_losses))
-        series = plot_series(run, max(16, 2 * loss_plot.size.width))
-        loss_plot.show(series.loss.xs, series.loss.ys)
-        self.query_one("#val-loss", LossPlot).show(series.val_loss.xs, series.val_loss.ys)
+        series, axis = run_series(run, max(16, 2 * loss_plot.size.width))
+        right = max((x for item in series for x in item.xs), default=0.0)
+        ticks = integer_ticks(right) if axis == "epoch" and right else None
+        notes = [name for name, on in (("log", self.log_y), ("smoothed", self.smooth)) if on]
+        loss_plot.show_series(
+            prepared(series, smooth=self.smooth, log_y=self.log_y),
+            x_label=axis, log_y=self.log_y, x_ticks=ticks, note=", ".join(notes),
+        )  # fmt: skip
+
+    def action_toggle_plot(self, name: str) -> None:
+        """Log scale or smoothing on or off."""
+        setattr(self, name, not getattr(self, name))
+        self._plotted = None
+        self._plot_soon()
 
     def _load_meta(self) -> None:
         run_dir, key = self.entry.run_dir, self.entry.key

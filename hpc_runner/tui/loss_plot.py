@@ -1,4 +1,4 @@
-"""A loss curve drawn in the terminal (plotext), fed at most a few hundred points.
+"""Curves drawn in the terminal (plotext), each fed at most a few hundred points.
 
 A long training has millions of steps; plotting them all would take seconds per frame. The curve
 is reduced to the min and max of at most ``width`` buckets (two braille dots per cell), which is
@@ -8,11 +8,42 @@ also what the eye can see at that size, and a spike stays visible (see
 
 from __future__ import annotations
 
+from dataclasses import dataclass
+
 from textual_plotext import PlotextPlot
+
+from hpc_runner.tui.text import literal
+
+
+@dataclass(frozen=True)
+class Series:
+    """One named curve of a plot (the plot's whole data API: a list of these).
+
+    Attributes
+    ----------
+    name : str
+        Its legend entry (from a file: shown literally).
+    xs, ys : list of float
+        The points, x increasing (at most a few hundred: see
+        :func:`~hpc_runner.stream.series.plot_series`).
+    color : str
+        A plotext colour name.
+    smooth : bool
+        The smoothing toggle applies to it (noisy per-step curves, not per-epoch ones).
+    marker : str
+        plotext's marker (``braille``: two dots per cell, the finest).
+    """
+
+    name: str
+    xs: list[float]
+    ys: list[float]
+    color: str = "cyan"
+    smooth: bool = False
+    marker: str = "braille"
 
 
 class LossPlot(PlotextPlot):
-    """One curve with a title and an x label; :meth:`show` replaces the data."""
+    """Curves with a title, a legend and labelled axes; :meth:`show_series` replaces them."""
 
     DEFAULT_CSS = """
     LossPlot { height: 1fr; min-height: 8; }
@@ -23,19 +54,54 @@ class LossPlot(PlotextPlot):
         self.title = title
         self.x_label = x_label
         self.points = 0
+        self.shown: list[Series] = []
 
     def on_mount(self) -> None:
         super().on_mount()
-        self.show([], [])
+        self.show_series([])
 
     def show(self, xs: list[float], ys: list[float]) -> None:
-        """Replace the curve (at most a few hundred points: see
+        """One unnamed curve (at most a few hundred points: see
         :func:`~hpc_runner.stream.series.plot_series`)."""
+        self.show_series([Series("", xs, ys)] if ys else [])
+
+    def show_series(
+        self,
+        series: list[Series],
+        *,
+        x_label: str | None = None,
+        log_y: bool = False,
+        x_ticks: list[int] | None = None,
+        note: str = "",
+    ) -> None:
+        """Replace the curves; a named series gets a legend entry.
+
+        Parameters
+        ----------
+        series : list of Series
+            What to draw (empty series are left out).
+        x_label : str, optional
+            The x axis' name (default: the one given at construction).
+        log_y : bool
+            A logarithmic y axis.
+        x_ticks : list of int, optional
+            Where the x axis is labelled (whole epochs).
+        note : str
+            Said after the title (``log``, ``smoothed``).
+        """
         plt = self.plt
         plt.clear_data()
-        plt.title(self.title if ys else f"{self.title} (no values yet)")
-        plt.xlabel(self.x_label)
-        if ys:
-            plt.plot(xs, ys, marker="braille")
-        self.points = len(ys)
+        plt.clear_figure()
+        drawn = [item for item in series if item.ys]
+        title = self.title if drawn else f"{self.title} (no values yet)"
+        plt.title(f"{title}  [{note}]" if note and drawn else title)
+        plt.xlabel(x_label or self.x_label)
+        plt.yscale("log" if log_y and drawn else "linear")
+        for item in drawn:
+            label = literal(item.name).plain or None
+            plt.plot(item.xs, item.ys, marker=item.marker, color=item.color, label=label)
+        if x_ticks and drawn:
+            plt.xticks([float(tick) for tick in x_ticks], [str(tick) for tick in x_ticks])
+        self.points = sum(len(item.ys) for item in drawn)
+        self.shown = drawn
         self.refresh()

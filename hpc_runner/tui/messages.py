@@ -7,7 +7,7 @@ one that changes status models and widgets.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 from rich.text import Text
@@ -16,6 +16,7 @@ from textual.message import Message
 from hpc_runner.watch.batches import WatchBatch
 from hpc_runner.watch.meta import RunMeta
 from hpc_runner.watch.scheduler_watch import JobView
+from hpc_runner.watch.sweep_info import SweepMembership
 
 
 class RunsRead(Message):
@@ -32,6 +33,14 @@ class SchedulerRead(Message):
     def __init__(self, views: dict[Path, JobView]) -> None:
         super().__init__()
         self.views = views
+
+
+class SweepsRead(Message):
+    """A worker read which sweep new runs belong to, and their values (keys are run keys)."""
+
+    def __init__(self, memberships: dict[str, SweepMembership]) -> None:
+        super().__init__()
+        self.memberships = memberships
 
 
 class WatcherFailed(Message):
@@ -68,6 +77,11 @@ class RunHighlighted(Message):
         self.key = key
 
 
+class TableChanged(Message):
+    """The user sorted the runs table (a key or a click) or marked runs: the status line
+    says how it is sorted and how many runs are marked."""
+
+
 class MetaLoaded(Message):
     """A worker read a run's ``run.yaml``, ``job.json`` and found its logs."""
 
@@ -79,15 +93,21 @@ class MetaLoaded(Message):
 
 @dataclass
 class LogText:
-    """The tail of one job log: the file, its last lines (already made printable), or an error."""
+    """What one job log gained: the file, new lines (made printable), or why there is none.
+
+    ``reset``: the lines replace what was shown (a first read, a replaced file); ``partial``
+    is the unfinished last line as it reads now.
+    """
 
     path: str | None
-    text: str
+    lines: list[str] = field(default_factory=list)
     error: str | None = None
+    reset: bool = True
+    partial: str = ""
 
 
 class LogsLoaded(Message):
-    """A worker read the tails of one attempt's stdout and stderr logs of a run.
+    """A worker read what one attempt's stdout and stderr logs of a run gained.
 
     ``attempts`` are the run's ``(attempt, job id)`` pairs, oldest first (empty when the run
     has no ``job.json``: nothing to choose from), ``attempt`` the one shown (None: none).

@@ -15,11 +15,11 @@ from typing import Any
 from rich.text import Text
 
 from hpc_runner.control.jobfile import JobRecord
-from hpc_runner.control.phase import Phase, RunPhase, derive_phase, format_duration
+from hpc_runner.control.phase import Phase, RunPhase, derive_phase
 from hpc_runner.control.scheduler import SchedulerState
 from hpc_runner.stream.run_state import RunState
 from hpc_runner.stream.status import TrainingState, TrainingStatus
-from hpc_runner.tui.text import literal, printable
+from hpc_runner.tui.text import printable
 from hpc_runner.watch.report import run_summary
 
 #: How each phase is coloured wherever it is shown (table, status line, detail title).
@@ -49,13 +49,10 @@ PHASE_ORDER: tuple[Phase, ...] = (
     Phase.STOPPED,
     Phase.DONE,
 )
-_PHASE_RANK = {phase: rank for rank, phase in enumerate(PHASE_ORDER)}
+PHASE_RANK = {phase: rank for rank, phase in enumerate(PHASE_ORDER)}
 
 #: Phases in which the clock alone moves what a row shows (elapsed time; TRAINING to STALLED).
 CLOCK_PHASES = frozenset({Phase.TRAINING, Phase.STALLED})
-
-#: What the table can be sorted by, in the order the sort key cycles through them.
-SORTS = ("name", "phase", "val_loss")
 
 #: Progress is measured over this much recent record time for the ETA (seconds).
 RATE_WINDOW = 600.0
@@ -85,6 +82,12 @@ class RunEntry:
         The run's ``job.json`` (the records' ``job`` is shown before it is read).
     scheduler : SchedulerState | None
         What the scheduler last said about that job.
+    sweep : str | None
+        The label of the sweep directory the run belongs to (None: a run of its own).
+    params : dict
+        The run's sweep values as shown (dotted key -> short text).
+    param_values : dict
+        The same values as recorded, to sort by (numbers as numbers).
     """
 
     key: str
@@ -96,6 +99,9 @@ class RunEntry:
     samples: deque[tuple[float, int]] = field(default_factory=lambda: deque(maxlen=64))
     job: JobRecord | None = None
     scheduler: SchedulerState | None = None
+    sweep: str | None = None
+    params: dict[str, str] = field(default_factory=dict)
+    param_values: dict[str, Any] = field(default_factory=dict)
 
     @property
     def job_id(self) -> str | None:
@@ -204,12 +210,6 @@ def format_progress(index: int, total: int) -> str:
     return f"{index + 1}/{total}" if total > 0 else str(index + 1)
 
 
-class NameCell(Text):
-    """The name cell of a row; carries the run's key so that the table can re-sort by key."""
-
-    run_key: str
-
-
 def phase_text(entry: RunEntry, now: float) -> Text:
     """``QUEUED (Priority)``: the phase coloured, then its reason; ``!`` if the file could not be
     read, ``…`` while it is still being read (before the reason, which the table truncates)."""
@@ -225,35 +225,6 @@ def phase_text(entry: RunEntry, now: float) -> Text:
     return text
 
 
-def row_cells(entry: RunEntry, now: float) -> tuple[Text, ...]:
-    """The cells of the runs table, in :data:`hpc_runner.tui.runs_table.COLUMNS` order."""
-    summary = entry.summary(now)
-    name = NameCell(literal(entry.label).plain)
-    name.run_key = entry.key
-    return (
-        name,
-        phase_text(entry, now),
-        Text(format_progress(summary["epoch_idx"], summary["max_epochs"])),
-        Text(format_progress(summary["batch_idx"], summary["max_batches"])),
-        Text(format_number(summary["loss"]), justify="right"),
-        Text(format_number(summary["best_val_loss"]), justify="right"),
-        Text(format_duration(elapsed(entry, now)), justify="right"),
-        Text(format_duration(eta(entry, now)), justify="right"),
-        Text(str(summary["attempt"]), justify="right"),
-    )
-
-
-def sort_key(entry: RunEntry, by: str, now: float) -> tuple[Any, ...]:
-    """Sort key of a run for one of :data:`SORTS`; ties are broken by name."""
-    name = entry.label.casefold()
-    if by == "phase":
-        return (_PHASE_RANK[entry.phase(now).phase], name)
-    if by == "val_loss":
-        best = entry.run.best_val_loss
-        return (best is None, best if best is not None else 0.0, name)
-    return (name,)
-
-
 def present_phases(entries: Iterable[RunEntry], now: float) -> list[Phase]:
     """The phases some run is in, in :data:`PHASE_ORDER` (what the filter key cycles over)."""
     present = {entry.phase(now).phase for entry in entries}
@@ -267,6 +238,6 @@ def next_filter(current: Phase | None, present: list[Phase]) -> Phase | None:
     """
     if current is None:
         return present[0] if present else None
-    rank = _PHASE_RANK[current]
-    later = [phase for phase in present if _PHASE_RANK[phase] > rank]
+    rank = PHASE_RANK[current]
+    later = [phase for phase in present if PHASE_RANK[phase] > rank]
     return later[0] if later else None

@@ -35,10 +35,22 @@ from hpc_runner.tui.questions import (
     resume_question,
     stop_question,
 )
-from hpc_runner.tui.text import literal
+from hpc_runner.tui.text import literal, printable, wrap_path
 
 
-class RunScreen(Screen[None]):
+class LiveScreen(Screen[None]):
+    """A screen that shows runs live: the app's coalesced refresh and clock tick reach it."""
+
+    def refresh_runs(self, changed: Collection[str], now: float | None = None) -> None:
+        """Show the runs whose keys are in ``changed`` as they are now (coalesced refresh)."""
+        raise NotImplementedError
+
+    def tick(self, now: float) -> None:
+        """The clock moved on (every second): update elapsed times and ETAs shown."""
+        raise NotImplementedError
+
+
+class RunScreen(LiveScreen):
     """A screen with a current run; subclasses say which one with :meth:`current_entry`.
 
     Each run key is bound twice: to its action, which :meth:`check_action` offers only in the
@@ -64,6 +76,13 @@ class RunScreen(Screen[None]):
         ),
         Binding("r", "refuse('resume')", "Resume", show=False),
         Binding("l", "show_logs", "Logs", tooltip="show the run's own job output, per attempt"),
+        Binding(
+            "y",
+            "copy_model",
+            "Copy model",
+            show=False,
+            tooltip="copy the run's best model (checkpoint path) to the clipboard",
+        ),
     ]
 
     #: Current time (the app's clock, injected so that tests and snapshots are reproducible).
@@ -73,14 +92,6 @@ class RunScreen(Screen[None]):
 
     def current_entry(self) -> RunEntry | None:
         """The run the keys act on (None: nothing selected)."""
-        raise NotImplementedError
-
-    def refresh_runs(self, changed: Collection[str], now: float | None = None) -> None:
-        """Show the runs whose keys are in ``changed`` as they are now (coalesced refresh)."""
-        raise NotImplementedError
-
-    def tick(self, now: float) -> None:
-        """The clock moved on (every second): update elapsed times and ETAs shown."""
         raise NotImplementedError
 
     # -- which keys are offered ---------------------------------------------------------------
@@ -175,6 +186,41 @@ class RunScreen(Screen[None]):
             self.notify("no run selected", severity="warning", timeout=3)
         else:
             self.app.push_screen(LogsScreen(entry))
+
+    def action_copy_model(self) -> None:
+        """Copy the best checkpoint's path (else the newest's) through the terminal (OSC 52).
+
+        A run that ended without recording its model names what it left on disk: looked for
+        on a worker thread (a shared filesystem may be slow).
+        """
+        entry = self.current_entry()
+        if entry is None:
+            self.notify("no run selected", severity="warning", timeout=3)
+            return
+        model = entry.run.model
+        path = (model.best_checkpoint or model.checkpoint) if model is not None else None
+        if path:
+            self._copy_path(entry, path)
+            return
+        run_dir, app = entry.run_dir, self.app
+
+        def work() -> None:
+            from hpc_runner.watch.report import checkpoints_on_disk
+
+            found = checkpoints_on_disk(run_dir)
+            path = (found.best_checkpoint or found.checkpoint) if found is not None else None
+            app.call_from_thread(self._copy_path, entry, path)
+
+        self.app.run_worker(work, thread=True, group="copy-model", name="checkpoints_on_disk")
+
+    def _copy_path(self, entry: RunEntry, path: str | None) -> None:
+        name = literal(entry.label).plain
+        if not path:
+            self.notify(f"{name}: no model yet (no checkpoint)", severity="warning", timeout=5)
+            return
+        self.app.copy_to_clipboard(path)
+        shown = wrap_path(printable(path, one_line=True), 46)
+        self.notify(f"copied to the clipboard:\n{shown}", title=name, timeout=10, markup=False)
 
     def _confirm(
         self,

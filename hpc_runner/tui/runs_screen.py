@@ -1,4 +1,4 @@
-"""The main screen: the status line, the runs table, and the keys."""
+"""The main screen: the status line, the runs table, the filter prompt, and the keys."""
 
 from __future__ import annotations
 
@@ -7,13 +7,30 @@ from typing import ClassVar
 
 from textual.app import ComposeResult
 from textual.binding import Binding, BindingType
-from textual.widgets import Footer
+from textual.widgets import Footer, Input
 
-from hpc_runner.tui.messages import RunHighlighted, RunSelected
+from hpc_runner.tui.messages import RunHighlighted, RunSelected, TableChanged
 from hpc_runner.tui.model import RunEntry
+from hpc_runner.tui.prompt_bar import PromptBar
 from hpc_runner.tui.run_screen import RunScreen
 from hpc_runner.tui.runs_table import RunsTable
 from hpc_runner.tui.status_bar import StatusBar
+
+
+def empty_text(root: str, query: str) -> list[str]:
+    """What the table says when it has no row: how to submit a first run, or that the filter
+    hides every run."""
+    if query:
+        return [f"No run matches {query!r}: esc clears the filter."]
+    return [
+        f"No runs below {root} yet. To submit a first one:",
+        "",
+        f"    hpc-runner submit job.yaml --runs-dir {root}",
+        "",
+        "(a commented job spec: examples/n2v_demo.yaml in hpc-runner's repository; every key",
+        " is in slurm_templates/README.md; `hpc-runner submit --help` shows the options).",
+        "It shows up here as soon as its directory is written.",
+    ]
 
 
 class RunsScreen(RunScreen):
@@ -30,13 +47,23 @@ class RunsScreen(RunScreen):
     """
 
     BINDINGS: ClassVar[list[BindingType]] = [
-        Binding("enter", "open_run", "Details", tooltip="open the highlighted run's details"),
-        Binding("o", "cycle_sort", "Sort", tooltip="sort by name, phase, best val_loss (cycles)"),
         Binding(
-            "f",
-            "cycle_filter",
+            "enter",
+            "open_run",
+            "Details",
+            tooltip="open the highlighted run's details (on a sweep: fold or unfold it)",
+        ),
+        Binding(
+            "slash",
+            "filter",
             "Filter",
-            tooltip="show one phase only (cycles over those present)",
+            key_display="/",
+            tooltip="show only runs whose name, phase or sweep values hold what you type",
+        ),
+        Binding("escape", "clear_filter", "Clear filter", show=False, tooltip="show every run"),
+        Binding("f", "cycle_filter", "Phase", show=False, tooltip="show one phase only (cycles)"),
+        Binding(
+            "p", "compare", "Compare", show=False, tooltip="plot the marked runs' curves together"
         ),
     ]
 
@@ -53,6 +80,7 @@ class RunsScreen(RunScreen):
     def compose(self) -> ComposeResult:
         yield StatusBar()
         yield RunsTable(self.entries, self.clock)
+        yield PromptBar(placeholder="filter: name, phase or sweep value (esc clears)")
         yield Footer()
 
     @property
@@ -61,6 +89,7 @@ class RunsScreen(RunScreen):
         return self.query_one(RunsTable)
 
     def on_mount(self) -> None:
+        self.table.focus()
         self.refresh_runs(())
 
     def current_entry(self) -> RunEntry | None:
@@ -71,7 +100,9 @@ class RunsScreen(RunScreen):
     def refresh_runs(self, changed: Collection[str], now: float | None = None) -> None:
         """Bring table and status line up to date (called by the app's coalesced refresh)."""
         now = self.clock() if now is None else now
-        self.table.sync(changed, now)
+        table = self.table
+        table.empty_text = [] if self.scanning else empty_text(self.root_label, table.filter_text)
+        table.sync(changed, now)
         self._show_status(now)
         self.offer_actions(now)
 
@@ -88,10 +119,12 @@ class RunsScreen(RunScreen):
             self.root_label,
             self.entries.values(),
             now=now,
-            sort_by=table.sort_by,
+            sort_by=table.sort_label,
             phase_filter=table.phase_filter,
             watching=self.watching,
             scanning=self.scanning,
+            query=table.filter_text,
+            marked=len(table.marked),
         )
 
     def on_run_highlighted(self, message: RunHighlighted) -> None:
@@ -100,21 +133,67 @@ class RunsScreen(RunScreen):
         if self.is_mounted:
             self.offer_actions(self.clock())
 
+    def on_table_changed(self, message: TableChanged) -> None:
+        message.stop()
+        self._show_status(self.clock())
+
     def action_open_run(self) -> None:
         from hpc_runner.tui.detail_screen import DetailScreen
 
+        table = self.table
         entry = self.current_entry()
         if entry is not None:
             self.app.push_screen(DetailScreen(entry, self.entries, self.clock))
+        elif table.selected_sweep is not None:
+            table.toggle_group(table.selected_sweep)
 
     def on_run_selected(self, message: RunSelected) -> None:
         message.stop()
         self.action_open_run()
 
-    def action_cycle_sort(self) -> None:
-        self.table.cycle_sort()
-        self.refresh_runs(())
-
     def action_cycle_filter(self) -> None:
         self.table.cycle_filter()
         self.refresh_runs(())
+
+    # -- the text filter -----------------------------------------------------------------------
+
+    def action_filter(self) -> None:
+        self.query_one(PromptBar).open()
+
+    def action_clear_filter(self) -> None:
+        bar = self.query_one(PromptBar)
+        if bar.value or self.table.filter_text:
+            bar.action_cancel()
+
+    def on_input_changed(self, message: Input.Changed) -> None:
+        """Filter as the user types (incremental, as in less and k9s)."""
+        message.stop()
+        self.table.set_filter_text(message.value)
+        self.refresh_runs(())
+
+    def on_input_submitted(self, message: Input.Submitted) -> None:
+        message.stop()
+        self.query_one(PromptBar).close()
+        self.table.focus()
+
+    def on_prompt_bar_cancelled(self, message: PromptBar.Cancelled) -> None:
+        message.stop()
+        self.table.set_filter_text("")
+        self.table.focus()
+        self.refresh_runs(())
+
+    # -- compare -------------------------------------------------------------------------------
+
+    def action_compare(self) -> None:
+        """Open one plot of the marked runs' curves (space marks; the highlighted run if none)."""
+        from hpc_runner.tui.compare_screen import CompareScreen
+
+        table = self.table
+        keys = [key for key in table.visible_keys if key in table.marked]
+        keys += sorted(table.marked - set(keys))
+        if not keys and table.selected_key is not None:
+            keys = [table.selected_key]
+        if not keys:
+            self.notify("mark runs with space first", severity="warning", timeout=4)
+            return
+        self.app.push_screen(CompareScreen([self.entries[key] for key in keys], self.clock))

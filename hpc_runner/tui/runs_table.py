@@ -1,63 +1,42 @@
-"""The runs table: one row per run, sortable, filterable by phase, selection kept across updates.
+"""The runs table: one row per run, sweeps grouped, sortable by any column, filtered, marked.
 
 Why not Textual's ``DataTable``: its render cache is keyed by a table-wide update counter, so
 changing one cell (an elapsed time, every second) re-renders every visible cell, ~80 ms per frame
-with a screenful of runs; a flood of records would keep a core busy. Here each row is rendered
-once into a :class:`~textual.strip.Strip` when its cells change and cached; drawing a frame only
-crops and styles cached strips (Textual's line API).
+with a screenful of runs. Here rows are cached strips (:mod:`.table_view`); which rows
+(:mod:`.table_rows`), which columns at this width (:mod:`.table_layout`) and what each cell says
+(:mod:`.columns`) are pure functions; this widget keeps them in sync with the app's entries.
 """
 
 from __future__ import annotations
 
 from collections.abc import Callable, Collection, Mapping
-from typing import ClassVar
 
-from rich.cells import cell_len
-from rich.style import Style
 from rich.text import Text
 from textual import events
-from textual.binding import Binding, BindingType
 from textual.geometry import Size
-from textual.scroll_view import ScrollView
 from textual.strip import Strip
 
 from hpc_runner.control.phase import Phase
-from hpc_runner.tui.messages import RunHighlighted, RunSelected
-from hpc_runner.tui.model import (
-    CLOCK_PHASES,
-    SORTS,
-    RunEntry,
-    next_filter,
-    present_phases,
+from hpc_runner.tui.columns import (
+    BY_KEY,
+    COLUMN_KEYS,
+    PARAM_PREFIX,
+    param_headers,
     row_cells,
-    sort_key,
 )
+from hpc_runner.tui.messages import RunHighlighted
+from hpc_runner.tui.model import CLOCK_PHASES, RunEntry, next_filter, present_phases
+from hpc_runner.tui.table_keys import TableKeys
+from hpc_runner.tui.table_layout import layout_for
+from hpc_runner.tui.table_rows import arrange, group_key, group_text, is_group, sweep_of
+from hpc_runner.tui.text import literal
 
-#: (key, header, width); the name column is as wide as the longest name, up to MAX_NAME_WIDTH.
-#: The phase column shows the phase and the start of its reason (the detail view has it all).
-COLUMNS: tuple[tuple[str, str, int], ...] = (
-    ("name", "Run", 0),
-    ("phase", "Phase", 24),
-    ("epoch", "Epoch", 7),
-    ("batch", "Batch", 11),
-    ("loss", "Loss", 9),
-    ("best", "Best val", 9),
-    ("elapsed", "Elapsed", 8),
-    ("eta", "ETA", 7),
-    ("attempt", "Try", 3),
-)
-COLUMN_KEYS = tuple(key for key, _, _ in COLUMNS)
-#: Numbers are right-aligned, their headers too.
-RIGHT_ALIGNED = frozenset({"loss", "best", "elapsed", "eta", "attempt"})
-MAX_NAME_WIDTH = 48
-#: Columns that widen to their widest cell instead of cutting it: a count cut short is wrong.
-GROWING = frozenset({"epoch", "batch"})
+__all__ = ["COLUMN_KEYS", "RunsTable"]
 
-#: Clicking these headers sorts by: run name, phase, best val_loss.
-HEADER_SORTS = {"name": "name", "phase": "phase", "best": "val_loss"}
+SORT_MARK = {False: " ▲", True: " ▼"}
 
 
-class RunsTable(ScrollView, can_focus=True):
+class RunsTable(TableKeys, can_focus=True):
     """Every run below the watched directory, kept in sync with the app's entries by :meth:`sync`.
 
     Parameters
@@ -68,16 +47,11 @@ class RunsTable(ScrollView, can_focus=True):
         Current time for elapsed and ETA (injected so that tests are reproducible).
     """
 
-    COMPONENT_CLASSES: ClassVar[set[str]] = {
-        "runs-table--header",
-        "runs-table--even-row",
-        "runs-table--cursor",
-    }
-
     DEFAULT_CSS = """
     RunsTable { height: 1fr; background: $surface; }
     RunsTable > .runs-table--header { text-style: bold; background: $panel; color: $foreground; }
     RunsTable > .runs-table--even-row { background: $surface-lighten-1 50%; }
+    RunsTable > .runs-table--group { background: $boost; }
     RunsTable > .runs-table--cursor {
         background: $block-cursor-blurred-background; color: $block-cursor-blurred-foreground;
     }
@@ -86,15 +60,6 @@ class RunsTable(ScrollView, can_focus=True):
     }
     """
 
-    BINDINGS: ClassVar[list[BindingType]] = [
-        Binding("up", "cursor(-1)", "Up", show=False, tooltip="highlight the run above"),
-        Binding("down", "cursor(1)", "Down", show=False, tooltip="highlight the run below"),
-        Binding("pageup", "page(-1)", "Page up", show=False, tooltip="one screen up"),
-        Binding("pagedown", "page(1)", "Page down", show=False, tooltip="one screen down"),
-        Binding("home", "to(0)", "First", show=False, tooltip="highlight the first run"),
-        Binding("end", "to(-1)", "Last", show=False, tooltip="highlight the last run"),
-    ]
-
     def __init__(
         self, entries: Mapping[str, RunEntry], clock: Callable[[], float], **kwargs: object
     ) -> None:
@@ -102,58 +67,74 @@ class RunsTable(ScrollView, can_focus=True):
         self.entries = entries
         self.clock = clock
         self.sort_by = "name"
+        self.reverse = False
+        self.focus_column = "name"
         self.phase_filter: Phase | None = None
-        self._order: list[str] = []
+        self.filter_text = ""
+        self.collapsed: set[str] = set()
+        self.marked: set[str] = set()
+        self.param_keys: list[str] = []
+        self._groups: dict[str, list[str]] = {}
         self._cells: dict[str, tuple[Text, ...]] = {}
-        self._strips: dict[str, Strip] = {}
-        self._widths = [max(width, cell_len(header)) for _, header, width in COLUMNS]
+        self._group_texts: dict[str, Text] = {}
         self._selected: str | None = None
-        self._styles: dict[str, Style] = {}
         self._stale: set[str] = set()  # rows whose clock-driven cells are redone when shown
-        self.cursor_row = 0
 
     # -- what tests and screens ask ------------------------------------------------------------
 
     @property
     def visible_keys(self) -> list[str]:
-        """Keys of the rows shown, top to bottom."""
-        return list(self._order)
+        """Keys of the runs shown, top to bottom (group headers left out)."""
+        return [key for key in self._rows if not is_group(key)]
+
+    @property
+    def rows(self) -> list[str]:
+        """Every row's key, top to bottom, group headers included."""
+        return list(self._rows)
 
     @property
     def selected_key(self) -> str | None:
-        """Key of the highlighted run, None if the table is empty."""
-        return self._order[self.cursor_row] if self._order else None
+        """Key of the highlighted run; None if the table is empty or a sweep is highlighted."""
+        key = self._rows[self.cursor_row] if self._rows else None
+        return None if key is None or is_group(key) else key
+
+    @property
+    def selected_sweep(self) -> str | None:
+        """The sweep whose header is highlighted, or whose run is."""
+        key = self._rows[self.cursor_row] if self._rows else None
+        if key is None:
+            return None
+        return sweep_of(key) if is_group(key) else self.entries[key].sweep
+
+    @property
+    def sort_label(self) -> str:
+        """``Best val ▼``: the header of the sort column and the direction (as the header)."""
+        return self.header_of(self.sort_by) + SORT_MARK[self.reverse]
 
     def row_index(self, key: str) -> int:
-        """Where a run is shown (0 = first row); ValueError if it is filtered out."""
-        return self._order.index(key)
+        """Where a run (or a group key) is shown (0 = first row); ValueError if it is not."""
+        return self._rows.index(key)
 
     def cell(self, key: str, column: str) -> Text:
-        """What a cell shows (``column`` is one of :data:`COLUMN_KEYS`)."""
+        """What a cell shows (``column``: one of :data:`COLUMN_KEYS`, or ``param:KEY``)."""
+        if column.startswith(PARAM_PREFIX):
+            return literal(self.entries[key].params.get(column.removeprefix(PARAM_PREFIX), ""))
         return self._cells[key][COLUMN_KEYS.index(column)]
 
     def column_x(self, column: str) -> int:
         """Where a column starts, in cells from the table's left edge."""
-        index = COLUMN_KEYS.index(column)
-        return sum(width + 2 for width in self._widths[:index])
+        return self.column_layout.x_of(column)
 
-    def move_cursor(self, row: int, *, scroll: bool = True) -> None:
-        """Highlight a row (clamped) and, by default, scroll it into view."""
-        if not self._order:
-            self.cursor_row = 0
-            self._set_selected(None)
-            return
-        self.cursor_row = max(0, min(row, len(self._order) - 1))
-        self._set_selected(self._order[self.cursor_row])
-        if scroll:
-            self._scroll_to_cursor()
-        self.refresh()
+    def group_text(self, sweep: str) -> Text:
+        """What a sweep's header row says."""
+        return self._group_texts[group_key(sweep)]
 
-    def cycle_sort(self) -> str:
-        """Sort by the next of name, phase, best val_loss; returns the new order's name."""
-        self.sort_by = SORTS[(SORTS.index(self.sort_by) + 1) % len(SORTS)]
+    # -- changing what is shown ----------------------------------------------------------------
+
+    def sort(self, column: str, *, reverse: bool = False) -> None:
+        """Sort by a column (``reverse``: descending); runs without a value stay last."""
+        self.sort_by, self.reverse, self.focus_column = column, reverse, column
         self.sync()
-        return self.sort_by
 
     def cycle_filter(self) -> Phase | None:
         """Show the next phase some run is in (None: every run); returns the new filter."""
@@ -163,44 +144,85 @@ class RunsTable(ScrollView, can_focus=True):
         self.sync(now=now)
         return self.phase_filter
 
+    def set_filter_text(self, query: str) -> None:
+        """Show only the runs matching every word of ``query`` (name, phase, sweep values)."""
+        if query != self.filter_text:
+            self.filter_text = query
+            self.sync()
+
+    def toggle_group(self, sweep: str) -> None:
+        """Fold or unfold a sweep; the highlight moves to its header when it folds."""
+        if sweep in self.collapsed:
+            self.collapsed.discard(sweep)
+        else:
+            self.collapsed.add(sweep)
+            self._selected = group_key(sweep)
+        self.sync()
+
+    def toggle_mark(self) -> None:
+        """Mark or unmark the highlighted run (on a sweep's header: all its runs shown)."""
+        key = self._rows[self.cursor_row] if self._rows else None
+        if key is None:
+            return
+        keys = set(self._groups.get(key, [])) if is_group(key) else {key}
+        if keys <= self.marked:
+            self.marked -= keys
+        else:
+            self.marked |= keys
+        for changed in keys:
+            self._strips.pop(changed, None)
+        self.refresh()
+
     # -- keeping up with the entries -----------------------------------------------------------
 
     def sync(self, changed: Collection[str] = (), now: float | None = None) -> None:
-        """Show the app's entries: new rows, removed rows, order, and the changed runs' cells.
+        """Show the app's entries: new rows, removed rows, order, groups and changed cells.
 
         Only rows whose text changed are rendered again; the highlighted run stays highlighted
         wherever sorting moves it.
         """
         now = self.clock() if now is None else now
-        shown = [
-            entry
-            for entry in self.entries.values()
-            if self.phase_filter is None or entry.phase(now).phase is self.phase_filter
-        ]
-        shown.sort(key=lambda entry: sort_key(entry, self.sort_by, now))
+        entries = list(self.entries.values())
+        phases = {entry.key: entry.phase(now) for entry in entries}
+        arranged = arrange(
+            entries, phases, now=now, column=self.sort_by, reverse=self.reverse,
+            query=self.filter_text, phase_filter=self.phase_filter, collapsed=self.collapsed,
+        )  # fmt: skip
         for key in [key for key in self._cells if key not in self.entries]:
             del self._cells[key]
             self._strips.pop(key, None)
+        self.marked &= self.entries.keys()
+        rows = arranged.rows
         redrawn = [
-            entry.key
-            for entry in shown
-            if (entry.key in changed or entry.key not in self._cells)
-            and self._recompute(entry, now)
+            key
+            for key in rows
+            if not is_group(key)
+            and (key in changed or key not in self._cells)
+            and self._recompute(self.entries[key], now)
         ]
-        order = [entry.key for entry in shown]
-        layout = (order, list(self._widths), self.cursor_row)
-        self._order = order
-        self._fit_columns()
-        if self._selected in self._order:
-            self.cursor_row = self._order.index(self._selected)
-        self.cursor_row = max(0, min(self.cursor_row, len(self._order) - 1))
-        self._set_selected(self._order[self.cursor_row] if self._order else None)
-        self.virtual_size = Size(sum(width + 2 for width in self._widths), len(self._order) + 1)
-        if layout != (self._order, self._widths, self.cursor_row):
+        for group, members in arranged.groups.items():
+            sweep = sweep_of(group)
+            total = sum(1 for entry in entries if entry.sweep == sweep)
+            shown = [self.entries[key] for key in members]
+            text = group_text(sweep, shown, phases, total=total, collapsed=sweep in self.collapsed)
+            if self._group_texts.get(group) != text:
+                self._group_texts[group] = text
+                self._strips.pop(group, None)
+                redrawn.append(group)
+        self._groups = arranged.groups
+        before = (self._rows, self.column_layout, self.cursor_row)
+        self._rows = rows
+        self._fit_columns(now)
+        if self._selected in self._rows:
+            self.cursor_row = self._rows.index(self._selected)
+        self.cursor_row = max(0, min(self.cursor_row, len(self._rows) - 1))
+        self._set_selected(self._rows[self.cursor_row] if self._rows else None)
+        self.virtual_size = Size(self.column_layout.total, len(self._rows) + 1)
+        if before != (self._rows, self.column_layout, self.cursor_row):
             self.refresh()
         else:  # same rows in the same places: repaint only the lines whose text changed
             for key in redrawn:
-                self.refresh_line(self._order.index(key) + 1)
+                self.refresh_line(self._rows.index(key) + 1)
 
     def tick(self, now: float) -> None:
         """Move elapsed times and ETAs of training runs on; rows off screen wait until shown.
@@ -211,7 +233,7 @@ class RunsTable(ScrollView, can_focus=True):
         """
         first = self.scroll_offset.y
         visible = range(first, first + max(0, self.size.height - 1))
-        for index, key in enumerate(self._order):
+        for index, key in enumerate(self._rows):
             entry = self.entries.get(key)
             if entry is None or entry.phase(now).phase not in CLOCK_PHASES:
                 continue
@@ -224,6 +246,9 @@ class RunsTable(ScrollView, can_focus=True):
         """Renew a row's cells; True if its text changed (its cached strip is then dropped)."""
         self._stale.discard(entry.key)
         cells = row_cells(entry, now)
+        if entry.sweep is not None:  # under its sweep's header: its own name, indented
+            inside = entry.label.removeprefix(entry.sweep + "/")
+            cells = (literal("  " + inside), *cells[1:])
         if self._cells.get(entry.key) == cells:
             return False
         self._cells[entry.key] = cells
@@ -231,114 +256,56 @@ class RunsTable(ScrollView, can_focus=True):
         return True
 
     def _set_selected(self, key: str | None) -> None:
-        """Remember the highlighted run; tell the screen when it is another one (its keys)."""
+        """Remember the highlighted row; tell the screen when it is another one (its keys)."""
         if key != self._selected:
             self._selected = key
-            self.post_message(RunHighlighted(key))
+            self.post_message(RunHighlighted(key if key and not is_group(key) else None))
 
-    def _fit_columns(self) -> None:
-        """The name column as wide as the longest name (up to MAX_NAME_WIDTH); progress columns
-        as wide as their widest cell, so that ``198/3000`` is never cut to ``198/30…``."""
-        widths = list(self._widths)
-        for index, (key, header, width) in enumerate(COLUMNS):
-            if index == 0 or key in GROWING:
-                cells = [self._cells[row][index].cell_len for row in self._order]
-                widest = max([cell_len(header), width, *cells])
-                widths[index] = min(MAX_NAME_WIDTH, widest) if index == 0 else widest
-        if widths != self._widths:
-            self._widths = widths
+    def header_of(self, key: str) -> str:
+        """What a column's header says (a parameter: its short key)."""
+        if key.startswith(PARAM_PREFIX):
+            return param_headers(self.param_keys).get(key.removeprefix(PARAM_PREFIX), key)
+        return BY_KEY[key].header
+
+    def _fit_columns(self, now: float) -> None:
+        """Choose the columns for this width (see :func:`.table_layout.layout_for`)."""
+        runs = [self.entries[key] for key in self._rows if not is_group(key)]
+        width = self.scrollable_content_region.width or self.size.width or 80
+        layout, self.param_keys = layout_for(runs, self._cells, width, self.sort_by)
+        if layout != self.column_layout:
+            self.column_layout = layout
             self._strips.clear()
 
     # -- drawing -------------------------------------------------------------------------------
 
-    def _render_row(self, cells: tuple[Text, ...]) -> Strip:
-        line = Text(no_wrap=True, end="")
-        for cell, width in zip(cells, self._widths, strict=True):
-            text = cell.copy()
-            text.truncate(width, overflow="ellipsis")
-            text.align(cell.justify if cell.justify in ("right", "center") else "left", width)
-            line.append(" ")
-            line.append_text(text)
-            line.append(" ")
-        return Strip(list(line.render(self.app.console)), line.cell_len)
+    def _row_strip(self, key: str) -> Strip:
+        cached = self._strips.get(key)
+        if cached is not None:
+            return cached
+        if is_group(key):
+            text = self._group_texts[key].copy()
+            text.truncate(max(self.column_layout.total, self.size.width) - 1, overflow="ellipsis")
+            cached = self._strip(Text(" ", end="").append_text(text))
+        else:
+            cells = [self.cell(key, column) for column in self.column_layout.keys]
+            cached = self._render_row(cells, "●" if key in self.marked else " ")
+        self._strips[key] = cached
+        return cached
 
-    def _style(self, name: str) -> Style:
-        """The widget's style, or a component style over it (cached until theme or focus change)."""
-        style = self._styles.get(name)
-        if style is None:
-            style = self.rich_style
-            if name:
-                style = style + self.get_component_rich_style(name)
-            self._styles[name] = style
-        return style
-
-    def render_line(self, y: int) -> Strip:
-        scroll_x, scroll_y = self.scroll_offset
-        width = self.size.width
-        if y == 0:
-            header = self._style("runs-table--header")
-            labels = tuple(
-                Text(label, justify="right" if key in RIGHT_ALIGNED else "left")
-                for key, label, _ in COLUMNS
-            )
-            heading = self._render_row(labels).apply_style(header)
-            return heading.crop_extend(scroll_x, scroll_x + width, header)
-        index = scroll_y + y - 1
-        if index >= len(self._order):
-            return Strip.blank(width, self._style(""))
-        key = self._order[index]
+    def _before_draw(self, key: str) -> None:
         if key in self._stale and key in self.entries:  # scrolled into view since a tick
             self._recompute(self.entries[key], self.clock())
-        cached = self._strips.get(key)
-        if cached is None:
-            cached = self._strips[key] = self._render_row(self._cells[key])
-        if index == self.cursor_row:
-            style = self._style("runs-table--cursor")
-        else:
-            style = self._style("runs-table--even-row" if index % 2 else "")
-        return cached.apply_style(style).crop_extend(scroll_x, scroll_x + width, style)
 
-    def notify_style_update(self) -> None:
-        """Theme or focus changed: cached styles and rows are stale."""
-        super().notify_style_update()
-        self._styles.clear()  # theme or focus changed
-        self._strips.clear()
+    def _header_strip(self) -> Strip:
+        labels = []
+        for column in self.column_layout.columns:
+            label = self.header_of(column.key)
+            label += SORT_MARK[self.reverse] if column.key == self.sort_by else ""
+            text = Text(label, justify="right" if column.right else "left")
+            if column.key == self.focus_column and self.has_focus:
+                text.stylize("underline")
+            labels.append(text)
+        return self._render_row(labels).apply_style(self._style("runs-table--header"))
 
-    # -- keys and mouse ------------------------------------------------------------------------
-
-    def _scroll_to_cursor(self) -> None:
-        rows = max(1, self.size.height - 1)
-        top = self.scroll_offset.y
-        if self.cursor_row < top:
-            self.scroll_to(y=self.cursor_row, animate=False)
-        elif self.cursor_row >= top + rows:
-            self.scroll_to(y=self.cursor_row - rows + 1, animate=False)
-
-    def action_cursor(self, step: int) -> None:
-        self.move_cursor(self.cursor_row + step)
-
-    def action_page(self, direction: int) -> None:
-        self.move_cursor(self.cursor_row + direction * max(1, self.size.height - 2))
-
-    def action_to(self, row: int) -> None:
-        self.move_cursor(row if row >= 0 else len(self._order) - 1)
-
-    def on_click(self, event: events.Click) -> None:
-        scroll_x, scroll_y = self.scroll_offset
-        if event.y == 0:
-            x = event.x + scroll_x
-            column = next((key for key in reversed(COLUMN_KEYS) if x >= self.column_x(key)), "name")
-            sort = HEADER_SORTS.get(column)
-            if sort is None:
-                self.notify("click Run, Phase or Best val to sort", timeout=3)
-            else:
-                self.sort_by = sort
-                self.sync()
-            return
-        index = scroll_y + event.y - 1
-        if index >= len(self._order):
-            return
-        if index == self.cursor_row or event.chain > 1:
-            self.post_message(RunSelected(self._order[index]))
-        else:
-            self.move_cursor(index, scroll=False)
+    def on_resize(self, event: events.Resize) -> None:
+        self.sync()

@@ -43,8 +43,14 @@ def status_line(
     phase_filter: Phase | None,
     watching: str,
     scanning: bool,
+    query: str = "",
+    marked: int = 0,
 ) -> Text:
-    """The bar's text (a pure function, so that it is tested without an app)."""
+    """The bar's text (a pure function, so that it is tested without an app).
+
+    ``sort_by`` is the table's sort label (its header and direction), ``query`` the text
+    filter, ``marked`` how many runs are marked to compare.
+    """
     runs = list(entries)
     counts = Counter(entry.phase(now).phase for entry in runs)
     total = len(runs)
@@ -57,7 +63,13 @@ def status_line(
     if not total and not scanning:
         line.append("  (none yet: waiting for */status.jsonl to appear)", style="dim")
     shown = phase_filter.value.lower() if phase_filter is not None else "all"
-    line.append(f"  │ sort: {sort_by} · show: {shown} │ ", style="dim")
+    line.append(f"  │ sort: {sort_by} · show: {shown}", style="dim")
+    if query:
+        line.append(" · filter: ", style="dim")
+        line.append_text(literal(query, "bold"))
+    if marked:
+        line.append(f" · {marked} marked", style="dim")
+    line.append(" │ ", style="dim")
     freshness = scheduler_freshness(runs, now)
     if freshness:
         line.append(f"{freshness} │ ", style="dim")
@@ -84,6 +96,8 @@ class StatusBar(Static):
         phase_filter: Phase | None,
         watching: str,
         scanning: bool,
+        query: str = "",
+        marked: int = 0,
     ) -> None:
         """Show :func:`status_line` of these runs (redrawn only if it changed)."""
         line = status_line(
@@ -94,6 +108,8 @@ class StatusBar(Static):
             phase_filter=phase_filter,
             watching=watching,
             scanning=scanning,
+            query=query,
+            marked=marked,
         )
         if line != self._shown:  # Text equality: same characters, same styles
             self._shown = line

@@ -42,3 +42,23 @@ def strip_ansi(text: str) -> str:
     """Log text as a terminal would leave it (see :func:`hpc_runner.stream.text.log_text`):
     ANSI sequences removed, ``\\r`` rewrites applied, other controls escaped; tabs as spaces."""
     return log_text(text).replace("\t", "    ")
+
+
+def wrap_path(path: str, width: int) -> str:
+    """A long path on several lines, each broken after a separator (``/``), never inside a
+    name unless one name alone is wider than ``width``."""
+    width = max(8, width)
+    parts = [part + "/" for part in path.split("/")]
+    parts[-1] = parts[-1][:-1]
+    lines: list[str] = []
+    line = ""
+    for part in parts:
+        if line and len(line) + len(part) > width:
+            lines.append(line)
+            line = ""
+        while len(part) > width:
+            lines.append(part[:width])
+            part = part[width:]
+        line += part
+    lines.append(line)
+    return "\n".join(lines)
