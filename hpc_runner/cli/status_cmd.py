@@ -54,7 +54,7 @@ def run(args: argparse.Namespace) -> int:
     return 0
 
 
-COLUMNS = ("RUN", "PHASE", "EPOCH", "BATCH", "LOSS", "VAL_LOSS", "ATTEMPT", "REASON")
+COLUMNS = ("RUN", "PHASE", "EPOCH", "BATCH", "LOSS", "VAL_LOSS", "GPU%", "MEM", "ATTEMPT", "REASON")
 
 
 def _printable(text: str) -> str:
@@ -75,6 +75,9 @@ def _number(value: float | None) -> str:
 
 
 def table_row(summary: dict[str, Any]) -> tuple[str, ...]:
+    from hpc_runner.watch.resources import gpu_cell, memory_cell
+
+    resources = summary.get("resources")
     return (
         _printable(summary["run"]),
         summary["phase"],
@@ -82,6 +85,8 @@ def table_row(summary: dict[str, Any]) -> tuple[str, ...]:
         _progress(summary["batch_idx"], summary["max_batches"]),
         _number(summary["loss"]),
         _number(summary["val_loss"]),
+        gpu_cell(resources),
+        memory_cell(resources),
         str(summary["attempt"]),
         _printable(summary["reason"] or "-"),
     )
@@ -100,3 +105,5 @@ def print_table(summaries: list[dict[str, Any]], root: Path) -> None:
     for summary in summaries:
         if summary.get("error"):
             print(_printable(f"{summary['run']}: {summary['error']}"))
+        if summary.get("time_limit_warning"):
+            print(_printable(f"{summary['run']}: time limit: {summary['time_limit_warning']}"))

@@ -22,6 +22,7 @@ import msgspec
 
 from hpc_runner.stream.record_values import ModelLocation, RecordedException, model_location_of
 from hpc_runner.stream.status import TrainingState, TrainUpdate, TrainUpdateType
+from hpc_runner.stream.system_values import EnvironmentValue, SystemValue
 
 __all__ = [
     "EXTENSION_CLASSES",
@@ -169,8 +170,24 @@ class EvaluationRecord(ExtensionRecord, tag="evaluation"):
     value: EvaluationValue
 
 
+class EnvironmentRecord(ExtensionRecord, tag="environment"):
+    """What an attempt runs with and was granted (:mod:`hpc_runner.stream.system_values`)."""
+
+    name = "environment"
+    value: EnvironmentValue
+
+
+class SystemRecord(ExtensionRecord, tag="system"):
+    """One sample of GPU, CPU, memory and throughput (:mod:`hpc_runner.stream.system_values`)."""
+
+    name = "system"
+    value: SystemValue
+
+
 #: Extension record classes by type name (the ``type`` key of their lines).
-EXTENSION_CLASSES: dict[str, type[ExtensionRecord]] = {cls.name: cls for cls in (EvaluationRecord,)}
+EXTENSION_CLASSES: dict[str, type[ExtensionRecord]] = {
+    cls.name: cls for cls in (EvaluationRecord, EnvironmentRecord, SystemRecord)
+}
 
 
 RECORD_CLASSES: dict[TrainUpdateType, type[Record]] = {
@@ -201,6 +218,8 @@ AnyRecord = (
     | ExceptionRecord
     | CareamistRecord
     | EvaluationRecord
+    | EnvironmentRecord
+    | SystemRecord
 )
 
 #: Shared encoder; the writer encodes into its own reusable buffer with ``encode_into``.
