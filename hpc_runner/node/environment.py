@@ -201,13 +201,11 @@ def collect_environment(
     nvml : module, optional
         ``pynvml`` or a test double.
     """
-    import hpc_runner
-
     environ = dict(os.environ)
     started = process_start()
     gpu, note = gpu_facts(nvml)
     facts: dict[str, Any] = {
-        "hpc_runner": hpc_runner.__version__,
+        "hpc_runner": package_version("hpc-runner"),
         "careamics": package_version("careamics"),
         "torch": package_version("torch"),
         "lightning": package_version("lightning"),

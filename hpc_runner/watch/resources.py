@@ -28,24 +28,26 @@ def environment_json(run: RunState) -> dict[str, Any] | None:
 
 
 def run_forecast(run: RunState, now: float) -> Forecast:
-    """ETA and time-limit outlook of a training from its status, samples and environment.
+    """ETA and time-limit outlook of a training from its samples, status and environment.
 
-    The steps done are the status' (fresher than the newest sample) moved on at the measured
-    rate for the time since the last record; the rate is the newest attempt's over the last
-    few minutes (:meth:`~hpc_runner.stream.resources.Resources.steps_per_s_recent`).
+    The steps done are the newest sample's, moved on at the measured rate for the time since
+    it was taken (the status alone overcounts an epoch for a moment: a new epoch's record comes
+    before its first batch's); the rate is the newest attempt's over the last few minutes
+    (:meth:`~hpc_runner.stream.resources.Resources.steps_per_s_recent`).
     """
-    status = run.status
-    done = steps_done(status)
-    rate = run.resources.steps_per_s_recent()
+    status, resources = run.status, run.resources
+    rate = resources.steps_per_s_recent()
     environment = run.environment
     end = environment.end_time if environment is not None else None
     time_left = end - now if end is not None else None
+    latest = resources.latest
+    done: float | None = steps_done(status)
+    if latest is not None and latest.steps is not None:
+        done = latest.steps + (rate or 0.0) * max(0.0, now - resources.latest_t)
     if done is None or status.max_epochs <= 0:
         return Forecast(time_left_s=time_left)
-    if rate and run.last_time is not None:
-        done += round(rate * max(0.0, now - run.last_time))
     return forecast(
-        done=done,
+        done=round(done),
         max_epochs=status.max_epochs,
         steps_per_epoch=status.max_batches,
         steps_per_s=rate,
@@ -88,6 +90,8 @@ def format_bytes(value: float | None) -> str:
     """``6.1 GB`` (GB of 1024³ bytes, as SLURM counts them); ``-`` when unknown."""
     if value is None:
         return "-"
+    if value >= _GB and value % _GB == 0:  # what was asked for: 64 GB, not 64.0 GB
+        return f"{value / _GB:.0f} GB"
     if value >= 100 * _GB:
         return f"{value / _GB:.0f} GB"
     if value >= 0.1 * _GB:
