@@ -23,8 +23,12 @@ HISTORY_POINTS = 512
 #: (time, steps) pairs kept for the training rate (newest attempt only).
 RATE_POINTS = 64
 
-#: The rate is measured over at most this much recent time (seconds).
+#: The rate is measured over at most this much recent time (seconds) ...
 RATE_WINDOW_S = 600.0
+
+#: ... and over at most this share of the attempt so far: a training's first minutes (loading,
+#: caching, warm-up) say little about its pace later on.
+RATE_SHARE = 0.5
 
 _NAN = math.nan
 
@@ -160,13 +164,15 @@ class Resources(msgspec.Struct, kw_only=True):
         return self.wall_done + (self.wall or 0.0)
 
     def steps_per_s_recent(self) -> float | None:
-        """Training steps per second over the last :data:`RATE_WINDOW_S` of the newest attempt
+        """Training steps per second of the newest attempt over its recent past: the last
+        :data:`RATE_WINDOW_S`, or the last :data:`RATE_SHARE` of the attempt if shorter
         (validations and checkpoints included: it is measured over wall time)."""
         points = self.rate_points
         if len(points) < 2:
             return None
         last_t, last_steps = points[-1]
-        anchor = next((p for p in points if last_t - p[0] <= RATE_WINDOW_S), points[-2])
+        window = min(RATE_WINDOW_S, RATE_SHARE * (last_t - points[0][0]))
+        anchor = next((p for p in points if last_t - p[0] <= window), points[-2])
         if anchor is points[-1]:
             anchor = points[-2]
         span = last_t - anchor[0]
