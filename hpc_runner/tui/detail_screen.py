@@ -118,7 +118,7 @@ class DetailScreen(RunScreen):
         self.query_one(DebugMessages).show(run.debug)
         self.query_one(ExceptionView).show(run.exception)
         self.query_one(RunInfo).show(entry, self.meta, now)
-        self.query_one(ResourcesPanel).show(entry, now)
+        self.query_one(ResourcesPanel).show(entry, now, self.entries.values())
         self._plot_soon()
         meta_key = (entry.job_id, run.job, run.attempt, run.status.state, run.model is None)
         if meta_key != self._meta_for:

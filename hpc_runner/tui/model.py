@@ -21,6 +21,7 @@ from hpc_runner.stream.run_state import RunState
 from hpc_runner.stream.status import TrainingState, TrainingStatus
 from hpc_runner.tui.text import literal, printable
 from hpc_runner.watch.report import run_summary
+from hpc_runner.watch.resources import gpu_cell, memory_cell
 
 #: How each phase is coloured wherever it is shown (table, status line, detail title).
 PHASE_STYLES: dict[Phase, str] = {
@@ -240,6 +241,8 @@ def row_cells(entry: RunEntry, now: float) -> tuple[Text, ...]:
         Text(format_duration(elapsed(entry, now)), justify="right"),
         Text(format_duration(eta(entry, now)), justify="right"),
         Text(str(summary["attempt"]), justify="right"),
+        Text(gpu_cell(summary["resources"]), justify="right"),
+        Text(memory_cell(summary["resources"]), justify="right"),
     )
 
 

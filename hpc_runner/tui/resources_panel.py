@@ -11,7 +11,7 @@ arrived.
 from __future__ import annotations
 
 import math
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
 from typing import Any
 
 from rich.text import Text
@@ -24,7 +24,7 @@ from hpc_runner.stream.run_state import RunState
 from hpc_runner.tui.loss_plot import LossPlot
 from hpc_runner.tui.model import RunEntry
 from hpc_runner.tui.text_panel import TextPanel
-from hpc_runner.watch.efficiency import facts_of, report_lines
+from hpc_runner.watch.efficiency import EfficiencyFacts, combine, facts_of, report_lines
 from hpc_runner.watch.resources import format_bytes, resources_json, run_forecast
 
 _GB = float(1 << 30)
@@ -99,8 +99,25 @@ def resource_lines(run: RunState, phase: Phase, now: float) -> list[tuple[str, s
     return rows
 
 
-def resources_text(run: RunState, phase: Phase, now: float) -> Text:
-    """The panel's text: the figures, then the efficiency report when the run has ended."""
+def sweep_efficiency(
+    entry: RunEntry, entries: Iterable[RunEntry], now: float
+) -> EfficiencyFacts | None:
+    """The efficiency of the sweep the run belongs to (the runs in its parent directory, as
+    ``status --summary`` of that directory adds them up): its ended, sampled runs combined by
+    :func:`~hpc_runner.watch.efficiency.combine`; None for a lone run or with fewer than two."""
+    siblings = [other for other in entries if other.run_dir.parent == entry.run_dir.parent]
+    if len(siblings) < 2:
+        return None
+    facts = [facts_of(other.run) for other in siblings if other.phase(now).phase.final]
+    ended = [fact for fact in facts if fact is not None]
+    return combine(ended) if len(ended) >= 2 else None
+
+
+def resources_text(
+    run: RunState, phase: Phase, now: float, sweep: EfficiencyFacts | None = None
+) -> Text:
+    """The panel's text: the figures, then the efficiency report when the run has ended, and
+    the sweep's when it has two ended runs or more."""
     rows = resource_lines(run, phase, now)
     width = max((len(label) for label, _ in rows), default=0) + 2
     text = Text()
@@ -114,6 +131,9 @@ def resources_text(run: RunState, phase: Phase, now: float) -> Text:
     if facts is not None:
         text.append("\n\nefficiency\n", style="bold underline")
         text.append("\n".join(report_lines(facts)))
+    if sweep is not None:
+        text.append(f"\n\nefficiency of the sweep ({sweep.runs} runs)\n", style="bold underline")
+        text.append("\n".join(report_lines(sweep)))
     return text
 
 
@@ -147,15 +167,18 @@ class ResourcesPanel(Widget):
             yield LossPlot("GPU memory GB", "minutes", id="gpu-mem")
             yield LossPlot("steps/s", "minutes", id="throughput")
 
-    def show(self, entry: RunEntry, now: float) -> None:
-        """Show the run's figures; hidden while it has neither samples nor an environment."""
+    def show(self, entry: RunEntry, now: float, entries: Iterable[RunEntry] = ()) -> None:
+        """Show the run's figures (and its sweep's efficiency, the sweep's runs among
+        ``entries``); hidden while it has neither samples nor an environment."""
         run = entry.run
         sampled = run.resources.samples > 0 or run.environment is not None
         self.set_class(sampled, "-sampled")
         if not sampled:
             return
         phase = entry.phase(now).phase
-        self.query_one("#resource-facts", TextPanel).show_text(resources_text(run, phase, now))
+        sweep = sweep_efficiency(entry, entries, now) if phase.final else None
+        text = resources_text(run, phase, now, sweep)
+        self.query_one("#resource-facts", TextPanel).show_text(text)
         self._plot(run)
 
     def _plot(self, run: RunState) -> None:

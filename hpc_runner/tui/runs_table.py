@@ -45,13 +45,18 @@ COLUMNS: tuple[tuple[str, str, int], ...] = (
     ("elapsed", "Elapsed", 8),
     ("eta", "ETA", 7),
     ("attempt", "Try", 3),
+    ("gpu", "GPU%", 4),
+    ("mem", "Mem", 8),
 )
 COLUMN_KEYS = tuple(key for key, _, _ in COLUMNS)
 #: Numbers are right-aligned, their headers too.
-RIGHT_ALIGNED = frozenset({"loss", "best", "elapsed", "eta", "attempt"})
+RIGHT_ALIGNED = frozenset({"loss", "best", "elapsed", "eta", "attempt", "gpu", "mem"})
 MAX_NAME_WIDTH = 48
 #: Columns that widen to their widest cell instead of cutting it: a count cut short is wrong.
 GROWING = frozenset({"epoch", "batch"})
+#: Resource columns (issue 12): shown only when some run shown sampled its resources and the
+#: table is wide enough for them beside every other column (hidden columns take no room).
+OPTIONAL = frozenset({"gpu", "mem"})
 
 #: Clicking these headers sorts by: run name, phase, best val_loss.
 HEADER_SORTS = {"name": "name", "phase": "phase", "best": "val_loss"}
@@ -135,7 +140,7 @@ class RunsTable(ScrollView, can_focus=True):
     def column_x(self, column: str) -> int:
         """Where a column starts, in cells from the table's left edge."""
         index = COLUMN_KEYS.index(column)
-        return sum(width + 2 for width in self._widths[:index])
+        return sum(width + 2 for width in self._widths[:index] if width)
 
     def move_cursor(self, row: int, *, scroll: bool = True) -> None:
         """Highlight a row (clamped) and, by default, scroll it into view."""
@@ -195,7 +200,9 @@ class RunsTable(ScrollView, can_focus=True):
             self.cursor_row = self._order.index(self._selected)
         self.cursor_row = max(0, min(self.cursor_row, len(self._order) - 1))
         self._set_selected(self._order[self.cursor_row] if self._order else None)
-        self.virtual_size = Size(sum(width + 2 for width in self._widths), len(self._order) + 1)
+        self.virtual_size = Size(
+            sum(width + 2 for width in self._widths if width), len(self._order) + 1
+        )
         if layout != (self._order, self._widths, self.cursor_row):
             self.refresh()
         else:  # same rows in the same places: repaint only the lines whose text changed
@@ -245,15 +252,38 @@ class RunsTable(ScrollView, can_focus=True):
                 cells = [self._cells[row][index].cell_len for row in self._order]
                 widest = max([cell_len(header), width, *cells])
                 widths[index] = min(MAX_NAME_WIDTH, widest) if index == 0 else widest
+        self._fit_optional(widths)
         if widths != self._widths:
             self._widths = widths
             self._strips.clear()
+
+    def _fit_optional(self, widths: list[int]) -> None:
+        """Give the :data:`OPTIONAL` columns their width, or 0 (hidden) when no row shown has a
+        figure for them or the table is too narrow for them (a narrow terminal)."""
+        optional = [i for i, (key, _, _) in enumerate(COLUMNS) if key in OPTIONAL]
+        sampled = any(
+            self._cells[row][index].plain not in ("", "-")
+            for row in self._order
+            for index in optional
+        )
+        wanted = [max(width, cell_len(header)) for key, header, width in COLUMNS]
+        needed = sum(w + 2 for i, w in enumerate(widths) if i not in optional)
+        needed += sum(wanted[i] + 2 for i in optional)
+        shown = sampled and needed <= self.size.width
+        for index in optional:
+            widths[index] = wanted[index] if shown else 0
+
+    def on_resize(self) -> None:
+        """The resource columns come and go with the width (:meth:`_fit_optional`)."""
+        self.sync()
 
     # -- drawing -------------------------------------------------------------------------------
 
     def _render_row(self, cells: tuple[Text, ...]) -> Strip:
         line = Text(no_wrap=True, end="")
         for cell, width in zip(cells, self._widths, strict=True):
+            if not width:  # a hidden column
+                continue
             text = cell.copy()
             text.truncate(width, overflow="ellipsis")
             text.align(cell.justify if cell.justify in ("right", "center") else "left", width)
