@@ -24,20 +24,24 @@ NOW = T0 + 600
 pytestmark = pytest.mark.filterwarnings("ignore:Callback with id:RuntimeWarning")
 
 
-def sampled_run(run_dir: Path, util: float, *, finish: bool = True) -> FakeTraining:
+def sampled_run(
+    run_dir: Path, util: float, *, finish: bool = True, epochs: int = 2, end: float | None = None
+) -> FakeTraining:
     """A run on one 80 GB GPU that asked for 64 GB and peaked at 6.1 GB, its GPU ``util`` %
-    busy and 61 % of its step time waiting for data (the issue's two examples)."""
+    busy and 61 % of its step time waiting for data (the issue's two examples); two epochs of
+    ``epochs`` written, its job ending at ``end`` (an hour after its start by default)."""
     training = FakeTraining(run_dir, start=T0, step=10.0)
     environment = EnvironmentValue(
         cpus=4,
         mem_bytes=64 * GB,
         time_limit_s=3600.0,
+        end_time=T0 + 3600.0 if end is None else end,
         gpus=[GpuInfo(0, "NVIDIA A100", 80 * GB)],
         started=T0,
     )
     with training._fake_clock():
         training.writer.write_extension("environment", environment)
-    training.begin(2, 3)
+    training.begin(epochs, 3)
     for epoch in range(2):
         training.epoch(epoch, losses(3), val_loss=0.5 - 0.1 * epoch)
         sample = SystemValue(
@@ -137,3 +141,20 @@ def test_status_summary_reports_the_sweeps_efficiency(sweep: Path) -> None:
     single = json.loads(cli("status", str(sweep), "--json").stdout)
     assert all(entry["efficiency"]["rss_peak_bytes"] == int(6.1 * GB) for entry in single)
     assert "efficiency of the run:" in cli("status", str(sweep / "lr_0.1"), "--summary").stdout
+
+
+async def test_a_run_that_will_not_fit_its_time_limit_is_flagged(tmp_path: Path) -> None:
+    """100 epochs of 3 steps at ~3 steps per 80 s, the job ending 10 minutes after its start."""
+    fits = sampled_run(tmp_path / "fits", 50.0, finish=False, epochs=2)
+    late = sampled_run(tmp_path / "late", 50.0, finish=False, epochs=100, end=T0 + 600)
+    now = max(fits.now, late.now) + 5  # both training, just after their last records
+    app = WatchApp(tmp_path, clock=lambda: now, scheduler_interval=None)
+    async with app.run_test(size=(160, 30)) as pilot:
+        table = app.query_one(RunsTable)
+        await wait_for(lambda: len(table.visible_keys) == 2, pilot.pause)
+        warned = str(tmp_path / "late")
+        await wait_for(lambda: table.cell(warned, "eta").plain.endswith("!"), pilot.pause)
+        assert not table.cell(str(tmp_path / "fits"), "eta").plain.endswith("!")
+        summary = app.entries[warned].summary(now)
+        assert summary["phase"] == "TRAINING"
+        assert "of 100 epochs fit before the time limit" in summary["time_limit_warning"]

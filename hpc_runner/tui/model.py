@@ -226,6 +226,15 @@ def phase_text(entry: RunEntry, now: float) -> Text:
     return text
 
 
+def eta_cell(entry: RunEntry, summary: dict[str, Any], now: float) -> Text:
+    """The ETA, flagged ``!`` in yellow when the run will not finish within its time limit
+    (``time_limit_warning`` of ``status --json``; the detail view says how far it gets)."""
+    text = Text(format_duration(eta(entry, now)), justify="right")
+    if summary.get("time_limit_warning"):
+        text.append("!", style="bold yellow")
+    return text
+
+
 def row_cells(entry: RunEntry, now: float) -> tuple[Text, ...]:
     """The cells of the runs table, in :data:`hpc_runner.tui.runs_table.COLUMNS` order."""
     summary = entry.summary(now)
@@ -239,7 +248,7 @@ def row_cells(entry: RunEntry, now: float) -> tuple[Text, ...]:
         Text(format_number(summary["loss"]), justify="right"),
         Text(format_number(summary["best_val_loss"]), justify="right"),
         Text(format_duration(elapsed(entry, now)), justify="right"),
-        Text(format_duration(eta(entry, now)), justify="right"),
+        eta_cell(entry, summary, now),
         Text(str(summary["attempt"]), justify="right"),
         Text(gpu_cell(summary["resources"]), justify="right"),
         Text(memory_cell(summary["resources"]), justify="right"),
