@@ -71,6 +71,8 @@ def test_environment_and_system_records_of_a_real_training(finished_run: Path) -
     run = replay(finished_run / STATUS_FILE)
     gpu_notes = [m for m in debug_messages(run) if m.startswith("GPU sampling off")]
     assert len(gpu_notes) <= 1  # no GPU here: said at most once, and training went on
+    first = debug_messages(run)[0]  # the environment record says the rest (no "gpus -")
+    assert first.startswith("attempt 0 starting on host ") and "gpus" not in first
     assert run.status.state is TrainingState.DONE and run.skipped_lines == 0
 
 
@@ -161,6 +163,8 @@ def test_a_local_run_with_a_short_limit_warns_it_will_not_finish(tmp_path: Path)
         assert entry["environment"]["time_limit_s"] == 120
         assert entry["environment"]["time_limit_from"] == "local"
         assert entry["resources"]["eta_s"] > entry["resources"]["time_left_s"]
+        table = cli("status", str(runs)).stdout
+        assert "tiny: time limit: " in table and "epochs fit before the time limit" in table
         noted = wait_for(
             lambda: [
                 m
