@@ -39,6 +39,14 @@ JUNK = {
     "bad_value": st.just(record("epoch_idx", "three")),
     "newer": st.just(record("loss", 0.5).replace(b'"v": 1', b'"v": 99')),
     "unknown_type": st.just(record("mystery", 1)),
+    # integers beyond 64 bits: JSON allows them, the reader cache's MessagePack does not (the
+    # cache's encoder raised OverflowError and status printed a traceback)
+    "huge_int": st.sampled_from([2**64, -(2**63) - 1, 10**30]).map(
+        lambda n: record("epoch_idx", n)
+    ),
+    "huge_seq": st.just(record("loss", 0.5, seq=2**70)),
+    "huge_extension": st.just(record("environment", {"mem_bytes": 2**70, "cpus": 4})),
+    "huge_sample": st.just(record("system", {"rss_bytes": 10**40})),
 }
 
 #: What a status.jsonl can be besides a regular file, and whether its run must report an error.

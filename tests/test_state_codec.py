@@ -108,11 +108,22 @@ def at_default(run: RunState, name: str) -> bool:
     )
 
 
+def writable(value: Any) -> bool:
+    """A value a status file can hold: JSON has no integers beyond 64 bits for msgspec."""
+    try:
+        ENCODER.encode(value)
+    except OverflowError:
+        return False
+    return True
+
+
 @settings(max_examples=40, deadline=None)
 @given(data=st.data())
 def test_every_field_of_run_state_round_trips(data: st.DataObject) -> None:
     extensions = {
-        name: data.draw(st.from_type(typing.get_type_hints(cls)["value"]), label=name)
+        name: data.draw(
+            st.from_type(typing.get_type_hints(cls)["value"]).filter(writable), label=name
+        )
         for name, cls in EXTENSION_CLASSES.items()
     }
     run = folded_from_every_kind_of_record(extensions)

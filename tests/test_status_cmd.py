@@ -95,7 +95,7 @@ def test_table(runs: Path, capsys: pytest.CaptureFixture[str]) -> None:
     assert main(["status", str(runs)]) == 0
     lines = capsys.readouterr().out.splitlines()
     assert lines[0].split() == [
-        "RUN", "PHASE", "EPOCH", "BATCH", "LOSS", "VAL_LOSS", "ATTEMPT", "REASON"
+        "RUN", "PHASE", "EPOCH", "BATCH", "LOSS", "VAL_LOSS", "GPU%", "MEM", "ATTEMPT", "REASON"
     ]  # fmt: skip
     assert lines[1].split()[:4] == ["b-run", "TRAINING", "4/10", "3/7"]
     assert lines[2].split()[:2] == ["sweep/a-run", "DONE"]

@@ -44,8 +44,10 @@ def test_80_columns_show_the_essentials_and_wide_terminals_add_columns() -> None
     narrow = fit(80, wanted)
     assert narrow.keys == ESSENTIAL and narrow.total <= 80
     assert dict(zip(narrow.keys, narrow.widths, strict=True))["name"] >= 12
-    wide = fit(200, wanted, hidden=frozenset({"psnr", "params"}))
+    wide = fit(200, wanted, hidden=frozenset({"psnr", "params", "gpu", "mem"}))
     assert wide.keys == (*ESSENTIAL, "elapsed", "eta", "attempt")
+    sampled = fit(200, wanted, hidden=frozenset({"psnr", "params"}))  # a run with samples
+    assert sampled.keys == (*ESSENTIAL, "elapsed", "eta", "gpu", "mem", "attempt")
     assert wide.total <= 200
     widths = dict(zip(wide.keys, wide.widths, strict=True))
     assert widths["name"] == 30 and widths["phase"] == 40  # all they need, no more

@@ -77,7 +77,7 @@ def run(args: argparse.Namespace) -> int:
     return 0
 
 
-COLUMNS = ("RUN", "PHASE", "EPOCH", "BATCH", "LOSS", "VAL_LOSS", "ATTEMPT", "REASON")
+COLUMNS = ("RUN", "PHASE", "EPOCH", "BATCH", "LOSS", "VAL_LOSS", "GPU%", "MEM", "ATTEMPT", "REASON")
 #: Shown after VAL_LOSS when some run has a PSNR (its spec names a ground truth).
 PSNR_COLUMN = "PSNR"
 
@@ -100,6 +100,9 @@ def _number(value: float | None) -> str:
 
 
 def table_row(summary: dict[str, Any], psnr: bool = False) -> tuple[str, ...]:
+    from hpc_runner.watch.resources import gpu_cell, memory_cell
+
+    resources = summary.get("resources")
     cells = [
         _printable(summary["run"]),
         summary["phase"],
@@ -107,6 +110,8 @@ def table_row(summary: dict[str, Any], psnr: bool = False) -> tuple[str, ...]:
         _progress(summary["batch_idx"], summary["max_batches"]),
         _number(summary["loss"]),
         _number(summary["val_loss"]),
+        gpu_cell(resources),
+        memory_cell(resources),
         str(summary["attempt"]),
         _printable(summary["reason"] or "-"),
     ]
@@ -130,3 +135,5 @@ def print_table(summaries: list[dict[str, Any]], root: Path) -> None:
     for summary in summaries:
         if summary.get("error"):
             print(_printable(f"{summary['run']}: {summary['error']}"))
+        if summary.get("time_limit_warning"):
+            print(_printable(f"{summary['run']}: time limit: {summary['time_limit_warning']}"))

@@ -22,13 +22,20 @@ def print_summary(
 ) -> int:
     """Print the ranked runs below ``root`` (table, JSON object or CSV); exit code 0."""
     from hpc_runner.stream.text import terminal_safe
+    from hpc_runner.watch.efficiency import efficiency_json
     from hpc_runner.watch.results import best, ranking_metric, sweep_results, to_csv
 
     rows = sweep_results(root, cache=cache)
     winner = best(rows)
     metric = ranking_metric(rows)
+    efficiency = sweep_efficiency(rows)
     if as_json:  # json.dumps (ensure_ascii) escapes all but printable ASCII: a no-op, for one rule
-        payload = {"best": winner, "ranked_by": metric, "runs": rows}
+        payload = {
+            "best": winner,
+            "ranked_by": metric,
+            "runs": rows,
+            "efficiency": efficiency_json(efficiency),
+        }
         print(terminal_safe(json.dumps(payload, indent=2)))
         return 0
     if as_csv:
@@ -48,6 +55,7 @@ def print_summary(
             print(_printable(f"{row['run']}: {row['error']}"))
     for note in _quality_notes(rows, metric):
         print(note)
+    _print_efficiency(efficiency, len(rows))
     if winner is None:
         print("best: none yet (no run is DONE with a value to rank by)")
         return 0
@@ -67,6 +75,26 @@ def print_summary(
         if winner[key]:
             print(f"  {key.replace('_', ' ')}: {_printable(winner[key])}")
     return 0
+
+
+def sweep_efficiency(rows: list[dict[str, Any]]) -> Any:
+    """The efficiency of every ended run that sampled its resources, added up
+    (:func:`hpc_runner.watch.efficiency.combine`); None when there is none."""
+    from hpc_runner.watch.efficiency import EfficiencyFacts, combine
+
+    facts = [EfficiencyFacts.from_json(row["efficiency"]) for row in rows if row.get("efficiency")]
+    return combine(facts)
+
+
+def _print_efficiency(efficiency: Any, runs: int) -> None:
+    from hpc_runner.watch.efficiency import report_lines
+
+    if efficiency is None:
+        return
+    which = "the run" if runs == 1 else f"{efficiency.runs} of {runs} runs (ended, sampled)"
+    print(f"efficiency of {which}:")
+    for line in report_lines(efficiency):
+        print(f"  {line}")
 
 
 def _quality_notes(rows: list[dict[str, Any]], metric: str) -> list[str]:

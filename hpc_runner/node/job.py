@@ -17,7 +17,6 @@ from __future__ import annotations
 
 import os
 import socket
-import sys
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -64,13 +63,6 @@ def limit_workers(careamics: dict[str, Any]) -> dict[str, Any]:
                 params.pop("persistent_workers", None)  # torch refuses it without workers
         data[key] = params
     return {**careamics, "data_config": data}
-
-
-def node_context() -> str:
-    """Where the job runs, for the status file's first debug message."""
-    cpus = os.environ.get("SLURM_CPUS_PER_TASK", "-")
-    gpus = os.environ.get("CUDA_VISIBLE_DEVICES", "-")
-    return f"host {socket.gethostname()}, python {sys.executable}, cpus {cpus}, gpus {gpus}"
 
 
 class NodeJob(Checkpointable):
@@ -169,15 +161,18 @@ def _run(
     signals: SignalState,
     note: str | None,
 ) -> dict[str, Any]:
+    from hpc_runner.node.environment import record_environment
     from hpc_runner.node.signals import requeue_callback
 
     status_path = run_dir / STATUS_FILE
-    start = f"attempt {job.attempt} starting on {node_context()}"
+    start = f"attempt {job.attempt} starting on host {socket.gethostname()}"
     if job.checkpoint_path:
         start += f", resuming from {job.checkpoint_path}"
     callback.debug(start)
     if note:
         callback.debug(note)
+    # versions, GPUs, what the scheduler granted (the environment record)
+    environment = record_environment(callback.writer, run_dir, job_id)
 
     try:
         spec, config, train_kwargs = _prepare(run_dir, resume=job.checkpoint_path is not None)
@@ -197,6 +192,8 @@ def _run(
         status_callback=callback,
         callbacks=[requeue_callback(signals)],
         enable_progress_bar=False,
+        monitor_interval_s=spec.monitor.interval_s,
+        environment=environment,
         **train_kwargs,
     )
     if signals.requeue_pending:

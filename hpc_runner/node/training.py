@@ -19,6 +19,11 @@ if TYPE_CHECKING:
     from careamics import CAREamist
     from lightning.pytorch import Callback
 
+    from hpc_runner.stream.system_values import EnvironmentValue
+
+#: Seconds between two resource samples unless told otherwise (the spec's default too).
+DEFAULT_MONITOR_INTERVAL_S = 10.0
+
 
 def train_with_status(
     status_path: str | os.PathLike[str],
@@ -32,6 +37,8 @@ def train_with_status(
     enable_progress_bar: bool = False,
     status_callback: StatusCallback | None = None,
     max_epochs: int | None = None,
+    monitor_interval_s: float = DEFAULT_MONITOR_INTERVAL_S,
+    environment: EnvironmentValue | None = None,
     **train_kwargs: Any,
 ) -> CAREamist:
     """Build a ``CAREamist`` and train it, recording every update and any failure.
@@ -59,6 +66,12 @@ def train_with_status(
         A ready callback (e.g. one the caller wants to keep a handle on).
     max_epochs : int, optional
         Override the configured number of epochs (e.g. to extend a resumed training).
+    monitor_interval_s : float
+        Seconds between two ``system`` samples (GPU, CPU, memory, throughput; see
+        :mod:`hpc_runner.node.monitor`); 0 turns sampling off.
+    environment : EnvironmentValue, optional
+        The attempt's ``environment`` record: with a time limit, the monitor warns when the
+        training will not finish within it.
     **train_kwargs
         Passed to ``CAREamist.train`` (``train_data``, ``val_data``, ...).
 
@@ -78,12 +91,17 @@ def train_with_status(
     if work_dir is None:
         work_dir = Path(status_path).parent / "work"
     best = BestCheckpoint(Path(work_dir) / "checkpoints" / BEST_DIR)
+    extra: list[Callback] = []
+    if monitor_interval_s > 0:
+        from hpc_runner.node.monitor import ResourceMonitor
+
+        extra.append(ResourceMonitor(callback, monitor_interval_s, environment=environment))
     try:
         careamist = CAREamist(
             Path(config) if isinstance(config, os.PathLike) else config,
             checkpoint_path=Path(checkpoint_path) if checkpoint_path is not None else None,
             work_dir=Path(work_dir),
-            callbacks=[callback, best, *callbacks],
+            callbacks=[callback, best, *callbacks, *extra],
             enable_progress_bar=enable_progress_bar,
         )
         if max_epochs is not None:

@@ -19,6 +19,7 @@ from pathlib import Path
 import msgspec
 
 from hpc_runner.stream.files import replace_file
+from hpc_runner.stream.record_values import Int64
 
 #: The file's name in the submitit folder, after the job id.
 PROCESSES_SUFFIX = "_processes.json"
@@ -27,8 +28,8 @@ PROCESSES_SUFFIX = "_processes.json"
 class ProcessId(msgspec.Struct, frozen=True):
     """One process: pid and start time (clock ticks since boot)."""
 
-    pid: int
-    start: int
+    pid: Int64
+    start: Int64
 
 
 class JobProcesses(msgspec.Struct, kw_only=True):
@@ -53,7 +54,7 @@ class JobProcesses(msgspec.Struct, kw_only=True):
     controller: ProcessId
     tasks: list[ProcessId] = msgspec.field(default_factory=list)
     started: float = 0.0
-    exit_codes: list[int | None] | None = None
+    exit_codes: list[Int64 | None] | None = None
 
 
 def identify(pid: int) -> ProcessId | None:

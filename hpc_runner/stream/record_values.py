@@ -10,12 +10,17 @@ demand. Both are plain data, cheap to import: careamics is loaded only by
 from __future__ import annotations
 
 import traceback as traceback_module
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Annotated, Any
 
 import msgspec
 
 if TYPE_CHECKING:
     from careamics import CAREamist
+
+#: Every integer a status or processes file holds. JSON has no size limit, msgspec decodes any
+#: integer, but MessagePack (the reader cache) and the OS (a pid) take 64 bits: a line with a
+#: larger one is an invalid line, skipped and counted, never a crash further on.
+Int64 = Annotated[int, msgspec.Meta(ge=-(2**63), le=2**63 - 1)]
 
 
 class RecordedException(Exception):
@@ -73,7 +78,7 @@ class ModelLocation(msgspec.Struct, frozen=True, omit_defaults=True, forbid_unkn
     bmz_archive: str | None = None
     predictions: str | None = None
     best_val_loss: float | None = None
-    best_epoch: int | None = None
+    best_epoch: Int64 | None = None
 
     def to_json(self) -> dict[str, Any]:
         return {k: v for k, v in msgspec.structs.asdict(self).items() if v is not None}

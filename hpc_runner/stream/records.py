@@ -20,8 +20,14 @@ from typing import Annotated, Any, ClassVar, Literal
 
 import msgspec
 
-from hpc_runner.stream.record_values import ModelLocation, RecordedException, model_location_of
+from hpc_runner.stream.record_values import (
+    Int64,
+    ModelLocation,
+    RecordedException,
+    model_location_of,
+)
 from hpc_runner.stream.status import TrainingState, TrainUpdate, TrainUpdateType
+from hpc_runner.stream.system_values import EnvironmentValue, SystemValue
 
 __all__ = [
     "EXTENSION_CLASSES",
@@ -67,32 +73,32 @@ class Record(msgspec.Struct, tag_field="type", kw_only=True, omit_defaults=True,
 
     v: Annotated[int, msgspec.Meta(ge=1, le=SCHEMA_VERSION)]
     t: float
-    seq: int
-    attempt: int
+    seq: Int64
+    attempt: Int64
     job: str | None = None
     host: str | None = None
-    rank: int | None = None
+    rank: Int64 | None = None
     value: Any  # each subclass narrows it to its update type's value
 
 
 class MaxEpochsRecord(Record, tag=T.MAX_EPOCH.value):
     kind = T.MAX_EPOCH
-    value: int
+    value: Int64
 
 
 class EpochRecord(Record, tag=T.EPOCH.value):
     kind = T.EPOCH
-    value: int
+    value: Int64
 
 
 class MaxBatchesRecord(Record, tag=T.MAX_BATCH.value):
     kind = T.MAX_BATCH
-    value: int
+    value: Int64
 
 
 class BatchRecord(Record, tag=T.BATCH.value):
     kind = T.BATCH
-    value: int
+    value: Int64
 
 
 class LossRecord(Record, tag=T.LOSS.value):
@@ -169,8 +175,24 @@ class EvaluationRecord(ExtensionRecord, tag="evaluation"):
     value: EvaluationValue
 
 
+class EnvironmentRecord(ExtensionRecord, tag="environment"):
+    """What an attempt runs with and was granted (:mod:`hpc_runner.stream.system_values`)."""
+
+    name = "environment"
+    value: EnvironmentValue
+
+
+class SystemRecord(ExtensionRecord, tag="system"):
+    """One sample of GPU, CPU, memory and throughput (:mod:`hpc_runner.stream.system_values`)."""
+
+    name = "system"
+    value: SystemValue
+
+
 #: Extension record classes by type name (the ``type`` key of their lines).
-EXTENSION_CLASSES: dict[str, type[ExtensionRecord]] = {cls.name: cls for cls in (EvaluationRecord,)}
+EXTENSION_CLASSES: dict[str, type[ExtensionRecord]] = {
+    cls.name: cls for cls in (EvaluationRecord, EnvironmentRecord, SystemRecord)
+}
 
 
 RECORD_CLASSES: dict[TrainUpdateType, type[Record]] = {
@@ -201,6 +223,8 @@ AnyRecord = (
     | ExceptionRecord
     | CareamistRecord
     | EvaluationRecord
+    | EnvironmentRecord
+    | SystemRecord
 )
 
 #: Shared encoder; the writer encodes into its own reusable buffer with ``encode_into``.

@@ -21,6 +21,7 @@ from hpc_runner.stream.records import (
     BatchRecord,
     CareamistRecord,
     DebugRecord,
+    EnvironmentRecord,
     EpochRecord,
     EvaluationRecord,
     EvaluationValue,
@@ -30,9 +31,12 @@ from hpc_runner.stream.records import (
     Record,
     RecordedException,
     StateRecord,
+    SystemRecord,
     ValLossRecord,
 )
+from hpc_runner.stream.resources import Resources
 from hpc_runner.stream.status import TrainingState, TrainingStatus
+from hpc_runner.stream.system_values import EnvironmentValue
 from hpc_runner.stream.tail import StatusTail, TailBatch
 from hpc_runner.stream.text import path_text
 
@@ -62,6 +66,10 @@ class RunState:
         nothing about the job that runs now (see :mod:`hpc_runner.control.phase`).
     evaluation : EvaluationValue | None
         The trained model's PSNR against the spec's ground truth, once measured.
+    environment : EnvironmentValue | None
+        What the newest attempt runs with and was granted (versions, GPUs, time limit).
+    resources : Resources
+        The ``system`` samples folded: latest values, peaks, bounded history, rate.
     longest_step_gap : float
         The longest time between two batch records of the newest attempt (validations and
         checkpoint saves included): how long this run's silence is still normal.
@@ -81,6 +89,8 @@ class RunState:
     attempt: int = 0
     state_attempt: int = 0
     evaluation: EvaluationValue | None = None
+    environment: EnvironmentValue | None = None
+    resources: Resources = field(default_factory=Resources)
     longest_step_gap: float = 0.0
     last_batch: tuple[int, float] | None = None  # (attempt, time) of the newest batch record
     job: str | None = None
@@ -169,6 +179,11 @@ class RunState:
                 self.model = value
             elif cls is EvaluationRecord:
                 self.evaluation = value
+            elif cls is SystemRecord:
+                self.resources.add(value.time or record.t, record.attempt, value)
+            elif cls is EnvironmentRecord:
+                self.environment = value
+                self.resources.attempt_started(record.attempt, value.started)
             else:  # max_epochs, max_batches
                 values[record.kind.value] = value
             if record.attempt > attempt:

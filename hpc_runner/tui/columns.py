@@ -16,17 +16,20 @@ from typing import Any
 from rich.text import Text
 
 from hpc_runner.control.phase import RunPhase, format_duration
+from hpc_runner.stream.resources import gpu_figures
 from hpc_runner.tui.model import (
     PHASE_RANK,
     RunEntry,
     elapsed,
     eta,
+    eta_cell,
     format_number,
     format_progress,
     phase_text,
     steps_done,
 )
 from hpc_runner.tui.text import literal
+from hpc_runner.watch.resources import gpu_cell, memory_cell
 
 #: What a cell shows: the run, its ``status --json`` summary, the time.
 CellFn = Callable[[RunEntry, dict[str, Any], float], Text]
@@ -94,6 +97,16 @@ def _epoch(entry: RunEntry) -> int | None:
 def _psnr(entry: RunEntry, now: float, phase: RunPhase | None) -> float | None:
     evaluation = entry.run.evaluation
     return evaluation.psnr_after if evaluation is not None else None
+
+
+def _latest_figure(entry: RunEntry, index: int) -> float | None:
+    """GPU utilisation (0) or memory in use (1: the GPUs', else the process tree's) of the
+    newest sample; None before the first."""
+    latest = entry.run.resources.latest
+    if latest is None:
+        return None
+    util, used, _ = gpu_figures(latest)
+    return util if index == 0 else used if used is not None else latest.rss_bytes
 
 
 def _psnr_cell(entry: RunEntry, summary: dict[str, Any], now: float) -> Text:
@@ -164,7 +177,7 @@ FIXED: tuple[Column, ...] = (
         "eta",
         "ETA",
         7,
-        lambda entry, s, now: _number_cell(format_duration(eta(entry, now))),
+        eta_cell,
         lambda entry, now, phase: eta(entry, now),
         right=True,
     ),
@@ -176,6 +189,22 @@ FIXED: tuple[Column, ...] = (
         lambda entry, now, phase: entry.run.attempt,
         right=True,
     ),
+    Column(
+        "gpu",
+        "GPU%",
+        4,
+        lambda entry, s, now: _number_cell(gpu_cell(s["resources"])),
+        lambda entry, now, phase: _latest_figure(entry, 0),
+        right=True,
+    ),
+    Column(
+        "mem",
+        "Mem",
+        8,
+        lambda entry, s, now: _number_cell(memory_cell(s["resources"])),
+        lambda entry, now, phase: _latest_figure(entry, 1),
+        right=True,
+    ),
 )
 COLUMN_KEYS = tuple(column.key for column in FIXED)
 BY_KEY = {column.key: column for column in FIXED}
@@ -183,9 +212,9 @@ BY_KEY = {column.key: column for column in FIXED}
 #: Shown at any width (at 80 columns: run, phase, progress, loss, best val_loss).
 ESSENTIAL = ("name", "phase", "epoch", "batch", "loss", "best")
 #: Added while the terminal has room, most wanted first; ``params`` are a sweep's values.
-EXTRAS = ("psnr", "eta", "elapsed", "params", "attempt")
+EXTRAS = ("psnr", "eta", "elapsed", "gpu", "mem", "params", "attempt")
 #: Shown only when some run has a value for them (no column of dashes).
-SPARSE = frozenset({"psnr"})
+SPARSE = frozenset({"psnr", "gpu", "mem"})
 
 PARAM_PREFIX = "param:"
 #: A parameter column is at most this wide (a path value is its file name, cut with ``…``).

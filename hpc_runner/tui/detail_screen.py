@@ -21,6 +21,7 @@ from hpc_runner.tui.loss_plot import LossPlot
 from hpc_runner.tui.messages import MetaLoaded
 from hpc_runner.tui.model import PHASE_STYLES, RunEntry, elapsed, eta
 from hpc_runner.tui.progress_panel import TrainingProgress
+from hpc_runner.tui.resources_panel import ResourcesPanel
 from hpc_runner.tui.run_info import RunInfo
 from hpc_runner.tui.run_screen import RunScreen
 from hpc_runner.tui.text import literal
@@ -97,6 +98,7 @@ class DetailScreen(RunScreen):
         yield TrainingProgress()
         with Horizontal(id="plots"):
             yield LossPlot("loss and val_loss", "epoch", id="loss")
+        yield ResourcesPanel(id="resources")  # hidden for a run that sampled nothing
         with Horizontal(id="lower"):
             yield RunInfo(id="info")
             yield DebugMessages(id="debug")
@@ -128,6 +130,7 @@ class DetailScreen(RunScreen):
         self.query_one(DebugMessages).show(run.debug)
         self.query_one(ExceptionView).show(run.exception)
         self.query_one(RunInfo).show(entry, self.meta, now)
+        self.query_one(ResourcesPanel).show(entry, now, self.entries.values())
         self._plot_soon()
         meta_key = (entry.job_id, run.job, run.attempt, run.status.state, run.model is None)
         if meta_key != self._meta_for:

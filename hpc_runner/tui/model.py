@@ -15,12 +15,13 @@ from typing import Any
 from rich.text import Text
 
 from hpc_runner.control.jobfile import JobRecord
-from hpc_runner.control.phase import Phase, RunPhase, derive_phase
+from hpc_runner.control.phase import Phase, RunPhase, derive_phase, format_duration
 from hpc_runner.control.scheduler import SchedulerState
 from hpc_runner.stream.run_state import RunState
 from hpc_runner.stream.status import TrainingState, TrainingStatus
 from hpc_runner.tui.text import printable
 from hpc_runner.watch.report import run_summary
+from hpc_runner.watch.resources import run_forecast
 
 #: How each phase is coloured wherever it is shown (table, status line, detail title).
 PHASE_STYLES: dict[Phase, str] = {
@@ -185,10 +186,14 @@ def progress_rate(entry: RunEntry) -> float | None:
 
 
 def eta(entry: RunEntry, now: float) -> float | None:
-    """Seconds until the last epoch ends, in phase TRAINING and once a rate is known."""
+    """Seconds until the last epoch ends, in phase TRAINING and once a rate is known: from the
+    node's throughput samples where it wrote them (the ``resources.eta_s`` of ``status
+    --json``), else from the times of its records."""
     status = entry.run.status
     if entry.phase(now).phase is not Phase.TRAINING:
         return None
+    if entry.run.resources.latest is not None:
+        return run_forecast(entry.run, now).eta_s
     done, total, rate = steps_done(status), steps_total(status), progress_rate(entry)
     if done is None or total is None or not rate:
         return None
@@ -222,6 +227,15 @@ def phase_text(entry: RunEntry, now: float) -> Text:
         text.append(" …", style="dim")
     if phase.reason:
         text.append(f" ({printable(phase.reason, one_line=True)})")
+    return text
+
+
+def eta_cell(entry: RunEntry, summary: dict[str, Any], now: float) -> Text:
+    """The ETA, flagged ``!`` in yellow when the run will not finish within its time limit
+    (``time_limit_warning`` of ``status --json``; the detail view says how far it gets)."""
+    text = Text(format_duration(eta(entry, now)), justify="right")
+    if summary.get("time_limit_warning"):
+        text.append("!", style="bold yellow")
     return text
 
 

@@ -18,7 +18,7 @@ from pathlib import Path
 from typing import Any
 
 from hpc_runner.control.jobfile import JobRecord
-from hpc_runner.control.phase import derive_phase
+from hpc_runner.control.phase import Phase, derive_phase
 from hpc_runner.control.scheduler import SchedulerState
 from hpc_runner.stream.record_values import ModelLocation
 from hpc_runner.stream.run_reader import read_runs
@@ -31,6 +31,8 @@ from hpc_runner.stream.runs import (
     latest_checkpoint,
     run_label,
 )
+from hpc_runner.watch.efficiency import efficiency_json, facts_of
+from hpc_runner.watch.resources import environment_json, resources_json, run_forecast
 
 
 def _finite_or_none(value: float) -> float | None:
@@ -61,6 +63,7 @@ def run_summary(
     if model is None and run_dir is not None and phase.phase.final:
         model = checkpoints_on_disk(run_dir)
     evaluation = run.evaluation
+    outlook = run_forecast(run, now) if phase.phase is Phase.TRAINING else None
     return {
         "run": label,
         "state": status.state.name,
@@ -92,6 +95,10 @@ def run_summary(
         }
         if evaluation
         else None,
+        "environment": environment_json(run),
+        "resources": resources_json(run, outlook),
+        "time_limit_warning": outlook.warning if outlook else None,
+        "efficiency": efficiency_json(facts_of(run)) if phase.phase.final else None,
     }
 
 

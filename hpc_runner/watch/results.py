@@ -79,6 +79,7 @@ def result_row(
         "best_epoch": model.get("best_epoch"),
         "model_val_loss": model.get("best_val_loss"),
         "algorithm": summary.get("algorithm"),
+        "efficiency": summary.get("efficiency"),
         "overrides": dict(overrides or {}),
         "values": dict(values if values is not None else overrides or {}),
     }
