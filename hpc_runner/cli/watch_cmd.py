@@ -48,6 +48,8 @@ def run(args: argparse.Namespace) -> int:
     if not root.is_dir():
         raise UsageError(f"{root}: no such directory (give the runs directory, e.g. ./runs)")
     from hpc_runner.tui.app import WatchApp
+    from hpc_runner.tui.terminal_images import load_images
 
+    load_images(widget=True)  # asks the terminal what pictures it shows: before the app reads stdin
     WatchApp(root, poll=args.poll).run()
     return 0

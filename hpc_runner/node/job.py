@@ -185,8 +185,10 @@ def _run(
         callback.record_failure(exc)
         raise
 
+    from hpc_runner.node.preview import preview_callback
     from hpc_runner.node.training import train_with_status
 
+    preview = preview_callback(spec, run_dir, train_kwargs, callback)
     careamist = train_with_status(
         status_path,
         config=config,
@@ -195,7 +197,7 @@ def _run(
         attempt=job.attempt,
         job=job_id,
         status_callback=callback,
-        callbacks=[requeue_callback(signals)],
+        callbacks=[requeue_callback(signals), *([preview] if preview else [])],
         enable_progress_bar=False,
         **train_kwargs,
     )

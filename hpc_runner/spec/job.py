@@ -26,6 +26,7 @@ A job spec::
     after:                         # optional, once the training is DONE (spec_after):
       predict: {tile_size: [256, 256]}     # denoise images (default: data.train)
       export_bmz: {authors: [Your Name]}   # a BioImage Model Zoo archive
+    preview: {every_n_epochs: 5}   # optional: pictures during training (default: ~10; or false)
 
 :func:`load_job_spec` checks everything (YAML syntax, keys, types, data files, the profile and
 careamics' own validation) and raises one :class:`SpecError` listing every problem as
@@ -57,6 +58,7 @@ from hpc_runner.spec.errors import (
     load_yaml_mapping,
     type_name,
 )
+from hpc_runner.spec.preview_section import PreviewSpec, preview_section
 from hpc_runner.spec.profiles import PROFILE_KEYS, ClusterProfile, load_profile
 from hpc_runner.spec.provenance import SourceFile, file_sha256, provenance
 from hpc_runner.stream.runs import RUN_SPEC_FILE, safe_run_name
@@ -75,7 +77,7 @@ __all__ = [
 
 #: Version of the run.yaml layout written by :func:`dump_run_spec`.
 RUN_SPEC_VERSION = 1
-SPEC_KEYS = ("name", "training", "data", "evaluate", "cluster", "after")
+SPEC_KEYS = ("name", "training", "data", "evaluate", "cluster", "after", "preview")
 DEFAULT_PROFILE = "local"
 
 
@@ -107,6 +109,8 @@ class JobSpec:
         SHA-256 of the spec file's bytes when it was validated (a sweep run: its base spec).
     sweep : SourceFile or None
         The sweep file a sweep run was made from.
+    preview : PreviewSpec
+        Preview pictures during training (``preview:``, see spec_preview).
     """
 
     name: str
@@ -120,6 +124,7 @@ class JobSpec:
     after: AfterSpec | None = None
     source_sha256: str | None = None
     sweep: SourceFile | None = None
+    preview: PreviewSpec = field(default_factory=PreviewSpec)
 
     @property
     def algorithm(self) -> str:
@@ -206,6 +211,7 @@ def job_spec_from_mapping(
         if ground_truth is not None:
             check_ground_truth(data, ground_truth, problems)
     after = after_section(raw.get("after"), spec_path.parent, careamics, problems)
+    preview = preview_section(raw.get("preview"), careamics, data, problems)
     problems.raise_if_any()
     assert data is not None and careamics is not None and job_profile is not None
     return JobSpec(
@@ -220,6 +226,7 @@ def job_spec_from_mapping(
         after=after,
         source_sha256=file_sha256(spec_path),
         sweep=SourceFile.of(sweep_file) if sweep_file and Path(sweep_file).is_file() else None,
+        preview=preview,
     )
 
 
@@ -264,6 +271,7 @@ def dump_run_spec(spec: JobSpec) -> str:
         },
         "notes": list(spec.notes),
         "after": spec.after.to_dict() if spec.after else None,
+        "preview": spec.preview.to_dict(),
         "provenance": provenance(SourceFile(spec.source, spec.source_sha256), spec.sweep),
         "careamics": spec.careamics,
     }
@@ -303,6 +311,7 @@ def load_run_spec(run_dir: str | os.PathLike[str]) -> JobSpec:
             after=AfterSpec.from_dict(document.get("after")),
             source_sha256=(document.get("provenance") or {}).get("spec", {}).get("sha256"),
             sweep=SourceFile.from_dict((document.get("provenance") or {}).get("sweep")),
+            preview=PreviewSpec.from_dict(document.get("preview")),
         )
     except (KeyError, TypeError) as error:
         problems.add("-", f"not a valid run.yaml ({error!r}): resubmit the job spec")

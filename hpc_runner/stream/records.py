@@ -169,8 +169,37 @@ class EvaluationRecord(ExtensionRecord, tag="evaluation"):
     value: EvaluationValue
 
 
+#: Largest epoch a preview record may name (a record beyond it is invalid and skipped).
+MAX_PREVIEW_EPOCH = 10**9
+
+
+class PreviewValue(msgspec.Struct, frozen=True, omit_defaults=True):
+    """A preview image written during training (:mod:`hpc_runner.node.preview`).
+
+    Attributes
+    ----------
+    path : str
+        The PNG, relative to the run directory (``previews/epoch_0012.png``).
+    epoch : int
+        Epochs completed when it was taken (1 = after the first epoch).
+    psnr : float | None
+        PSNR of the previewed crop against the spec's ground truth, in dB.
+    """
+
+    path: Annotated[str, msgspec.Meta(max_length=4096)]
+    epoch: Annotated[int, msgspec.Meta(ge=0, le=MAX_PREVIEW_EPOCH)]
+    psnr: float | None = None
+
+
+class PreviewRecord(ExtensionRecord, tag="preview"):
+    name = "preview"
+    value: PreviewValue
+
+
 #: Extension record classes by type name (the ``type`` key of their lines).
-EXTENSION_CLASSES: dict[str, type[ExtensionRecord]] = {cls.name: cls for cls in (EvaluationRecord,)}
+EXTENSION_CLASSES: dict[str, type[ExtensionRecord]] = {
+    cls.name: cls for cls in (EvaluationRecord, PreviewRecord)
+}
 
 
 RECORD_CLASSES: dict[TrainUpdateType, type[Record]] = {
@@ -201,6 +230,7 @@ AnyRecord = (
     | ExceptionRecord
     | CareamistRecord
     | EvaluationRecord
+    | PreviewRecord
 )
 
 #: Shared encoder; the writer encodes into its own reusable buffer with ``encode_into``.

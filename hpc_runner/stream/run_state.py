@@ -27,6 +27,8 @@ from hpc_runner.stream.records import (
     ExceptionRecord,
     LossRecord,
     ModelLocation,
+    PreviewRecord,
+    PreviewValue,
     Record,
     RecordedException,
     StateRecord,
@@ -62,6 +64,11 @@ class RunState:
         nothing about the job that runs now (see :mod:`hpc_runner.control.phase`).
     evaluation : EvaluationValue | None
         The trained model's PSNR against the spec's ground truth, once measured.
+    preview : PreviewValue | None
+        The newest preview image written during training (:mod:`hpc_runner.stream.previews`).
+    preview_epochs, preview_psnrs : array
+        Every preview record's epoch and crop PSNR (NaN where none), in file order: 16 bytes a
+        preview; :func:`hpc_runner.stream.previews.preview_history` makes the curve of them.
     longest_step_gap : float
         The longest time between two batch records of the newest attempt (validations and
         checkpoint saves included): how long this run's silence is still normal.
@@ -81,6 +88,9 @@ class RunState:
     attempt: int = 0
     state_attempt: int = 0
     evaluation: EvaluationValue | None = None
+    preview: PreviewValue | None = None
+    preview_epochs: array[int] = field(default_factory=lambda: array("q"))
+    preview_psnrs: array[float] = field(default_factory=lambda: array("d"))
     longest_step_gap: float = 0.0
     last_batch: tuple[int, float] | None = None  # (attempt, time) of the newest batch record
     job: str | None = None
@@ -111,11 +121,11 @@ class RunState:
     def clear(self) -> None:
         """Forget everything read so far (the file was replaced); the status returns to defaults."""
         fresh = RunState()
-        for name in ("losses", "val_losses", "debug", "skipped"):
+        for name in ("losses", "val_losses", "debug", "skipped", "preview_epochs", "preview_psnrs"):
             setattr(self, name, getattr(fresh, name))
         for name in ("exception", "model", "job", "host", "first_time", "last_time"):
             setattr(self, name, None)
-        self.training_since = self.evaluation = self.last_batch = None
+        self.training_since = self.evaluation = self.last_batch = self.preview = None
         self.attempt = self.records = self.state_attempt = 0
         self.longest_step_gap = 0.0
         self._set_status(dict.fromkeys(_STATUS_FIELDS, -1), TrainingState.IDLE)
@@ -164,6 +174,10 @@ class RunState:
                 self.model = value
             elif cls is EvaluationRecord:
                 self.evaluation = value
+            elif cls is PreviewRecord:
+                self.preview = value
+                self.preview_epochs.append(value.epoch)
+                self.preview_psnrs.append(nan if value.psnr is None else value.psnr)
             else:  # max_epochs, max_batches
                 values[record.kind.value] = value
             if record.attempt > attempt:

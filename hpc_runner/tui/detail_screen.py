@@ -13,11 +13,13 @@ from textual.containers import Horizontal
 from textual.timer import Timer
 from textual.widgets import Footer, Static
 
+from hpc_runner.stream.previews import preview_history
 from hpc_runner.tui.debug_messages import DebugMessages
 from hpc_runner.tui.exception_view import ExceptionView
-from hpc_runner.tui.loss_plot import LossPlot, downsample
+from hpc_runner.tui.loss_plot import LossPlot, downsample, psnr_points
 from hpc_runner.tui.messages import MetaLoaded
 from hpc_runner.tui.model import PHASE_STYLES, RunEntry, elapsed, eta, format_duration
+from hpc_runner.tui.preview_panel import PreviewPanel
 from hpc_runner.tui.progress_panel import TrainingProgress
 from hpc_runner.tui.run_info import RunInfo
 from hpc_runner.tui.run_screen import RunScreen
@@ -64,7 +66,11 @@ class DetailScreen(RunScreen):
     BINDINGS: ClassVar[list[BindingType]] = [
         Binding("escape", "back", "Back", tooltip="back to the runs table"),
         Binding("backspace", "back", "Back", show=False, tooltip="back to the runs table"),
-    ]
+        Binding("left_square_bracket", "preview(-1)", "Earlier", key_display="[",
+                tooltip="the preview picture of an earlier epoch"),
+        Binding("right_square_bracket", "preview(1)", "Later", key_display="]",
+                tooltip="the preview picture of a later epoch"),
+    ]  # fmt: skip
 
     def __init__(
         self, entry: RunEntry, entries: Mapping[str, RunEntry], clock: Callable[[], float]
@@ -85,6 +91,8 @@ class DetailScreen(RunScreen):
         with Horizontal(id="plots"):
             yield LossPlot("loss", "step", id="loss")
             yield LossPlot("val_loss", "epoch", id="val-loss")
+            yield LossPlot("preview PSNR (dB)", "epoch", id="psnr", hide_empty=True)
+            yield PreviewPanel(id="preview")
         with Horizontal(id="lower"):
             yield RunInfo(id="info")
             yield DebugMessages(id="debug")
@@ -116,6 +124,7 @@ class DetailScreen(RunScreen):
         self.query_one(DebugMessages).show(run.debug)
         self.query_one(ExceptionView).show(run.exception)
         self.query_one(RunInfo).show(entry, self.meta, now)
+        self._show_previews()
         self._plot_soon()
         meta_key = (entry.job_id, run.job, run.attempt, run.status.state, run.model is None)
         if meta_key != self._meta_for:
@@ -128,15 +137,17 @@ class DetailScreen(RunScreen):
         self.query_one(RunInfo).show(self.entry, self.meta, now)
 
     def _plot_soon(self) -> None:
-        run = self.entry.run
-        version = (id(run.losses), len(run.losses), len(run.val_losses))
-        if version == self._plotted or self._plot_timer is not None:
+        if self._plot_version() == self._plotted or self._plot_timer is not None:
             return
         wait = self._last_plot + PLOT_INTERVAL - time.monotonic()
         if wait > 0:
             self._plot_timer = self.set_timer(wait, self._plot)
         else:
             self._plot()
+
+    def _plot_version(self) -> tuple[int, ...]:
+        run = self.entry.run
+        return (id(run.losses), len(run.losses), len(run.val_losses), len(run.preview_epochs))
 
     def on_resize(self) -> None:
         self._plotted = None  # more (or fewer) points fit now
@@ -150,10 +161,31 @@ class DetailScreen(RunScreen):
             return
         self._last_plot = time.monotonic()
         run = self.entry.run
-        self._plotted = (id(run.losses), len(run.losses), len(run.val_losses))
+        self._plotted = self._plot_version()
         loss_plot.show(*downsample(run.losses, max(16, 2 * loss_plot.size.width)))
         pairs = [(epoch + 1.0, value) for epoch, value in run.val_losses if value == value]
         self.query_one("#val-loss", LossPlot).show([x for x, _ in pairs], [y for _, y in pairs])
+        history = preview_history(run.preview_epochs, run.preview_psnrs)
+        self.query_one("#psnr", LossPlot).show(*psnr_points(history))
+
+    def _show_previews(self) -> None:
+        run = self.entry.run
+        had = self.query_one(PreviewPanel).history
+        history = preview_history(run.preview_epochs, run.preview_psnrs)
+        self.query_one(PreviewPanel).show(self.entry.run_dir, history)
+        if bool(had) != bool(history):
+            self.refresh_bindings()  # [ and ] are offered once there are previews
+
+    def check_action(self, action: str, parameters: tuple[object, ...]) -> bool | None:
+        """``[`` and ``]`` only for a run with previews; the run keys as the base decides."""
+        if action == "preview":
+            return self.entry.run.preview is not None
+        return super().check_action(action, parameters)
+
+    def action_preview(self, delta: int) -> None:
+        """Show the preview of an earlier (-1) or later (+1) epoch."""
+        if not self.query_one(PreviewPanel).step(delta):
+            self.app.bell()
 
     def _load_meta(self) -> None:
         run_dir, key = self.entry.run_dir, self.entry.key

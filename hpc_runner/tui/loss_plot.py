@@ -62,17 +62,24 @@ def downsample(values: Sequence[float], max_points: int) -> tuple[list[float], l
 
 
 class LossPlot(PlotextPlot):
-    """One curve with a title and an x label; :meth:`show` replaces the data."""
+    """One curve with a title and an x label; :meth:`show` replaces the data.
+
+    With ``hide_empty`` the plot takes no room until it has values: the preview PSNR curve
+    exists only for runs with previews and a ground truth.
+    """
 
     DEFAULT_CSS = """
     LossPlot { height: 1fr; min-height: 8; }
     """
 
-    def __init__(self, title: str, x_label: str, *, id: str | None = None) -> None:
+    def __init__(
+        self, title: str, x_label: str, *, id: str | None = None, hide_empty: bool = False
+    ) -> None:
         super().__init__(id=id)
         self.title = title
         self.x_label = x_label
         self.points = 0
+        self.hide_empty = hide_empty
 
     def on_mount(self) -> None:
         super().on_mount()
@@ -87,4 +94,12 @@ class LossPlot(PlotextPlot):
         if ys:
             plt.plot(xs, ys, marker="braille")
         self.points = len(ys)
+        if self.hide_empty:
+            self.display = bool(ys)
         self.refresh()
+
+
+def psnr_points(history: Sequence[tuple[int, float | None]]) -> tuple[list[float], list[float]]:
+    """(x, y) of a run's preview PSNR curve: epoch, dB, for the previews that measured one."""
+    pairs = [(float(epoch), psnr) for epoch, psnr in history if psnr is not None]
+    return [x for x, _ in pairs], [y for _, y in pairs]
