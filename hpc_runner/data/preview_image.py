@@ -7,8 +7,9 @@ Pure image work (numpy and Pillow, both careamics dependencies): the node hands 
 - Channels: one is grey; two are magenta and green (readable with red-green colour blindness);
   three are red, green and blue; of more, the first three are shown (the label says so).
 - Contrast: one stretch for both panels, per channel, from the 1st to the 99.5th percentile of
-  the two panels together, so that the prediction is seen in the input's terms (a stretch per
-  panel would make any prediction look as contrasted as the noise).
+  the input, so that the prediction is seen in the input's terms and the input looks the same
+  in every preview (a stretch per panel would make any prediction look as contrasted as the
+  noise; one over both panels would let an untrained network's wild output grey the input).
 - Small crops are enlarged by a whole factor (nearest neighbour) to at least
   :data:`MIN_PANEL` pixels a side, so that the label fits and a terminal shows more than a dot.
 
@@ -112,7 +113,7 @@ def compose(
 
     left, right = shown_plane(input_crop, plane), shown_plane(prediction, plane)
     if left.shape[0] == right.shape[0]:
-        limits_left = limits_right = stretch_limits(left, right)
+        limits_left = limits_right = stretch_limits(left)
     else:
         limits_left, limits_right = stretch_limits(left), stretch_limits(right)
     panels = [to_pixels(left, limits_left), to_pixels(right, limits_right)]
