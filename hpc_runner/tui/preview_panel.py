@@ -84,10 +84,10 @@ class PreviewPanel(Vertical):
             caption.update("")
             return
         psnr = self.history[self.index][1]
-        text = Text(f"preview: epoch {epoch}", style="bold")
+        text = Text(f"preview epoch {epoch}", style="bold")
         if psnr is not None:
             text.append(f"  PSNR {psnr:.2f} dB")
-        text.append(f"  ({self.index + 1} of {len(self.history)}; [ ] other epochs)", style="dim")
+        text.append(f"  {self.index + 1}/{len(self.history)}", style="dim")
         caption.update(text)
         path = preview_file(self.run_dir, preview_relpath(epoch))
         if path is None or (path, epoch) == self._requested:
