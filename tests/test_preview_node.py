@@ -151,6 +151,11 @@ def test_a_failing_preview_is_reported_and_the_training_goes_on(tmp_path: Path) 
     assert len(failures) == 1 and "the preview of epoch 1 failed: FileExistsError" in failures[0]
 
 
+def roughness(panel: np.ndarray) -> float:
+    """Mean difference between horizontally neighbouring pixels: high for pixel noise."""
+    return float(np.abs(np.diff(panel, axis=1)).mean())
+
+
 def assert_demo_previews(run_dir: Path, entry: dict[str, Any]) -> None:
     """The README demo (30 epochs, ground truth): 10 previews, each a PNG whose prediction
     differs from its input, the PSNR of the last above that of the first."""
@@ -159,8 +164,9 @@ def assert_demo_previews(run_dir: Path, entry: dict[str, Any]) -> None:
     for picture in pictures:
         left, right = panels(picture)
         assert left.shape == right.shape and np.abs(left - right).mean() > 5
-        assert left.std() > right.std()  # the noise is gone from the prediction
+        # the noise is gone: neighbouring pixels differ far less (measured: 29.5 vs 2.8-6.4)
+        assert roughness(right) < roughness(left) / 2
     assert entry["preview"] == str(pictures[-1]) and entry["preview_epoch"] == 30
     history = entry["psnr_history"]
     assert [epoch for epoch, _ in history] == list(range(3, 31, 3))
-    assert history[-1][1] > history[0][1] + 1.0  # the denoising gets better
+    assert history[-1][1] > history[0][1] + 3.0  # measured here: 15.7 -> 24.1 dB
