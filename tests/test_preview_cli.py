@@ -1,5 +1,6 @@
 """``hpc-runner preview RUN``: in a real pseudo-terminal that answers no graphics query it draws
-half-blocks; into a pipe it prints the path only; wrong epochs and runs say what exists."""
+half-blocks; into a pipe it prints the path only; wrong epochs and runs say what exists; and
+``status --summary`` ranks by the last preview's PSNR when that is what every run has."""
 
 from __future__ import annotations
 
@@ -16,7 +17,11 @@ from pathlib import Path
 
 import pytest
 
-from tests.run_support import cli
+from hpc_runner.stream.previews import preview_relpath
+from hpc_runner.stream.records import PreviewValue
+from hpc_runner.stream.status import TrainingState, TrainUpdate, TrainUpdateType
+from hpc_runner.stream.writer import StatusWriter
+from tests.run_support import cli, status_json
 from tests.test_preview_tui import PSNRS, write_run_with_previews
 from tests.tui_support import T0, FakeTraining, losses
 
@@ -97,3 +102,27 @@ def test_a_run_without_previews_says_so(tmp_path: Path) -> None:
     answer = cli("preview", str(run))
     assert answer.returncode == 1
     assert "plain: no preview yet; is `preview: false` set?" in answer.stderr
+
+
+def _previewed_run(run_dir: Path, psnrs: list[float]) -> None:
+    """A DONE n2v run whose previews measured ``psnrs`` (no whole-image evaluation)."""
+    run_dir.mkdir(parents=True)
+    with StatusWriter(run_dir / "status.jsonl") as writer:
+        writer.write(TrainUpdate(TrainUpdateType.STATE, TrainingState.TRAINING))
+        for epoch, value in enumerate(psnrs, start=1):
+            writer.write(TrainUpdate(TrainUpdateType.VAL_LOSS, 1.0 / epoch))
+            writer.write_extension("preview", PreviewValue(preview_relpath(epoch), epoch, value))
+        writer.write(TrainUpdate(TrainUpdateType.STATE, TrainingState.DONE))
+    (run_dir / "run.yaml").write_text("careamics:\n  algorithm_config:\n    algorithm: n2v\n")
+
+
+def test_summary_ranks_by_the_last_preview_psnr_when_every_run_has_one(tmp_path: Path) -> None:
+    _previewed_run(tmp_path / "a", [18.0, 26.0, 22.5])  # the best curve, but its last is lower
+    _previewed_run(tmp_path / "b", [17.0, 20.0, 24.0])
+    answer = cli("status", str(tmp_path), "--summary")
+    assert answer.returncode == 0, answer.stderr
+    assert "ranked by PSNR of the last preview's crop against the ground truth" in answer.stdout
+    assert "best: b (preview PSNR 24.00 dB)" in answer.stdout
+    entries = status_json(tmp_path)
+    assert entries["a"]["psnr_history"] == [[1, 18.0], [2, 26.0], [3, 22.5]]
+    assert entries["b"]["preview"] == str(tmp_path / "b" / "previews" / "epoch_0003.png")
