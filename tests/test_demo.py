@@ -11,6 +11,7 @@ from pathlib import Path
 import pytest
 
 from tests.run_support import cli, status_json
+from tests.test_preview_node import assert_demo_previews
 
 pytestmark = pytest.mark.training
 
@@ -45,3 +46,4 @@ def test_demo_denoises_locally_when_there_is_no_cluster(tmp_path: Path, no_slurm
     assert len(psnr) == 2 and psnr[1] > psnr[0] + 5  # measured here: 17.15 -> 25.56 dB
     entry = status_json(runs)["n2v_demo"]
     assert entry["state"] == "DONE" and entry["model"]["checkpoint"].endswith("_last.ckpt")
+    assert_demo_previews(runs / "n2v_demo", entry)  # 10 pictures, PSNR rising

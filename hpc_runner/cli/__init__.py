@@ -20,6 +20,7 @@ from typing import NoReturn
 
 from hpc_runner.cli import (
     control_cmd,
+    preview_cmd,
     profiles_cmd,
     status_cmd,
     submit_cmd,
@@ -29,7 +30,7 @@ from hpc_runner.cli import (
 from hpc_runner.errors import HpcRunnerError
 from hpc_runner.stream.text import terminal_safe
 
-COMMANDS = [submit_cmd, sweep_cmd, status_cmd, watch_cmd, control_cmd, profiles_cmd]
+COMMANDS = [submit_cmd, sweep_cmd, status_cmd, watch_cmd, control_cmd, preview_cmd, profiles_cmd]
 
 
 class _Parser(argparse.ArgumentParser):

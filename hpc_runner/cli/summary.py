@@ -23,7 +23,7 @@ def print_summary(
     """Print the ranked runs below ``root`` (table, JSON object or CSV); exit code 0."""
     from hpc_runner.stream.text import terminal_safe
     from hpc_runner.watch.efficiency import efficiency_json
-    from hpc_runner.watch.results import best, ranking_metric, sweep_results, to_csv
+    from hpc_runner.watch.results import best, metric_text, ranking_metric, sweep_results, to_csv
 
     rows = sweep_results(root, cache=cache)
     winner = best(rows)
@@ -59,12 +59,7 @@ def print_summary(
     if winner is None:
         print("best: none yet (no run is DONE with a value to rank by)")
         return 0
-    measure = (
-        f"PSNR {winner['psnr']:.2f} dB"
-        if metric == "psnr"
-        else f"best val_loss {winner['best_val_loss']:.6g}"
-    )
-    print(f"best: {_printable(winner['run'])} ({measure})")
+    print(f"best: {_printable(winner['run'])} ({metric_text(winner, metric)})")
     saved = ""
     if winner["best_epoch"] is not None and winner["model_val_loss"] is not None:
         saved = (
@@ -102,8 +97,10 @@ def _quality_notes(rows: list[dict[str, Any]], metric: str) -> list[str]:
     little about how clean the result is; a PSNR against ground truth does."""
     if not any(row.get("algorithm") == "n2v" for row in rows):
         return []
-    if metric == "psnr":
-        return ["ranked by PSNR against the ground truth (Noise2Void's val_loss is no measure of "
+    if metric != "best_val_loss":
+        from hpc_runner.watch.results import METRIC_NAMES
+
+        return [f"ranked by {METRIC_NAMES[metric]} (Noise2Void's val_loss is no measure of "
                 "image quality)"]  # fmt: skip
     return [
         "note: Noise2Void's val_loss is a self-supervised loss, not a measure of image quality; "

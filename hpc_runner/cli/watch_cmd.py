@@ -83,7 +83,9 @@ def run(args: argparse.Namespace) -> int:
         raise UsageError(f"{root}: no such directory (give the runs directory, e.g. ./runs)")
     on_event = EventCommand(args.on_event) if args.on_event is not None else None
     from hpc_runner.tui.app import WatchApp
+    from hpc_runner.tui.terminal_images import load_images
 
+    load_images(widget=True)  # asks the terminal what pictures it shows: before the app reads stdin
     WatchApp(
         root,
         poll=args.poll,

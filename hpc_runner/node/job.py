@@ -180,8 +180,10 @@ def _run(
         callback.record_failure(exc)
         raise
 
+    from hpc_runner.node.preview import preview_callback
     from hpc_runner.node.training import train_with_status
 
+    preview = preview_callback(spec, run_dir, train_kwargs, callback)
     careamist = train_with_status(
         status_path,
         config=config,
@@ -190,7 +192,7 @@ def _run(
         attempt=job.attempt,
         job=job_id,
         status_callback=callback,
-        callbacks=[requeue_callback(signals)],
+        callbacks=[requeue_callback(signals), *([preview] if preview else [])],
         enable_progress_bar=False,
         monitor_interval_s=spec.monitor.interval_s,
         environment=environment,

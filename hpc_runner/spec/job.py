@@ -28,6 +28,7 @@ A job spec::
       export_bmz: {authors: [Your Name]}   # a BioImage Model Zoo archive
     monitor:
       interval_s: 10               # GPU/CPU/memory/throughput samples; 0 = off
+    preview: {every_n_epochs: 5}   # optional: pictures during training (default: ~10; or false)
 
 :func:`load_job_spec` checks everything (YAML syntax, keys, types, data files, the profile and
 careamics' own validation) and raises one :class:`SpecError` listing every problem as
@@ -60,6 +61,7 @@ from hpc_runner.spec.errors import (
     type_name,
 )
 from hpc_runner.spec.monitor_section import MonitorSpec, monitor_section
+from hpc_runner.spec.preview_section import PreviewSpec, preview_section
 from hpc_runner.spec.profiles import PROFILE_KEYS, ClusterProfile, load_profile
 from hpc_runner.spec.provenance import SourceFile, file_sha256, provenance
 from hpc_runner.stream.runs import RUN_SPEC_FILE, safe_run_name
@@ -79,6 +81,7 @@ __all__ = [
 #: Version of the run.yaml layout written by :func:`dump_run_spec`.
 RUN_SPEC_VERSION = 1
 SPEC_KEYS = ("name", "training", "data", "evaluate", "cluster", "after", "monitor")
+SPEC_KEYS = ("name", "training", "data", "evaluate", "cluster", "after", "preview")
 DEFAULT_PROFILE = "local"
 
 
@@ -112,6 +115,8 @@ class JobSpec:
         The sweep file a sweep run was made from.
     monitor : MonitorSpec
         How often the node samples GPU, CPU, memory and throughput (``monitor:``).
+    preview : PreviewSpec
+        Preview pictures during training (``preview:``, see spec_preview).
     """
 
     name: str
@@ -126,6 +131,7 @@ class JobSpec:
     source_sha256: str | None = None
     sweep: SourceFile | None = None
     monitor: MonitorSpec = field(default_factory=MonitorSpec)
+    preview: PreviewSpec = field(default_factory=PreviewSpec)
 
     @property
     def algorithm(self) -> str:
@@ -213,6 +219,7 @@ def job_spec_from_mapping(
             check_ground_truth(data, ground_truth, problems)
     after = after_section(raw.get("after"), spec_path.parent, careamics, problems)
     monitor = monitor_section(raw.get("monitor"), problems)
+    preview = preview_section(raw.get("preview"), careamics, data, problems)
     problems.raise_if_any()
     assert data is not None and careamics is not None and job_profile is not None
     return JobSpec(
@@ -228,6 +235,7 @@ def job_spec_from_mapping(
         source_sha256=file_sha256(spec_path),
         sweep=SourceFile.of(sweep_file) if sweep_file and Path(sweep_file).is_file() else None,
         monitor=monitor,
+        preview=preview,
     )
 
 
@@ -273,6 +281,7 @@ def dump_run_spec(spec: JobSpec) -> str:
         "notes": list(spec.notes),
         "after": spec.after.to_dict() if spec.after else None,
         "monitor": spec.monitor.to_dict(),
+        "preview": spec.preview.to_dict(),
         "provenance": provenance(SourceFile(spec.source, spec.source_sha256), spec.sweep),
         "careamics": spec.careamics,
     }
@@ -313,6 +322,7 @@ def load_run_spec(run_dir: str | os.PathLike[str]) -> JobSpec:
             source_sha256=(document.get("provenance") or {}).get("spec", {}).get("sha256"),
             sweep=SourceFile.from_dict((document.get("provenance") or {}).get("sweep")),
             monitor=MonitorSpec.from_dict(document.get("monitor")),
+            preview=PreviewSpec.from_dict(document.get("preview")),
         )
     except (KeyError, TypeError) as error:
         problems.add("-", f"not a valid run.yaml ({error!r}): resubmit the job spec")

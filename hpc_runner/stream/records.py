@@ -189,9 +189,36 @@ class SystemRecord(ExtensionRecord, tag="system"):
     value: SystemValue
 
 
+#: Largest epoch a preview record may name (a record beyond it is invalid and skipped).
+MAX_PREVIEW_EPOCH = 10**9
+
+
+class PreviewValue(msgspec.Struct, frozen=True, omit_defaults=True):
+    """A preview image written during training (:mod:`hpc_runner.node.preview`).
+
+    Attributes
+    ----------
+    path : str
+        The PNG, relative to the run directory (``previews/epoch_0012.png``).
+    epoch : int
+        Epochs completed when it was taken (1 = after the first epoch).
+    psnr : float | None
+        PSNR of the previewed crop against the spec's ground truth, in dB.
+    """
+
+    path: Annotated[str, msgspec.Meta(max_length=4096)]
+    epoch: Annotated[int, msgspec.Meta(ge=0, le=MAX_PREVIEW_EPOCH)]
+    psnr: float | None = None
+
+
+class PreviewRecord(ExtensionRecord, tag="preview"):
+    name = "preview"
+    value: PreviewValue
+
+
 #: Extension record classes by type name (the ``type`` key of their lines).
 EXTENSION_CLASSES: dict[str, type[ExtensionRecord]] = {
-    cls.name: cls for cls in (EvaluationRecord, EnvironmentRecord, SystemRecord)
+    cls.name: cls for cls in (EvaluationRecord, EnvironmentRecord, SystemRecord, PreviewRecord)
 }
 
 
@@ -225,6 +252,7 @@ AnyRecord = (
     | EvaluationRecord
     | EnvironmentRecord
     | SystemRecord
+    | PreviewRecord
 )
 
 #: Shared encoder; the writer encodes into its own reusable buffer with ``encode_into``.

@@ -28,6 +28,8 @@ from hpc_runner.stream.records import (
     ExceptionRecord,
     LossRecord,
     ModelLocation,
+    PreviewRecord,
+    PreviewValue,
     Record,
     RecordedException,
     StateRecord,
@@ -70,6 +72,11 @@ class RunState:
         What the newest attempt runs with and was granted (versions, GPUs, time limit).
     resources : Resources
         The ``system`` samples folded: latest values, peaks, bounded history, rate.
+    preview : PreviewValue | None
+        The newest preview image written during training (:mod:`hpc_runner.stream.previews`).
+    preview_epochs, preview_psnrs : array
+        Every preview record's epoch and crop PSNR (NaN where none), in file order: 16 bytes a
+        preview; :func:`hpc_runner.stream.previews.preview_history` makes the curve of them.
     longest_step_gap : float
         The longest time between two batch records of the newest attempt (validations and
         checkpoint saves included): how long this run's silence is still normal.
@@ -91,6 +98,9 @@ class RunState:
     evaluation: EvaluationValue | None = None
     environment: EnvironmentValue | None = None
     resources: Resources = field(default_factory=Resources)
+    preview: PreviewValue | None = None
+    preview_epochs: array[int] = field(default_factory=lambda: array("q"))
+    preview_psnrs: array[float] = field(default_factory=lambda: array("d"))
     longest_step_gap: float = 0.0
     last_batch: tuple[int, float] | None = None  # (attempt, time) of the newest batch record
     job: str | None = None
@@ -184,6 +194,10 @@ class RunState:
             elif cls is EnvironmentRecord:
                 self.environment = value
                 self.resources.attempt_started(record.attempt, value.started)
+            elif cls is PreviewRecord:
+                self.preview = value
+                self.preview_epochs.append(value.epoch)
+                self.preview_psnrs.append(nan if value.psnr is None else value.psnr)
             else:  # max_epochs, max_batches
                 values[record.kind.value] = value
             if record.attempt > attempt:

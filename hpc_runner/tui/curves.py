@@ -21,7 +21,7 @@ from hpc_runner.tui.loss_plot import Series
 #: One colour per run on a comparison plot (and loss / val_loss on a run's own).
 PALETTE = ("cyan", "orange", "green", "magenta", "blue+", "red+", "white", "gray+")
 
-__all__ = ["PALETTE", "Series", "ema", "integer_ticks", "prepared", "run_series"]
+__all__ = ["PALETTE", "Series", "ema", "integer_ticks", "prepared", "psnr_points", "run_series"]
 
 #: EMA weight of the smoothing toggle (TensorBoard's default look), over the points shown.
 SMOOTHING = 0.6
@@ -94,3 +94,9 @@ def integer_ticks(high: float, most: int = 8) -> list[int]:
             if math.ceil(high / step) <= most:
                 return list(range(0, step * math.ceil(high / step) + 1, step))
     return [0, math.ceil(high)]
+
+
+def psnr_points(history: Sequence[tuple[int, float | None]]) -> tuple[list[float], list[float]]:
+    """(x, y) of a run's preview PSNR curve: epoch, dB, for the previews that measured one."""
+    pairs = [(float(epoch), psnr) for epoch, psnr in history if psnr is not None]
+    return [x for x, _ in pairs], [y for _, y in pairs]

@@ -14,12 +14,14 @@ from textual.timer import Timer
 from textual.widgets import Footer, Static
 
 from hpc_runner.control.phase import format_duration
-from hpc_runner.tui.curves import integer_ticks, prepared, run_series
+from hpc_runner.stream.previews import preview_history
+from hpc_runner.tui.curves import integer_ticks, prepared, psnr_points, run_series
 from hpc_runner.tui.debug_messages import DebugMessages
 from hpc_runner.tui.exception_view import ExceptionView
 from hpc_runner.tui.loss_plot import LossPlot
 from hpc_runner.tui.messages import MetaLoaded
 from hpc_runner.tui.model import PHASE_STYLES, RunEntry, elapsed, eta
+from hpc_runner.tui.preview_panel import PreviewPanel
 from hpc_runner.tui.progress_panel import TrainingProgress
 from hpc_runner.tui.resources_panel import ResourcesPanel
 from hpc_runner.tui.run_info import RunInfo
@@ -74,7 +76,11 @@ class DetailScreen(RunScreen):
             "Smooth",
             tooltip="smooth the per-step loss (exponential moving average)",
         ),
-    ]
+        Binding("left_square_bracket", "preview(-1)", "Earlier", key_display="[",
+                tooltip="the preview picture of an earlier epoch"),
+        Binding("right_square_bracket", "preview(1)", "Later", key_display="]",
+                tooltip="the preview picture of a later epoch"),
+    ]  # fmt: skip
 
     #: The plot's toggles (``L``, ``E``).
     log_y = False
@@ -98,6 +104,8 @@ class DetailScreen(RunScreen):
         yield TrainingProgress()
         with Horizontal(id="plots"):
             yield LossPlot("loss and val_loss", "epoch", id="loss")
+            yield LossPlot("preview PSNR (dB)", "epoch", id="psnr", hide_empty=True)
+            yield PreviewPanel(id="preview")
         yield ResourcesPanel(id="resources")  # hidden for a run that sampled nothing
         with Horizontal(id="lower"):
             yield RunInfo(id="info")
@@ -131,6 +139,7 @@ class DetailScreen(RunScreen):
         self.query_one(ExceptionView).show(run.exception)
         self.query_one(RunInfo).show(entry, self.meta, now)
         self.query_one(ResourcesPanel).show(entry, now, self.entries.values())
+        self._show_previews()
         self._plot_soon()
         meta_key = (entry.job_id, run.job, run.attempt, run.status.state, run.model is None)
         if meta_key != self._meta_for:
@@ -143,15 +152,17 @@ class DetailScreen(RunScreen):
         self.query_one(RunInfo).show(self.entry, self.meta, now)
 
     def _plot_soon(self) -> None:
-        run = self.entry.run
-        version = (id(run.losses), len(run.losses), len(run.val_losses))
-        if version == self._plotted or self._plot_timer is not None:
+        if self._plot_version() == self._plotted or self._plot_timer is not None:
             return
         wait = self._last_plot + PLOT_INTERVAL - time.monotonic()
         if wait > 0:
             self._plot_timer = self.set_timer(wait, self._plot)
         else:
             self._plot()
+
+    def _plot_version(self) -> tuple[int, ...]:
+        run = self.entry.run
+        return (id(run.losses), len(run.losses), len(run.val_losses), len(run.preview_epochs))
 
     def on_resize(self) -> None:
         self._plotted = None  # more (or fewer) points fit now
@@ -165,7 +176,7 @@ class DetailScreen(RunScreen):
             return
         self._last_plot = time.monotonic()
         run = self.entry.run
-        self._plotted = (id(run.losses), len(run.losses), len(run.val_losses))
+        self._plotted = self._plot_version()
         series, axis = run_series(run, max(16, 2 * loss_plot.size.width))
         right = max((x for item in series for x in item.xs), default=0.0)
         ticks = integer_ticks(right) if axis == "epoch" and right else None
@@ -174,12 +185,33 @@ class DetailScreen(RunScreen):
             prepared(series, smooth=self.smooth, log_y=self.log_y),
             x_label=axis, log_y=self.log_y, x_ticks=ticks, note=", ".join(notes),
         )  # fmt: skip
+        history = preview_history(run.preview_epochs, run.preview_psnrs)
+        self.query_one("#psnr", LossPlot).show(*psnr_points(history))
 
     def action_toggle_plot(self, name: str) -> None:
         """Log scale or smoothing on or off."""
         setattr(self, name, not getattr(self, name))
         self._plotted = None
         self._plot_soon()
+
+    def _show_previews(self) -> None:
+        run = self.entry.run
+        had = self.query_one(PreviewPanel).history
+        history = preview_history(run.preview_epochs, run.preview_psnrs)
+        self.query_one(PreviewPanel).show(self.entry.run_dir, history)
+        if bool(had) != bool(history):
+            self.refresh_bindings()  # [ and ] are offered once there are previews
+
+    def check_action(self, action: str, parameters: tuple[object, ...]) -> bool | None:
+        """``[`` and ``]`` only for a run with previews; the run keys as the base decides."""
+        if action == "preview":
+            return self.entry.run.preview is not None
+        return super().check_action(action, parameters)
+
+    def action_preview(self, delta: int) -> None:
+        """Show the preview of an earlier (-1) or later (+1) epoch."""
+        if not self.query_one(PreviewPanel).step(delta):
+            self.app.bell()
 
     def _load_meta(self) -> None:
         run_dir, key = self.entry.run_dir, self.entry.key

@@ -43,18 +43,25 @@ class Series:
 
 
 class LossPlot(PlotextPlot):
-    """Curves with a title, a legend and labelled axes; :meth:`show_series` replaces them."""
+    """Curves with a title, a legend and labelled axes; :meth:`show_series` replaces them.
+
+    With ``hide_empty`` the plot takes no room until it has values: the preview PSNR curve
+    exists only for runs with previews and a ground truth.
+    """
 
     DEFAULT_CSS = """
     LossPlot { height: 1fr; min-height: 8; }
     """
 
-    def __init__(self, title: str, x_label: str, *, id: str | None = None) -> None:
+    def __init__(
+        self, title: str, x_label: str, *, id: str | None = None, hide_empty: bool = False
+    ) -> None:
         super().__init__(id=id)
         self.title = title
         self.x_label = x_label
         self.points = 0
         self.shown: list[Series] = []
+        self.hide_empty = hide_empty
 
     def on_mount(self) -> None:
         super().on_mount()
@@ -104,4 +111,6 @@ class LossPlot(PlotextPlot):
             plt.xticks([float(tick) for tick in x_ticks], [str(tick) for tick in x_ticks])
         self.points = sum(len(item.ys) for item in drawn)
         self.shown = drawn
+        if self.hide_empty:
+            self.display = bool(drawn)
         self.refresh()

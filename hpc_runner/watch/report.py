@@ -20,6 +20,7 @@ from typing import Any
 from hpc_runner.control.jobfile import JobRecord
 from hpc_runner.control.phase import Phase, derive_phase
 from hpc_runner.control.scheduler import SchedulerState
+from hpc_runner.stream.previews import preview_file, preview_history, psnr_curve
 from hpc_runner.stream.record_values import ModelLocation
 from hpc_runner.stream.run_reader import read_runs
 from hpc_runner.stream.run_state import RunState
@@ -99,6 +100,25 @@ def run_summary(
         "resources": resources_json(run, outlook),
         "time_limit_warning": outlook.warning if outlook else None,
         "efficiency": efficiency_json(facts_of(run)) if phase.phase.final else None,
+        **preview_facts(run, run_dir),
+    }
+
+
+def preview_facts(run: RunState, run_dir: Path | None) -> dict[str, Any]:
+    """``preview`` (the newest picture: absolute with ``run_dir``, else relative to the run),
+    ``preview_epoch``, ``preview_psnr`` (its crop's PSNR) and ``psnr_history``
+    (``[[epoch, psnr], ...]`` of every preview that measured one); null where none."""
+    latest = run.preview
+    if latest is None:
+        return {"preview": None, "preview_epoch": None, "preview_psnr": None, "psnr_history": None}
+    found = preview_file(run_dir or "", latest.path)  # a name the node never writes: none
+    path = None if found is None else str(found.absolute()) if run_dir else latest.path
+    curve = psnr_curve(preview_history(run.preview_epochs, run.preview_psnrs))
+    return {
+        "preview": path,
+        "preview_epoch": latest.epoch,
+        "preview_psnr": latest.psnr,
+        "psnr_history": curve or None,
     }
 
 

@@ -30,6 +30,7 @@ COLUMNS = (
     "psnr",
     "best_val_loss",
     "val_loss",
+    "preview_psnr",
     "epoch",
     "max_epochs",
     "attempt",
@@ -61,6 +62,8 @@ def result_row(
         "phase": summary["phase"],
         "state": summary["state"],
         "psnr": summary.get("psnr"),
+        "preview_psnr": summary.get("preview_psnr"),
+        "preview": summary.get("preview"),
         "best_val_loss": summary.get("best_val_loss"),
         "val_loss": summary.get("val_loss"),
         "epoch": summary["epoch_idx"] + 1 if summary["epoch_idx"] >= 0 else 0,
@@ -85,13 +88,37 @@ def result_row(
     }
 
 
+#: What each ranking metric is, in a summary's words.
+METRIC_NAMES = {
+    "psnr": "PSNR against the ground truth",
+    "preview_psnr": "PSNR of the last preview's crop against the ground truth",
+    "best_val_loss": "best val_loss",
+}
+
+
 def ranking_metric(rows: Iterable[dict[str, Any]]) -> str:
-    """``psnr`` when every DONE run measured one against the ground truth, else
-    ``best_val_loss``: a quality measure where there is one, the training's loss otherwise."""
+    """What runs are ranked by: a quality measure where every DONE run has one, the training's
+    loss otherwise.
+
+    ``psnr`` (the whole image's, measured after training) when every DONE run has one; else
+    ``preview_psnr`` (the crop's, of the last preview) when every DONE run has that; else
+    ``best_val_loss``. Never a mix: a crop's PSNR is not comparable with a whole image's.
+    """
     done = [row for row in rows if row.get("phase", row["state"]) == "DONE"]
-    if done and all(_finite(row.get("psnr")) for row in done):
-        return "psnr"
+    for metric in ("psnr", "preview_psnr"):
+        if done and all(_finite(row.get(metric)) for row in done):
+            return metric
     return "best_val_loss"
+
+
+def metric_text(row: dict[str, Any], metric: str) -> str:
+    """``PSNR 25.61 dB``, ``preview PSNR 24.10 dB`` or ``best val_loss 0.0123``: a row's value."""
+    value = row.get(metric)
+    if not _finite(value):
+        return f"{METRIC_NAMES[metric]}: none"
+    if metric == "best_val_loss":
+        return f"best val_loss {value:.6g}"
+    return f"{'preview ' if metric == 'preview_psnr' else ''}PSNR {value:.2f} dB"
 
 
 def rank(rows: Iterable[dict[str, Any]]) -> list[dict[str, Any]]:
@@ -119,7 +146,7 @@ def _key(row: dict[str, Any], metric: str) -> float:
     value = row.get(metric)
     if not isinstance(value, int | float) or not math.isfinite(value):
         return math.inf
-    return -float(value) if metric == "psnr" else float(value)
+    return float(value) if metric == "best_val_loss" else -float(value)
 
 
 def best(rows: Iterable[dict[str, Any]]) -> dict[str, Any] | None:
