@@ -29,6 +29,7 @@ from hpc_runner.stream.records import (
     decode_lines,
     make_record,
 )
+from hpc_runner.stream.resources import Resources
 from hpc_runner.stream.run_state import RunState
 from hpc_runner.stream.state_codec import (
     SPECIAL_TYPES,
@@ -45,7 +46,11 @@ T = TrainUpdateType
 
 #: How to draw a value of each special type (SPECIAL_TYPES), from its type arguments.
 SPECIAL_VALUES: dict[type, Any] = {
-    array: lambda args: st.lists(st.floats(), min_size=1).map(lambda v: array("d", v)),
+    array: lambda args: (
+        st.lists(st.integers(-(2**63), 2**63 - 1), min_size=1).map(lambda v: array("q", v))
+        if args == (int,)
+        else st.lists(st.floats(), min_size=1).map(lambda v: array("d", v))
+    ),
     deque: lambda args: st.lists(st.from_type(args[0]), min_size=1, max_size=5).map(deque),
     Counter: lambda args: st.dictionaries(st.from_type(args[0]), st.integers(1), min_size=1).map(
         Counter
@@ -65,12 +70,23 @@ def test_every_special_type_has_a_way_to_draw_values() -> None:
 
 
 def values_of(hint: Any) -> st.SearchStrategy[Any]:
-    origin = typing.get_origin(hint) or hint
+    from hpc_runner.stream.state_codec import _origin
+
+    origin = _origin(hint) or hint
     if origin in (typing.Union, __import__("types").UnionType):
         return st.one_of(*(values_of(arg) for arg in typing.get_args(hint)))
     if origin in SPECIAL_VALUES:
         return SPECIAL_VALUES[origin](typing.get_args(hint))  # type: ignore[no-any-return]
-    return st.from_type(hint)
+    if origin is Resources:  # a fold of samples: its fields drawn as the fold fills them
+        return st.builds(
+            Resources,
+            samples=st.integers(1, 10**6),
+            latest_t=st.floats(allow_nan=False),
+            times=st.lists(st.floats(), max_size=5),
+            rss_peak=st.integers(0, 2**62) | st.none(),
+            rate_points=st.lists(st.tuples(st.floats(), st.integers(0, 2**62)), max_size=3),
+        )
+    return st.from_type(hint).filter(writable)
 
 
 def field_hints() -> dict[str, Any]:
@@ -109,10 +125,14 @@ def at_default(run: RunState, name: str) -> bool:
 
 
 def writable(value: Any) -> bool:
-    """A value a status file can hold: JSON has no integers beyond 64 bits for msgspec."""
+    """A value a status file can hold as decoded (integers of 64 bits: a larger one makes the
+    line invalid, see ``record_values.Int64``), which MessagePack can store."""
     try:
-        ENCODER.encode(value)
-    except OverflowError:
+        line = ENCODER.encode(value)
+        msgspec.msgpack.encode(value)
+        if isinstance(value, msgspec.Struct):  # and its constraints hold, as after decoding
+            msgspec.json.decode(line, type=type(value))
+    except (OverflowError, msgspec.ValidationError):
         return False
     return True
 

@@ -132,7 +132,10 @@ def test_submit_returns_while_the_training_goes_on_then_stop(
     with pytest.raises(ActionRefused, match="stop or cancel it first"):
         resume_run(run_dir)  # its job is running
 
-    assert "interrupted" in cancel_run(run_dir)
+    ended = cancel_run(run_dir)
+    assert ended.startswith("interrupted processes "), ended
+    pids = ended.removeprefix("interrupted processes ").split(", ")
+    assert len(pids) == len(set(pids)), ended  # the controller was named twice
     run = wait_state(run_dir, lambda r: r.status.state in FINAL, timeout=30, what="cancellation")
     assert run.status.state is TrainingState.STOPPED  # the interrupt was recorded
     entry = status_json(runs)["tiny"]

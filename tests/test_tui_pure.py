@@ -47,7 +47,7 @@ def test_80_columns_show_the_essentials_and_wide_terminals_add_columns() -> None
     wide = fit(200, wanted, hidden=frozenset({"psnr", "params", "gpu", "mem"}))
     assert wide.keys == (*ESSENTIAL, "elapsed", "eta", "attempt")
     sampled = fit(200, wanted, hidden=frozenset({"psnr", "params"}))  # a run with samples
-    assert sampled.keys == (*ESSENTIAL, "elapsed", "eta", "gpu", "mem", "attempt")
+    assert sampled.keys == (*ESSENTIAL, "elapsed", "eta", "attempt", "gpu", "mem")
     assert wide.total <= 200
     widths = dict(zip(wide.keys, wide.widths, strict=True))
     assert widths["name"] == 30 and widths["phase"] == 40  # all they need, no more

@@ -121,7 +121,7 @@ def stop_run(run_dir: Path) -> Path:
     return stop
 
 
-def cancel_run(run_dir: Path, *, wait_s: float = 5.0) -> str:
+def cancel_run(run_dir: Path, *, wait_s: float = 15.0) -> str:
     """End every live job of the run through its scheduler; returns what was done."""
     with run_lock(run_dir):
         view = view_run(run_dir)

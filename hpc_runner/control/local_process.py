@@ -85,7 +85,7 @@ def job_processes(
     record = read_processes(folder, job_id)
     tasks = [task for task in (record.tasks if record else []) if alive(task)]
     heads = [controller, record.controller if record else None]
-    others = [head for head in heads if head is not None and alive(head)]
+    others = [head for head in dict.fromkeys(heads) if head is not None and alive(head)]
     if not tasks and others:  # a controller of an older version, or tasks not recorded yet
         for head in others:
             tasks += [p for p in map(identify, training_processes(head.pid)) if p is not None]
@@ -99,9 +99,13 @@ def job_processes(
     return tasks, others
 
 
-def end_processes(tasks: list[ProcessId], others: list[ProcessId], wait_s: float = 5.0) -> str:
+def end_processes(tasks: list[ProcessId], others: list[ProcessId], wait_s: float = 15.0) -> str:
     """Interrupt the training tasks (as Ctrl+C would: Lightning stops, the status callback
-    records STOPPED), then kill whatever of the job is still there after ``wait_s``."""
+    records STOPPED), then kill whatever of the job is still there after ``wait_s`` (like
+    SLURM's KillWait: a loaded node needs seconds to end an epoch's step and write the record).
+    A process found twice (the controller both given and recorded) is named and signalled once."""
+    tasks = list(dict.fromkeys(tasks))
+    others = [process for process in dict.fromkeys(others) if process not in tasks]
     if not tasks and not others:
         return "no process of the run was running"
     for task in tasks or others[:1]:  # no task yet: interrupt the controller
