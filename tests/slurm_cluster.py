@@ -14,6 +14,7 @@ from __future__ import annotations
 import os
 import shutil
 import subprocess
+import time
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -43,8 +44,12 @@ class SlurmCluster:
     def release_held(self, job_id: str | int) -> None:
         """Make a held job (e.g. just requeued, ``Reason=BeginTime``) eligible at once.
 
-        Slurm keeps a requeued job pending for ~2 minutes; this keeps requeue tests short.
+        Slurm keeps a requeued job pending for ~2 minutes; this keeps requeue tests short. It
+        waits 2 s first: slurmd revokes the killed instance's credential and refuses a new one
+        created within the same second ("Killing non-startable batch JobId=N: Job credential
+        revoked", the requeued job FAILED at once; seen under load when released at once).
         """
+        time.sleep(2)
         _run(["scontrol", "update", f"JobId={job_id}", "StartTime=now"], check=True)
 
 

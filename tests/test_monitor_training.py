@@ -42,12 +42,13 @@ def lines(run_dir: Path) -> list[dict[str, Any]]:
 
 @pytest.fixture(scope="module")
 def finished_run(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    """One real training of 6 epochs, sampled every 0.2 s, run by the node entry in-process."""
+    """One real training of 24 epochs, sampled every 0.1 s, run by the node entry in-process
+    (on an idle machine it trains in ~3 s: the ETA test needs samples from its first fifth)."""
     from hpc_runner.control.submit import prepare_run
     from hpc_runner.spec.job import load_job_spec
 
     tmp = tmp_path_factory.mktemp("monitored")
-    spec = load_job_spec(monitored_spec(tmp / "spec", 0.2, epochs=6))
+    spec = load_job_spec(monitored_spec(tmp / "spec", 0.1, epochs=24))
     run_dir = prepare_run(spec, tmp / "runs")
     assert NodeJob(str(run_dir))()["state"] == "DONE"
     return run_dir
@@ -67,7 +68,7 @@ def test_environment_and_system_records_of_a_real_training(finished_run: Path) -
         assert 0.0 <= sample.get("data_wait_share", 0.0) <= 1.0
     assert any(s.get("steps_per_s", 0) > 0 for s in samples)
     assert any(s.get("samples_per_s", 0) > 0 for s in samples)
-    assert any("data_wait_share" in s for s in samples) and samples[-1]["steps"] == 42
+    assert any("data_wait_share" in s for s in samples) and samples[-1]["steps"] == 168
     run = replay(finished_run / STATUS_FILE)
     gpu_notes = [m for m in debug_messages(run) if m.startswith("GPU sampling off")]
     assert len(gpu_notes) <= 1  # no GPU here: said at most once, and training went on
@@ -116,6 +117,8 @@ def test_eta_of_a_real_training_within_20_percent(finished_run: Path) -> None:
         after = (total - done) / (end - now)
         if abs(before - after) > 0.1 * after:
             continue  # not steady here
+        if sum(1 for sample in samples if (sample.value.time or sample.t) <= now) < 2:
+            continue  # no pace measured yet: a reader has no ETA either
         run = RunState()
         run.apply([r for r in records if (getattr(r.value, "time", None) or r.t) <= now])
         outlook = run_forecast(run, now)

@@ -84,9 +84,12 @@ def test_tiny_spec_reaches_done_with_a_checkpoint(
     assert run.job == record.job_id  # every record names the SLURM job
     entry = _scheduler_says(runs, "tiny", "COMPLETED")
     assert (entry["state"], entry["job"], entry["reason"]) == ("DONE", record.job_id, None)
-    messages = debug_messages(run_state(run_dir))  # complete now: the job has ended
-    assert f"python {sys.executable}," in messages[0]  # the node ran the submitter's venv
-    assert "cpus 1," in messages[0]  # the profile's allocation, seen by the node
+    final = run_state(run_dir)  # complete now: the job has ended
+    messages = debug_messages(final)
+    environment = final.environment
+    assert environment is not None and environment.executable == sys.executable  # the venv
+    assert (environment.cpus, environment.job) == (1, record.job_id)  # the profile's grant
+    assert environment.partition == slurm_cluster.cpu_partition
     assert any(m.startswith("PSNR before denoising") for m in messages)  # after DONE
     assert any(m.startswith("PSNR after denoising") for m in messages)
     logs = cli("logs", str(run_dir))

@@ -13,6 +13,7 @@ import os
 import platform
 import socket
 import subprocess
+import sys
 import time
 from importlib import metadata
 from typing import Any
@@ -210,6 +211,7 @@ def collect_environment(
         "torch": package_version("torch"),
         "lightning": package_version("lightning"),
         "python": platform.python_version(),
+        "executable": sys.executable,
         **torch_facts(),
         **gpu,
         "host": socket.gethostname(),

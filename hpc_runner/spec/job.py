@@ -80,8 +80,7 @@ __all__ = [
 
 #: Version of the run.yaml layout written by :func:`dump_run_spec`.
 RUN_SPEC_VERSION = 1
-SPEC_KEYS = ("name", "training", "data", "evaluate", "cluster", "after", "monitor")
-SPEC_KEYS = ("name", "training", "data", "evaluate", "cluster", "after", "preview")
+SPEC_KEYS = ("name", "training", "data", "evaluate", "cluster", "after", "monitor", "preview")
 DEFAULT_PROFILE = "local"
 
 

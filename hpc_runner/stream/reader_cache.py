@@ -36,7 +36,7 @@ from hpc_runner.stream.files import replace_file
 from hpc_runner.stream.tail import TailPosition
 
 #: Bump when the entry layout changes; an entry of another format is ignored (re-read).
-CACHE_FORMAT = 1
+CACHE_FORMAT = 2
 
 _MAGIC = b"hpc-runner-cache"
 _HEADER = struct.Struct("<16sII")  # magic, format, crc32 of the payload
@@ -47,7 +47,7 @@ MAX_AGE_S = 30 * 86400
 
 class _Entry(msgspec.Struct, forbid_unknown_fields=True):
     fingerprint: str
-    path: str
+    path: bytes  # the OS's bytes: a run directory's name need not be UTF-8
     position: TailPosition
     state: bytes
 
@@ -124,7 +124,7 @@ def _parse(data: bytes, absolute: str) -> _Entry | None:
         entry = _DECODER.decode(payload)
     except msgspec.DecodeError:
         return None
-    if entry.fingerprint != fingerprint() or entry.path != absolute:
+    if entry.fingerprint != fingerprint() or entry.path != os.fsencode(absolute):
         return None
     return entry
 
@@ -132,7 +132,7 @@ def _parse(data: bytes, absolute: str) -> _Entry | None:
 def save(status_path: str | os.PathLike[str], position: TailPosition, state: bytes) -> None:
     """Store (atomically) the state of a status file folded up to ``position``."""
     absolute = os.path.abspath(status_path)
-    payload = _ENCODER.encode(_Entry(fingerprint(), absolute, position, state))
+    payload = _ENCODER.encode(_Entry(fingerprint(), os.fsencode(absolute), position, state))
     data = _HEADER.pack(_MAGIC, CACHE_FORMAT, zlib.crc32(payload)) + payload
     path = entry_path(absolute)
     try:

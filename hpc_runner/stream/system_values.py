@@ -36,6 +36,8 @@ class EnvironmentValue(msgspec.Struct, frozen=True, omit_defaults=True):
     ----------
     hpc_runner, careamics, torch, lightning, python : str | None
         Versions.
+    executable : str | None
+        The Python interpreter that trains (which virtual environment the node ran).
     cuda : str | None
         The CUDA version torch was built with (None for a CPU build of torch).
     cuda_available : bool | None
@@ -68,6 +70,7 @@ class EnvironmentValue(msgspec.Struct, frozen=True, omit_defaults=True):
     torch: str | None = None
     lightning: str | None = None
     python: str | None = None
+    executable: str | None = None
     cuda: str | None = None
     cuda_available: bool | None = None
     nvidia_driver: str | None = None
