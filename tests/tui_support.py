@@ -13,6 +13,7 @@ import os
 import re
 import subprocess
 import threading
+import time
 from collections.abc import Callable, Iterator
 from pathlib import Path
 from types import ModuleType, SimpleNamespace
@@ -309,13 +310,18 @@ def append_line(path: Path, line: bytes) -> None:
 async def wait_for(
     condition: Callable[[], object], pause: Callable[[], object], *, tries: int = 1500
 ) -> None:
-    """Await ``pause()`` until ``condition()`` holds; fail after ``tries`` pauses (not a timing)."""
-    for _ in range(tries):
+    """Await ``pause()`` until ``condition()`` holds; fail after ``tries`` pauses *and* 60 s of
+    patience (a bound on waiting, not a timing: under a loaded CI, 1,500 pauses of ~1 ms were
+    shorter than one scheduler query in a worker thread, and a correct app failed the test)."""
+    deadline = time.monotonic() + 60.0
+    count = 0
+    while count < tries or time.monotonic() < deadline:
         if condition():
             return
         result = pause()
         if asyncio.iscoroutine(result):
             await result
+        count += 1
     raise AssertionError(f"condition never became true: {condition}")
 
 
