@@ -8,6 +8,7 @@ from array import array
 from pathlib import Path
 
 import pytest
+from textual.app import App
 
 from hpc_runner.control.phase import Phase
 from hpc_runner.errors import UsageError
@@ -16,11 +17,13 @@ from hpc_runner.stream.status import TrainUpdateType
 from hpc_runner.tui.columns import ESSENTIAL, param_headers, sorted_keys
 from hpc_runner.tui.curves import ema, integer_ticks, prepared, run_series
 from hpc_runner.tui.model import RunEntry
+from hpc_runner.tui.plot_throttle import PlotThrottle
 from hpc_runner.tui.table_layout import fit
 from hpc_runner.tui.table_rows import arrange, group_key, matches
 from hpc_runner.tui.text import wrap_path
 from hpc_runner.watch.events import EventCommand, RunEvent
 from hpc_runner.watch.log_tail import LogTail
+from tests.tui_support import wait_for
 
 
 def entry(label: str, *records: tuple[str, object], sweep: str | None = None) -> RunEntry:
@@ -211,3 +214,29 @@ def test_the_downsampled_history_is_what_the_plot_gets() -> None:
     run.losses = array("d", [1.0] * 10_000)
     (loss,), axis = run_series(run, 200)
     assert axis == "epoch" and len(loss.xs) <= 200 and loss.xs[-1] > 990
+
+
+async def test_plot_throttle_draws_at_once_then_once_more_for_a_burst() -> None:
+    """A burst of requests: one draw at once, one more after the interval (the last request is
+    not lost); a key press (``now``) draws at once and takes the place of a scheduled draw."""
+    draws: list[float] = []
+    app = App()
+    async with app.run_test() as pilot:
+        throttle = PlotThrottle(app, lambda: draws.append(1) is None, interval=0.2)
+        for _ in range(5):
+            throttle.soon()
+        assert len(draws) == 1 and throttle.pending
+        await wait_for(lambda: not throttle.pending, lambda: pilot.pause(0.02))
+        assert len(draws) == 2
+        throttle.soon()  # within the interval of the last draw: scheduled
+        assert throttle.pending
+        throttle.now()
+        assert len(draws) == 3 and not throttle.pending
+        await pilot.pause(0.3)
+        assert len(draws) == 3  # the scheduled draw was replaced, not added
+
+        # A draw that could not happen (not laid out) does not hold the next one back.
+        refused = PlotThrottle(app, lambda: False, interval=10.0)
+        refused.soon()
+        refused.soon()
+        assert not refused.pending

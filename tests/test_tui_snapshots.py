@@ -56,9 +56,12 @@ async def open_details(pilot: Pilot[None], label: str) -> None:
     detail = app.screen
     assert isinstance(detail, DetailScreen)
     await wait_for(lambda: detail.meta is not None, lambda: pilot.pause(0.02))
+
     # Plotted at the laid-out size, with no later plot pending (a resize re-plots after the
     # throttle interval; a snapshot before that would catch the plot at the older width).
-    plotted = lambda: detail._plotted == detail._plot_version() and detail._plot_timer is None  # noqa: E731
+    def plotted() -> bool:
+        return detail._plotted == detail._plot_version() and not detail.throttle.pending
+
     await wait_for(plotted, lambda: pilot.pause(0.02))
     await pilot.pause()
 

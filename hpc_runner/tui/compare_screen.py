@@ -7,26 +7,23 @@ The plot follows the runs live (the app's coalesced refresh), at most every half
 
 from __future__ import annotations
 
-import time
 from collections.abc import Callable, Collection
 from typing import ClassVar
 
 from rich.text import Text
 from textual.app import ComposeResult
 from textual.binding import Binding, BindingType
-from textual.timer import Timer
 from textual.widgets import Footer, Static
 
 from hpc_runner.tui.curves import PALETTE, integer_ticks, prepared, run_series
 from hpc_runner.tui.loss_plot import LossPlot, Series
 from hpc_runner.tui.model import RunEntry
+from hpc_runner.tui.plot_throttle import PlotThrottle
 from hpc_runner.tui.run_screen import LiveScreen
 from hpc_runner.tui.text import literal
 
 #: What ``t`` cycles through.
 METRICS = ("val_loss", "loss", "both")
-#: Seconds between two redraws at most (plotext is the costliest thing on screen).
-PLOT_INTERVAL = 0.5
 
 
 def compare_series(
@@ -97,8 +94,7 @@ class CompareScreen(LiveScreen):
         self.metric = "val_loss" if has_val else "loss"
         self.log_y = False
         self.smooth = False
-        self._last_plot = -PLOT_INTERVAL
-        self._plot_timer: Timer | None = None
+        self.throttle = PlotThrottle(self, self._plot)
 
     def compose(self) -> ComposeResult:
         yield Static(legend_text(self.entries), id="legend", markup=False)
@@ -106,7 +102,7 @@ class CompareScreen(LiveScreen):
         yield Footer()
 
     def on_mount(self) -> None:
-        self.call_after_refresh(self._plot)
+        self.call_after_refresh(self.throttle.now)
 
     @property
     def plot(self) -> LossPlot:
@@ -116,24 +112,13 @@ class CompareScreen(LiveScreen):
     def refresh_runs(self, changed: Collection[str], now: float | None = None) -> None:
         """Redraw (soon) if one of the compared runs changed."""
         if any(entry.key in changed for entry in self.entries):
-            self._plot_soon()
+            self.throttle.soon()
 
     def tick(self, now: float) -> None:
         """Nothing here moves with the clock."""
 
-    def _plot_soon(self) -> None:
-        if self._plot_timer is not None:
-            return
-        wait = self._last_plot + PLOT_INTERVAL - time.monotonic()
-        if wait > 0:
-            self._plot_timer = self.set_timer(wait, self._plot)
-        else:
-            self._plot()
-
-    def _plot(self) -> None:
-        self._plot_timer = None
+    def _plot(self) -> bool:
         plot = self.plot
-        self._last_plot = time.monotonic()
         series, axis = compare_series(self.entries, self.metric, max(16, 2 * plot.size.width))
         right = max((x for item in series for x in item.xs), default=0.0)
         toggles = (("log", self.log_y), ("smoothed", self.smooth))
@@ -145,17 +130,18 @@ class CompareScreen(LiveScreen):
             x_ticks=integer_ticks(right) if axis == "epoch" and right else None,
             note=", ".join(notes),
         )
+        return True
 
     def on_resize(self) -> None:
-        self._plot_soon()
+        self.throttle.soon()
 
     def action_back(self) -> None:
         self.dismiss()
 
     def action_metric(self) -> None:
         self.metric = METRICS[(METRICS.index(self.metric) + 1) % len(METRICS)]
-        self._plot()
+        self.throttle.now()
 
     def action_toggle_plot(self, name: str) -> None:
         setattr(self, name, not getattr(self, name))
-        self._plot()
+        self.throttle.now()

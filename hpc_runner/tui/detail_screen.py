@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import time
 from collections.abc import Callable, Collection, Mapping
 from typing import ClassVar
 
@@ -10,7 +9,6 @@ from rich.text import Text
 from textual.app import ComposeResult
 from textual.binding import Binding, BindingType
 from textual.containers import Horizontal
-from textual.timer import Timer
 from textual.widgets import Footer, Static
 
 from hpc_runner.control.phase import format_duration
@@ -21,6 +19,7 @@ from hpc_runner.tui.exception_view import ExceptionView
 from hpc_runner.tui.loss_plot import LossPlot
 from hpc_runner.tui.messages import MetaLoaded
 from hpc_runner.tui.model import PHASE_STYLES, RunEntry, elapsed, eta
+from hpc_runner.tui.plot_throttle import PlotThrottle
 from hpc_runner.tui.preview_panel import PreviewPanel
 from hpc_runner.tui.progress_panel import TrainingProgress
 from hpc_runner.tui.resources_panel import ResourcesPanel
@@ -28,9 +27,6 @@ from hpc_runner.tui.run_info import RunInfo
 from hpc_runner.tui.run_screen import RunScreen
 from hpc_runner.tui.text import literal
 from hpc_runner.watch.meta import RunMeta, load_meta
-
-#: Plots are redrawn at most this often (seconds): plotext is the costliest thing on screen.
-PLOT_INTERVAL = 0.5
 
 
 def title_text(entry: RunEntry, now: float, *, removed: bool = False) -> Text:
@@ -96,8 +92,7 @@ class DetailScreen(RunScreen):
         self.meta: RunMeta | None = None
         self._meta_for: tuple[object, ...] | None = None
         self._plotted: tuple[object, ...] | None = None
-        self._last_plot = -PLOT_INTERVAL
-        self._plot_timer: Timer | None = None
+        self.throttle = PlotThrottle(self, self._plot)
 
     def compose(self) -> ComposeResult:
         yield Static(id="title", markup=False)
@@ -152,13 +147,9 @@ class DetailScreen(RunScreen):
         self.query_one(RunInfo).show(self.entry, self.meta, now)
 
     def _plot_soon(self) -> None:
-        if self._plot_version() == self._plotted or self._plot_timer is not None:
-            return
-        wait = self._last_plot + PLOT_INTERVAL - time.monotonic()
-        if wait > 0:
-            self._plot_timer = self.set_timer(wait, self._plot)
-        else:
-            self._plot()
+        """Redraw the plots (throttled) if the curves changed since they were drawn."""
+        if self._plot_version() != self._plotted:
+            self.throttle.soon()
 
     def _plot_version(self) -> tuple[int, ...]:
         run = self.entry.run
@@ -168,13 +159,11 @@ class DetailScreen(RunScreen):
         self._plotted = None  # more (or fewer) points fit now
         self._plot_soon()
 
-    def _plot(self) -> None:
-        self._plot_timer = None
+    def _plot(self) -> bool:
         loss_plot = self.query_one("#loss", LossPlot)
         if not loss_plot.size.width:  # not laid out yet: its width sets how many points to draw
             self.call_after_refresh(self._plot_soon)
-            return
-        self._last_plot = time.monotonic()
+            return False
         run = self.entry.run
         self._plotted = self._plot_version()
         series, axis = run_series(run, max(16, 2 * loss_plot.size.width))
@@ -187,6 +176,7 @@ class DetailScreen(RunScreen):
         )  # fmt: skip
         history = preview_history(run.preview_epochs, run.preview_psnrs)
         self.query_one("#psnr", LossPlot).show(*psnr_points(history))
+        return True
 
     def action_toggle_plot(self, name: str) -> None:
         """Log scale or smoothing on or off."""
