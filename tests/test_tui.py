@@ -380,6 +380,30 @@ async def test_the_scheduler_amends_a_dead_local_job(runs_root: Path) -> None:
         assert "file says  TRAINING" in str(info.content)
 
 
+async def test_an_answer_that_comes_before_its_run_is_kept_for_it(runs_root: Path) -> None:
+    """The scheduler thread asks about the run directories the watcher knows, and may answer
+    before the UI thread has made the run's entry; it delivers each answer once (until it
+    changes), so the app keeps it for the entry (CI once showed a run with no scheduler answer
+    for over a minute: the answer had been dropped)."""
+    from hpc_runner.control.jobfile import JobRecord, Submission
+    from hpc_runner.control.slurm_query import SchedulerState
+    from hpc_runner.tui.messages import SchedulerRead
+    from hpc_runner.watch.scheduler_watch import JobView
+
+    run_dir = runs_root / "late"
+    job = JobRecord(scheduler="slurm", submissions=[Submission(0, "4242", T0)])
+    answer = SchedulerState("4242", "OUT_OF_MEMORY", exit_code="0:125", asked=NOW)
+    app = RecordingApp(runs_root)
+    async with app.run_test(size=(120, 40)) as pilot:
+        table = await started(pilot)
+        app.post_message(SchedulerRead({run_dir: JobView(job, answer)}))
+        await until(pilot, lambda: str(run_dir) in app._early_views)
+        FakeTraining(run_dir, start=T0).begin(2, 5).epoch(0, [0.5] * 5)
+        await until(pilot, lambda: str(run_dir) in app.entries)
+        assert app.entries[str(run_dir)].scheduler == answer
+        await until(pilot, lambda: cell(table, str(run_dir), "phase").startswith("LOST"))
+
+
 async def test_a_flood_of_records_is_coalesced_into_bounded_refreshes(runs_root: Path) -> None:
     app = RecordingApp(runs_root)
     async with app.run_test(size=(120, 40)) as pilot:

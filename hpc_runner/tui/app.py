@@ -33,7 +33,7 @@ from hpc_runner.tui.run_screen import LiveScreen
 from hpc_runner.tui.runs_screen import RunsScreen
 from hpc_runner.watch.batches import WatchBatch
 from hpc_runner.watch.events import EventCommand
-from hpc_runner.watch.scheduler_watch import SchedulerWatcher
+from hpc_runner.watch.scheduler_watch import JobView, SchedulerWatcher
 from hpc_runner.watch.sweep_info import sweep_memberships, value_text
 from hpc_runner.watch.watcher import RunWatcher
 
@@ -113,6 +113,9 @@ class WatchApp(App[None]):
         self.root_label = root_label or str(root)
         self.watcher_options = watcher_options or {}
         self.entries: dict[str, RunEntry] = {}
+        # Answers about runs the scheduler thread saw before this thread made their entries: the
+        # thread delivers a view once (until it changes), so none may be dropped.
+        self._early_views: dict[str, JobView] = {}
         self.watcher: RunWatcher | None = None
         self.scheduler_interval = scheduler_interval
         self.scheduler_poller = scheduler_poller
@@ -178,6 +181,7 @@ class WatchApp(App[None]):
         self._applying = True  # psygnal events only mark runs dirty: one refresh afterwards
         try:
             for path in batch.removed:
+                self._early_views.pop(str(path), None)
                 if self.entries.pop(str(path), None) is not None:
                     self._dirty.add(str(path))
                     self.ends.forget(str(path))
@@ -188,6 +192,8 @@ class WatchApp(App[None]):
                     entry = self.entries[key] = RunEntry(key, update.label, update.run_dir)
                     entry.run.status.events.connect(partial(self._status_changed, key))
                     new_runs.append(key)
+                    if (view := self._early_views.pop(key, None)) is not None:
+                        entry.job, entry.scheduler = view.job, view.scheduler
                 if update.batch.reset:
                     entry.samples.clear()
                 entry.run.apply_batch(update.batch)
@@ -220,7 +226,8 @@ class WatchApp(App[None]):
         one only renews its age (the status line and details show it)."""
         for run_dir, view in message.views.items():
             entry = self.entries.get(str(run_dir))
-            if entry is None:
+            if entry is None:  # its records are on their way: the entry takes it when made
+                self._early_views[str(run_dir)] = view
                 continue
             old = entry.scheduler
             same = (
