@@ -1,7 +1,7 @@
 """Cost of preview pictures: the README demo's training with previews at the default rate vs off.
 
 Run: ``python benchmarks/bench_preview.py [--repeats N]``. Trains the demo (``examples/
-n2v_demo.yaml``: 30 epochs, 10 previews of a 256x256 crop by default) through the node's own
+n2v_demo.yaml``: 30 epochs, 10 previews of a 192x192 crop by default) through the node's own
 path (``run.yaml`` -> ``_prepare`` -> ``preview_callback`` -> ``train_with_status``), alternating
 previews off and on, and prints each training's wall time, the best and median of each mode,
 and the time spent inside the preview callback itself (the overhead without the machine's

@@ -46,8 +46,10 @@ def test_about_ten_previews_by_default_and_always_the_last_epoch(
 # -- the crop ------------------------------------------------------------------------------------
 
 
-def test_default_region_is_the_centred_square_of_at_most_256() -> None:
-    assert plan_region((512, 600), "YX", multiple=4) == Region(128, 172, 256)
+def test_default_region_is_the_centred_square_of_at_most_192_one_asked_for_up_to_256() -> None:
+    assert plan_region((512, 600), "YX", multiple=4) == Region(160, 204, 192)
+    asked = plan_region((512, 600), "YX", multiple=4, region=(10, 20, 256))
+    assert asked == Region(10, 20, 256)
     assert plan_region((3, 70, 90), "SYX", multiple=16) == Region(3, 13, 64)  # 70 -> 64
     with pytest.raises(RegionError, match="smaller than 16"):
         plan_region((8, 8), "YX", multiple=16)

@@ -1,6 +1,7 @@
 """The fixed region of the data that a run previews during training: chosen once, read once.
 
-A preview shows one square crop of at most :data:`MAX_SIZE` pixels a side of the first image
+A preview shows one square crop of the first image, by default the centred one of at most
+:data:`DEFAULT_SIZE` pixels a side (a region asked for may be up to :data:`MAX_SIZE`)
 (sample 0 of ``S`` and ``T``, every channel the training uses); for 3D data (``Z`` in the axes)
 the network sees a slab of ``Z`` planes as deep as a training patch, and the preview shows the
 middle plane of the data (or the plane asked for). Sizes are multiples of ``2**depth`` of the
@@ -23,8 +24,12 @@ if TYPE_CHECKING:
 
     import numpy as np
 
-#: Largest side of a preview crop, in pixels.
+#: Largest side of a preview crop asked for, in pixels.
 MAX_SIZE = 256
+#: Side of the default crop, in pixels: the network's time grows with the pixels, and at 256 the
+#: demo's previews cost 2.4 % of its training on a CPU, at 192 (0.56x the pixels) ~1.2 %
+#: (benchmarks/bench_preview.py); 192 pixels still fill a terminal's picture.
+DEFAULT_SIZE = 192
 
 
 class RegionError(ValueError):
@@ -85,7 +90,8 @@ def plan_region(
     z_depth : int, optional
         Planes the network sees at once for 3D data (the training patch's Z size).
     region : (y0, x0, size), optional
-        The crop asked for; default: the largest centred square of at most :data:`MAX_SIZE`.
+        The crop asked for; default: the largest centred square of at most
+        :data:`DEFAULT_SIZE`.
     z : int, optional
         The plane shown for 3D data; default: the middle one.
 
@@ -97,7 +103,7 @@ def plan_region(
     sizes = dict(zip(axes, shape, strict=True))
     height, width = sizes["Y"], sizes["X"]
     if region is None:
-        size = min(MAX_SIZE, height, width) // multiple * multiple
+        size = min(DEFAULT_SIZE, height, width) // multiple * multiple
         if size == 0:
             raise RegionError(f"the image ({height}x{width}) is smaller than {multiple} pixels")
         y0, x0 = (height - size) // 2, (width - size) // 2

@@ -4,7 +4,8 @@
 
     preview:                   # default: on, about 10 previews per run plus the last epoch
       every_n_epochs: 5        # a preview after every 5th epoch (and after the last one)
-      region: [128, 64, 256]   # y0, x0, size: the square crop shown (default: centred, <= 256)
+      region: [128, 64, 256]   # y0, x0, size: the square crop shown, size <= 256 (default:
+                               # the centred one of <= 192)
       z: 12                    # 3D data: the plane shown (default: the middle one)
     # preview: false           # no previews
 
@@ -53,7 +54,7 @@ class PreviewSpec:
     every_n_epochs : int | None
         Epochs between previews; None: :func:`default_interval` of the run's epochs.
     region : (y0, x0, size) | None
-        The crop; None: the centred square of at most 256 pixels.
+        The crop; None: the centred square of at most 192 pixels.
     z : int | None
         The plane shown of 3D data; None: the middle one.
     """
