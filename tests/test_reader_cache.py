@@ -22,7 +22,7 @@ from hypothesis import strategies as st
 
 from hpc_runner.stream import reader_cache
 from hpc_runner.stream.records import ENCODER, make_record
-from hpc_runner.stream.run_reader import RunReader, read_runs
+from hpc_runner.stream.run_reader import RunReader, only_thread, read_runs
 from hpc_runner.stream.run_state import RunState, replay
 from hpc_runner.stream.state_codec import encode_state
 from hpc_runner.stream.status import TrainUpdateType
@@ -275,13 +275,23 @@ def test_a_file_that_cannot_be_read_now_says_so_as_a_replay_does(
     same(item.run, fresh, "run")
 
 
-def test_workers_read_as_a_replay_does_and_fill_the_cache(tmp_path: Path, cache_home: Path) -> None:
+@pytest.mark.parametrize(
+    ("start_method", "fork", "started"),
+    [(None, False, "spawn"), (None, True, "fork"), ("spawn", True, "spawn")],
+)
+def test_workers_read_as_a_replay_does_and_fill_the_cache(
+    tmp_path: Path, cache_home: Path, start_method: str | None, fork: bool, started: str
+) -> None:
+    """Spawned or forked (the caller runs no other thread), workers read as a replay does; a
+    start method asked for is kept."""
     paths = [tmp_path / f"run{i}" / "status.jsonl" for i in range(4)]
     for i, path in enumerate(paths):
         training_file(path, 50 * (i + 1))
-    with RunReader(workers=2, parallel_min_bytes=0) as reader:
-        reader.submit(paths)
+    with RunReader(workers=2, parallel_min_bytes=0, start_method=start_method) as reader:
+        reader.submit(paths, fork=fork)
         assert len(reader._futures) == 4  # all four went to the worker processes
+        assert reader._pool is not None
+        assert reader._pool._mp_context.get_start_method() == started  # type: ignore[attr-defined]
         got = {}
         while reader.pending:
             got.update((item.path, item) for item in reader.collect())
@@ -394,3 +404,19 @@ print("ok")
         [sys.executable, "-c", script], capture_output=True, text=True, timeout=120, check=False
     )
     assert answer.stdout.strip() == "ok", answer.stderr[-2000:]
+
+
+def test_workers_are_forked_only_where_no_other_thread_runs(tmp_path: Path) -> None:
+    """A fork copies one thread: a lock another thread held stays locked in the child. So
+    ``status`` (no thread) forks its workers, a process with any other thread spawns them."""
+    code = "from hpc_runner.stream.run_reader import only_thread; print(only_thread())"
+    alone = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert alone.stdout.strip() == ("True" if sys.platform == "linux" else "False")
+    release = threading.Event()
+    other = threading.Thread(target=release.wait)
+    other.start()
+    try:
+        assert not only_thread()
+    finally:
+        release.set()
+        other.join()

@@ -310,6 +310,55 @@ def test_the_watched_directory_may_itself_be_a_run(tmp_path: Path, collector: Co
     assert {u.label for b in collector.initial() for u in b.updates} == {"solo"}
 
 
+def test_reads_begun_before_the_consumer_are_named_then_delivered(
+    tmp_path: Path, collector: Collector
+) -> None:
+    """``watch`` begins the first reads before Textual loads, and connects the app later: the
+    runs are named in the first delivery and arrive folded, as when the thread began them."""
+    trainings = {
+        f"sweep/r{i}": FakeTraining(tmp_path / "sweep" / f"r{i}").begin(2, 3).epoch(0, [0.5] * i)
+        for i in range(3)
+    }
+    watcher = RunWatcher(tmp_path, min_interval=0.0)
+    watcher.begin()
+    watcher.begin()  # (once is enough)
+    collector.watcher = watcher
+    watcher.connect(collector.deliver, None)
+    watcher.start()
+    batches = collector.initial()
+    assert {u.label for u in batches[0].updates} == set(trainings)  # (some read already)
+    for label, training in trainings.items():
+        run = folded(batches, label)
+        assert run.records == len((training.run_dir / STATUS_FILE).read_bytes().splitlines())
+        assert list(run.losses) == [0.5] * int(label[-1])
+    trainings["sweep/r1"].epoch(1, [0.25])  # and it goes on watching
+    appended = records_of(collector.until(lambda b: bool(records_of([b], "sweep/r1"))), "sweep/r1")
+    assert appended and appended[0].kind is TrainUpdateType.EPOCH
+    watcher.stop()
+    # Read before (the reader cache has them): left to the thread, with the same result.
+    again = Collector()
+    second = again.watcher = RunWatcher(tmp_path, min_interval=0.0)
+    second.begin()
+    assert not second._first_reads
+    second.connect(again.deliver, None)
+    second.start()
+    try:
+        batches = again.initial()
+        assert list(folded(batches, "sweep/r1").losses) == [0.5, 0.25]
+    finally:
+        second.stop()
+
+
+def test_reads_begun_and_never_delivered_end_with_stop(tmp_path: Path) -> None:
+    FakeTraining(tmp_path / "a").begin(2, 3)
+    watcher = RunWatcher(tmp_path)
+    watcher.begin()
+    watcher.stop()
+    watcher.stop()
+    with pytest.raises(RuntimeError, match="no consumer"):
+        RunWatcher(tmp_path).start()
+
+
 def test_stop_is_prompt_and_idempotent(tmp_path: Path) -> None:
     watcher = RunWatcher(tmp_path, lambda batch: True)
     watcher.start()

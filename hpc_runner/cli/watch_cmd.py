@@ -82,14 +82,17 @@ def run(args: argparse.Namespace) -> int:
     if not root.is_dir():
         raise UsageError(f"{root}: no such directory (give the runs directory, e.g. ./runs)")
     on_event = EventCommand(args.on_event) if args.on_event is not None else None
-    from hpc_runner.tui.app import WatchApp
-    from hpc_runner.tui.terminal_images import load_images
+    from hpc_runner.watch.watcher import RunWatcher
 
-    load_images(widget=True)  # asks the terminal what pictures it shows: before the app reads stdin
-    WatchApp(
-        root,
-        poll=args.poll,
-        on_event=on_event,
-        watcher_options=None if args.cache else {"cache": False},
-    ).run()
+    # The first reads begin before Textual loads (~1 s): a big sweep is read meanwhile.
+    watcher = RunWatcher(root, poll=args.poll, cache=args.cache)
+    try:
+        watcher.begin()
+        from hpc_runner.tui.app import WatchApp
+        from hpc_runner.tui.terminal_images import load_images
+
+        load_images(widget=True)  # asks the terminal what it shows: before the app reads stdin
+        WatchApp(root, on_event=on_event, watcher=watcher).run()
+    finally:
+        watcher.stop()
     return 0

@@ -53,6 +53,10 @@ class WatchApp(App[None]):
         How the directory is named on screen (default: as given).
     watcher_options : dict | None
         Extra keyword arguments for :class:`RunWatcher` (tests shorten its intervals).
+    watcher : RunWatcher | None
+        A watcher made before the app, its first reads begun (:meth:`RunWatcher.begin`: ``watch``
+        reads a big sweep while Textual loads); default: one made on mount from ``poll`` and
+        ``watcher_options``.
     scheduler_interval : float | None
         Seconds between two looks at the runs' ``job.json``; None: never ask the scheduler.
     scheduler_poller : SchedulerPoller | None
@@ -101,6 +105,7 @@ class WatchApp(App[None]):
         clock: Callable[[], float] = time.time,
         root_label: str | None = None,
         watcher_options: dict[str, Any] | None = None,
+        watcher: RunWatcher | None = None,
         scheduler_interval: float | None = 10.0,
         scheduler_poller: SchedulerPoller | None = None,
         on_event: EventCommand | None = None,
@@ -117,6 +122,7 @@ class WatchApp(App[None]):
         # thread delivers a view once (until it changes), so none may be dropped.
         self._early_views: dict[str, JobView] = {}
         self.watcher: RunWatcher | None = None
+        self._prepared_watcher = watcher
         self.scheduler_interval = scheduler_interval
         self.scheduler_poller = scheduler_poller
         self.scheduler_watcher: SchedulerWatcher | None = None
@@ -134,13 +140,10 @@ class WatchApp(App[None]):
         return RunsScreen(self.entries, self.clock, self.root_label)
 
     def on_mount(self) -> None:
-        self.watcher = RunWatcher(
-            self.root,
-            self._deliver,
-            poll=self.poll,
-            on_error=lambda text: self.post_message(WatcherFailed(text)),
-            **self.watcher_options,
+        self.watcher = self._prepared_watcher or RunWatcher(
+            self.root, poll=self.poll, **self.watcher_options
         )
+        self.watcher.connect(self._deliver, lambda text: self.post_message(WatcherFailed(text)))
         self.runs_screen.watching = self.watcher.watching
         self.watcher.start()
         if self.scheduler_interval is not None:

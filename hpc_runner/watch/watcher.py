@@ -29,8 +29,9 @@ from pathlib import Path
 
 from watchdog.observers.api import BaseObserver
 
+from hpc_runner.stream import reader_cache
 from hpc_runner.stream.files import reason_of
-from hpc_runner.stream.run_reader import RunReader
+from hpc_runner.stream.run_reader import RunReader, only_thread
 from hpc_runner.stream.runs import STATUS_FILE, find_runs, is_run_dir, run_label
 from hpc_runner.stream.tail import StatusTail, TailBatch
 from hpc_runner.stream.text import path_text
@@ -50,9 +51,10 @@ class RunWatcher:
     ----------
     root : str | os.PathLike
         The runs directory (every run at or below it is followed).
-    deliver : callable
+    deliver : callable | None
         Called on the watcher thread with each :class:`WatchBatch`; returns False if the
         consumer is gone. The consumer must call :meth:`acknowledge` once it applied the batch.
+        None: :meth:`connect` gives it before :meth:`start` (a watcher made before its consumer).
     poll : float | None
         Poll every this many seconds instead of using inotify. None: inotify, unless ``root`` is
         on a network filesystem (then every :data:`DEFAULT_NETWORK_POLL` seconds).
@@ -74,7 +76,7 @@ class RunWatcher:
     def __init__(
         self,
         root: str | os.PathLike[str],
-        deliver: Callable[[WatchBatch], bool],
+        deliver: Callable[[WatchBatch], bool] | None = None,
         *,
         poll: float | None = None,
         on_error: Callable[[str], object] | None = None,
@@ -90,7 +92,7 @@ class RunWatcher:
             raise ValueError(f"poll interval must be a positive number of seconds, not {poll!r}")
         self.root = Path(root)
         self._root_key = os.path.normpath(self.root)
-        self._deliver = deliver
+        self._deliver: Callable[[WatchBatch], bool] | None = deliver
         self._on_error = on_error
         self.rescan_interval = rescan_interval
         self.min_interval = min_interval
@@ -130,8 +132,44 @@ class RunWatcher:
             return "inotify"
         return f"polling every {self.poll_interval:g} s ({self.reason})"
 
+    def connect(
+        self, deliver: Callable[[WatchBatch], bool], on_error: Callable[[str], object] | None
+    ) -> None:
+        """Name the consumer (before :meth:`start`), for a watcher made before it."""
+        self._deliver, self._on_error = deliver, on_error
+
+    def begin(self) -> None:
+        """Find the runs and start reading those never read before, from this thread.
+
+        ``watch`` calls this before it imports Textual (about a second): the reader's worker
+        processes read a big new sweep meanwhile. With no thread running yet they may be
+        forked, which spares each a fresh interpreter. A run with a reader-cache entry is left
+        to the thread, as before (loading thousands of entries here would delay the first
+        picture). :meth:`start` then delivers what was read.
+        """
+        if self._thread is not None or self._first_reads:
+            return
+        fresh = []
+        for key in sorted(os.path.normpath(path) for path in find_runs(self.root)):
+            if key in self._tails or not self._accepts(key):
+                continue
+            self._register(key)
+            path = self._tails[key].path
+            if not (self._reader.cache and reader_cache.entry_path(path).exists()):
+                self._first_reads[str(path)] = key
+                fresh.append(path)
+        if fresh:
+            try:
+                self._reader.submit(fresh, fork=only_thread())
+            except Exception:  # (no worker could start): the thread reads them, and reports
+                self._reader.close()
+                self._reader = RunReader(cache=self._reader.cache)
+                self._first_reads.clear()
+
     def start(self) -> None:
         """Start watching and reading in a daemon thread (returns at once)."""
+        if self._deliver is None:
+            raise RuntimeError("RunWatcher.start: no consumer (connect one first)")
         self._thread = threading.Thread(target=self._run, name="hpc-runner-watcher", daemon=True)
         self._thread.start()
 
@@ -142,6 +180,8 @@ class RunWatcher:
         self._acked.set()
         if self._thread is not None and self._thread is not threading.current_thread():
             self._thread.join(timeout)
+        elif self._thread is None:
+            self._reader.close()  # reads begun and never delivered: the thread would close it
         observer, self._observer = self._observer, None
         if observer is not None:
             observer.stop()
@@ -181,7 +221,7 @@ class RunWatcher:
                 batch = self._collect()
                 if batch is not None and not self._stopping.is_set():
                     self._acked.clear()
-                    if not self._deliver(batch):
+                    if not self._deliver(batch):  # type: ignore[misc]  # start() checked it
                         self._acked.set()
                     last_delivery = time.monotonic()
                 if self._observer is None and self._scan_done:
@@ -287,6 +327,8 @@ class RunWatcher:
                     continue
                 self._register(key)
             if key in self._first_reads.values():
+                if budget <= 0 and key in self._fresh:  # begun before the thread: name it
+                    updates.append(RunUpdate(Path(key), self._labels[key], TailBatch(), True))
                 continue  # the reader has it; what was appended meanwhile is read after
             if budget <= 0:
                 leftover.add(key)
