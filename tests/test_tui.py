@@ -401,6 +401,10 @@ async def test_an_answer_that_comes_before_its_run_is_kept_for_it(runs_root: Pat
         FakeTraining(run_dir, start=T0).begin(2, 5).epoch(0, [0.5] * 5)
         await until(pilot, lambda: str(run_dir) in app.entries)
         assert app.entries[str(run_dir)].scheduler == answer
+        # ... as any answer is taken: the run's end tracking knows the scheduler has answered
+        # (--on-event and submit --watch take a run's first phase only then).
+        assert not app.ends.answered(str(run_dir))  # (True had it been the first answer)
+        await until(pilot, lambda: str(run_dir) in table.visible_keys)  # (a refresh later)
         await until(pilot, lambda: cell(table, str(run_dir), "phase").startswith("LOST"))
 
 

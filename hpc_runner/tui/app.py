@@ -121,8 +121,7 @@ class WatchApp(App[None]):
         # Answers about runs the scheduler thread saw before this thread made their entries: the
         # thread delivers a view once (until it changes), so none may be dropped.
         self._early_views: dict[str, JobView] = {}
-        self.watcher: RunWatcher | None = None
-        self._prepared_watcher = watcher
+        self.watcher = watcher  # made on mount if None
         self.scheduler_interval = scheduler_interval
         self.scheduler_poller = scheduler_poller
         self.scheduler_watcher: SchedulerWatcher | None = None
@@ -140,9 +139,8 @@ class WatchApp(App[None]):
         return RunsScreen(self.entries, self.clock, self.root_label)
 
     def on_mount(self) -> None:
-        self.watcher = self._prepared_watcher or RunWatcher(
-            self.root, poll=self.poll, **self.watcher_options
-        )
+        if self.watcher is None:
+            self.watcher = RunWatcher(self.root, poll=self.poll, **self.watcher_options)
         self.watcher.connect(self._deliver, lambda text: self.post_message(WatcherFailed(text)))
         self.runs_screen.watching = self.watcher.watching
         self.watcher.start()
@@ -196,7 +194,7 @@ class WatchApp(App[None]):
                     entry.run.status.events.connect(partial(self._status_changed, key))
                     new_runs.append(key)
                     if (view := self._early_views.pop(key, None)) is not None:
-                        entry.job, entry.scheduler = view.job, view.scheduler
+                        self._take_view(entry, view)
                 if update.batch.reset:
                     entry.samples.clear()
                 entry.run.apply_batch(update.batch)
@@ -225,25 +223,29 @@ class WatchApp(App[None]):
             self._schedule_refresh()
 
     def on_scheduler_read(self, message: SchedulerRead) -> None:
-        """The scheduler answered: a changed answer may change the phase shown; an unchanged
-        one only renews its age (the status line and details show it)."""
+        """The scheduler answered about some runs (see :meth:`_take_view`)."""
         for run_dir, view in message.views.items():
             entry = self.entries.get(str(run_dir))
             if entry is None:  # its records are on their way: the entry takes it when made
                 self._early_views[str(run_dir)] = view
                 continue
-            old = entry.scheduler
-            same = (
-                entry.job == view.job
-                and old == view.scheduler
-                and (old.started if old else None)
-                == (view.scheduler.started if view.scheduler else None)
-            )
-            entry.job, entry.scheduler = view.job, view.scheduler
-            self._dirty.add("" if same else entry.key)
-            if self.ends.answered(entry.key):  # its past is known only now: look again
-                self._dirty.add(entry.key)
+            self._take_view(entry, view)
         self._schedule_refresh()
+
+    def _take_view(self, entry: RunEntry, view: JobView) -> None:
+        """One run's scheduler answer: a changed answer may change the phase shown; an unchanged
+        one only renews its age (the status line and details show it)."""
+        old = entry.scheduler
+        same = (
+            entry.job == view.job
+            and old == view.scheduler
+            and (old.started if old else None)
+            == (view.scheduler.started if view.scheduler else None)
+        )
+        entry.job, entry.scheduler = view.job, view.scheduler
+        self._dirty.add("" if same else entry.key)
+        if self.ends.answered(entry.key):  # its past is known only now: look again
+            self._dirty.add(entry.key)
 
     def _read_sweeps(self, keys: list[str]) -> None:
         """Which sweep the new runs belong to and their values (on a worker: it reads files)."""
