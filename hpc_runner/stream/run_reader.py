@@ -19,7 +19,6 @@ import contextlib
 import multiprocessing
 import os
 import sys
-import threading
 from collections import deque
 from collections.abc import Iterable, Iterator, Sequence
 from concurrent.futures import FIRST_COMPLETED, Future, ProcessPoolExecutor, wait
@@ -55,8 +54,6 @@ def only_thread() -> bool:
 
     Linux only (its ``/proc/self/status`` counts every thread); elsewhere False: spawn.
     """
-    if threading.active_count() != 1:
-        return False
     try:
         with open("/proc/self/status", "rb") as status:
             for line in status:
@@ -89,9 +86,9 @@ class RunReader:
     workers : int | None
         Worker processes at most (default: the usable CPUs); 0 or 1: read everything here.
     start_method : str | None
-        How workers start (``spawn``, ``forkserver``, ``fork``); default ``spawn``, which is
-        safe in a threaded process (the TUI) and costs ~0.1 s per worker; :meth:`submit` may
-        ask for ``fork`` where no other thread runs.
+        How workers start (``spawn``, ``forkserver``, ``fork``). Default: ``spawn``, which is
+        safe in a threaded process (the TUI) and costs ~0.1 s per worker, or ``fork`` where
+        :meth:`submit` is told that no other thread runs.
     max_read_bytes : int
         Bytes read and folded at a time (see :data:`~hpc_runner.stream.tail.READ_SLICE`).
     parallel_min_bytes : int
@@ -110,8 +107,7 @@ class RunReader:
         self.cache = cache
         self.parallel_min_bytes = parallel_min_bytes
         self.workers = usable_cpus() if workers is None else workers
-        self.start_method = start_method or "spawn"
-        self._may_fork = start_method is None  # (a method asked for is kept)
+        self.start_method = start_method
         self.max_read_bytes = max_read_bytes
         self._hits: deque[tuple[Path, TailPosition, RunState]] = deque()
         self._serial: deque[Path] = deque()
@@ -227,8 +223,9 @@ class RunReader:
     def _start_pool(self, workers: int, *, fork: bool = False) -> ProcessPoolExecutor:
         if self._pool is None:
             method = self.start_method
-            if fork and self._may_fork and "fork" in multiprocessing.get_all_start_methods():
-                method = "fork"  # (ProcessPoolExecutor forks every worker before its own thread)
+            if method is None:  # (ProcessPoolExecutor forks every worker before its own thread)
+                forkable = fork and "fork" in multiprocessing.get_all_start_methods()
+                method = "fork" if forkable else "spawn"
             context = multiprocessing.get_context(method)
             with _stderr_with_a_descriptor():  # (the pool starts the resource tracker)
                 self._pool = ProcessPoolExecutor(workers, mp_context=context)

@@ -326,16 +326,14 @@ class RunWatcher:
                 if not self._accepts(key):
                     continue
                 self._register(key)
-            if key in self._first_reads.values():
-                if budget <= 0 and key in self._fresh:  # begun before the thread: name it
-                    updates.append(RunUpdate(Path(key), self._labels[key], TailBatch(), True))
-                continue  # the reader has it; what was appended meanwhile is read after
             if budget <= 0:
                 leftover.add(key)
-                if key in self._fresh:  # shown now, read later; still fresh: the read that
-                    # catches up is delivered even when it finds nothing (an empty file)
+                if key in self._fresh:  # shown now, read later (or being read, see begin());
+                    # still fresh: its first read is delivered even when it finds nothing
                     updates.append(RunUpdate(Path(key), self._labels[key], TailBatch(), True))
                 continue
+            if key in self._first_reads.values():
+                continue  # the reader has it; what was appended meanwhile is read after
             tail = self._tails[key]
             if key in self._fresh:
                 self._first_reads[str(tail.path)] = key
