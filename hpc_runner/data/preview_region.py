@@ -27,8 +27,8 @@ if TYPE_CHECKING:
 #: Largest side of a preview crop asked for, in pixels.
 MAX_SIZE = 256
 #: Side of the default crop, in pixels: the network's time grows with the pixels, and at 256 the
-#: demo's previews cost 2.4 % of its training on a CPU, at 192 (0.56x the pixels) ~1.2 %
-#: (benchmarks/bench_preview.py); 192 pixels still fill a terminal's picture.
+#: demo's previews cost 2.4 % of its training on a CPU, at 192 (0.56x the pixels) 1.5 %
+#: (``benchmarks/bench_preview.py --quick 4``); 192 pixels still fill a terminal's picture.
 DEFAULT_SIZE = 192
 
 
