@@ -76,6 +76,7 @@ class RunsTable(TableKeys, can_focus=True):
         self.param_keys: list[str] = []
         self._groups: dict[str, list[str]] = {}
         self._cells: dict[str, tuple[Text, ...]] = {}
+        self._widths: dict[str, tuple[int, ...]] = {}  # the cells' widths, made with them
         self._group_texts: dict[str, Text] = {}
         self._selected: str | None = None
         self._stale: set[str] = set()  # rows whose clock-driven cells are redone when shown
@@ -189,7 +190,7 @@ class RunsTable(TableKeys, can_focus=True):
             query=self.filter_text, phase_filter=self.phase_filter, collapsed=self.collapsed,
         )  # fmt: skip
         for key in [key for key in self._cells if key not in self.entries]:
-            del self._cells[key]
+            del self._cells[key], self._widths[key]
             self._strips.pop(key, None)
         self.marked &= self.entries.keys()
         rows = arranged.rows
@@ -252,6 +253,7 @@ class RunsTable(TableKeys, can_focus=True):
         if self._cells.get(entry.key) == cells:
             return False
         self._cells[entry.key] = cells
+        self._widths[entry.key] = tuple(cell.cell_len for cell in cells)
         self._strips.pop(entry.key, None)
         return True
 
@@ -271,7 +273,7 @@ class RunsTable(TableKeys, can_focus=True):
         """Choose the columns for this width (see :func:`.table_layout.layout_for`)."""
         runs = [self.entries[key] for key in self._rows if not is_group(key)]
         width = self.scrollable_content_region.width or self.size.width or 80
-        layout, self.param_keys = layout_for(runs, self._cells, width, self.sort_by)
+        layout, self.param_keys = layout_for(runs, self._widths, width, self.sort_by)
         if layout != self.column_layout:
             self.column_layout = layout
             self._strips.clear()
