@@ -332,9 +332,9 @@ class RunWatcher:
                     # still fresh: its first read is delivered even when it finds nothing
                     updates.append(RunUpdate(Path(key), self._labels[key], TailBatch(), True))
                 continue
-            if key in self._first_reads.values():
-                continue  # the reader has it; what was appended meanwhile is read after
             tail = self._tails[key]
+            if str(tail.path) in self._first_reads:
+                continue  # the reader has it; what was appended meanwhile is read after
             if key in self._fresh:
                 self._first_reads[str(tail.path)] = key
                 first_reads.append(tail.path)
