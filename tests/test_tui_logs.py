@@ -8,16 +8,20 @@ run with a second job in its own folder).
 from __future__ import annotations
 
 import os
+import threading
+import time
 from pathlib import Path
 
 import pytest
 from textual.widgets import Static
 
 from hpc_runner.control.jobfile import JobRecord, Submission, write_job_file
+from hpc_runner.stream.run_state import replay
 from hpc_runner.stream.runs import STATUS_FILE
 from hpc_runner.tui.confirm import ConfirmDialog
 from hpc_runner.tui.detail_screen import DetailScreen
-from hpc_runner.tui.logs_screen import LogsScreen
+from hpc_runner.tui.logs_screen import LogFollower, LogsScreen
+from hpc_runner.tui.messages import LogsLoaded
 from hpc_runner.tui.run_info import RunInfo
 from tests.test_tui import RecordingApp, select, started, until
 from tests.tui_support import (
@@ -167,6 +171,34 @@ def long_log(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
         "warming up\n" * 20 + "Traceback (most recent call last):\nValueError: bad patch\n"
     )
     return run_dir
+
+
+def test_overlapping_log_reads_reach_the_screen_in_the_order_they_were_read(
+    long_log: Path,
+) -> None:
+    """On a slow machine the next poll's read starts before the last one was handed over; the
+    newer lines must not reach the screen first. (The slow hand-over is a sleep in the first
+    delivery: a declared stand-in for a loaded UI.)"""
+    follower = LogFollower(str(long_log), long_log, replay(long_log / STATUS_FILE))
+    delivered: list[list[str]] = []
+    handing_over = threading.Event()
+
+    def slowly(loaded: LogsLoaded) -> None:
+        handing_over.set()
+        time.sleep(0.3)
+        delivered.append(loaded.stdout.lines)
+
+    first = threading.Thread(target=follower.read, args=(None, slowly))
+    first.start()
+    assert handing_over.wait(10)
+    append_line(long_log / "submitit" / "8500_0_log.out", b"line 101\n")
+    second = threading.Thread(
+        target=follower.read, args=(None, lambda loaded: delivered.append(loaded.stdout.lines))
+    )
+    second.start()
+    first.join(10)
+    second.join(10)
+    assert [lines[-1] for lines in delivered] == ["line 100", "line 101"]
 
 
 async def test_logs_follow_appends_and_search_finds_the_nth_match(long_log: Path) -> None:

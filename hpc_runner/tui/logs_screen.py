@@ -11,6 +11,7 @@ jumps to the first traceback or error line of either log.
 from __future__ import annotations
 
 import threading
+from collections.abc import Callable
 from pathlib import Path
 from typing import ClassVar
 
@@ -50,26 +51,31 @@ class LogFollower:
         self._files: tuple[object, ...] | None = None
         self._tails: dict[str, LogTail | None] = {}
 
-    def read(self, attempt: int | None) -> LogsLoaded:
-        """What the logs of ``attempt`` (None: the newest) gained since the last read."""
+    def read(self, attempt: int | None, deliver: Callable[[LogsLoaded], object]) -> None:
+        """Hand ``deliver`` what the logs of ``attempt`` (None: the newest) gained since the last
+        read. One read at a time, delivery included: when a slow look overlaps the next poll,
+        the lines still reach the screen in the order they were read."""
         with self._lock:
-            logs = job_logs(self.run_dir, attempt, self.run)
-            if logs.problem is not None:
-                self._files = None
-                gone = LogText(None, error=f"no logs to show: {logs.problem}")
-                return LogsLoaded(self.key, gone, gone, attempts=logs.attempts)
-            files = (logs.attempt, logs.stdout, logs.stderr)
-            if files != self._files:  # another attempt, or a log appeared: start over
-                self._files = files
-                self._tails = {
-                    name: LogTail(path, START_BYTES) if path is not None else None
-                    for name, path in zip(STREAMS, (logs.stdout, logs.stderr), strict=True)
-                }
-            job = f"job {logs.job_id}" if logs.job_id else "its job"
-            texts = [self._read(name, job) for name in STREAMS]
-            return LogsLoaded(
-                self.key, texts[0], texts[1], attempts=logs.attempts, attempt=logs.attempt
-            )
+            deliver(self._look(attempt))
+
+    def _look(self, attempt: int | None) -> LogsLoaded:
+        logs = job_logs(self.run_dir, attempt, self.run)
+        if logs.problem is not None:
+            self._files = None
+            gone = LogText(None, error=f"no logs to show: {logs.problem}")
+            return LogsLoaded(self.key, gone, gone, attempts=logs.attempts)
+        files = (logs.attempt, logs.stdout, logs.stderr)
+        if files != self._files:  # another attempt, or a log appeared: start over
+            self._files = files
+            self._tails = {
+                name: LogTail(path, START_BYTES) if path is not None else None
+                for name, path in zip(STREAMS, (logs.stdout, logs.stderr), strict=True)
+            }
+        job = f"job {logs.job_id}" if logs.job_id else "its job"
+        texts = [self._read(name, job) for name in STREAMS]
+        return LogsLoaded(
+            self.key, texts[0], texts[1], attempts=logs.attempts, attempt=logs.attempt
+        )
 
     def _read(self, name: str, job: str) -> LogText:
         tail = self._tails.get(name)
@@ -201,7 +207,7 @@ class LogsScreen(ModalScreen[None]):
         follower, attempt = self.follower, self.attempt
 
         def work() -> None:
-            self.post_message(follower.read(attempt))
+            follower.read(attempt, self.post_message)
 
         self.run_worker(work, thread=True, group="logs")
 
