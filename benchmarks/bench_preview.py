@@ -65,7 +65,7 @@ def train_once(
     preview = preview_callback(spec, run_dir, train_kwargs, status)
     spent = [0.0]
     if preview is not None:
-        time_epoch_ends(preview, spent)
+        time_hooks(preview, spent)
     start = time.perf_counter()
     with contextlib.redirect_stdout(io.StringIO()):  # Lightning's model summary
         train_with_status(
@@ -82,16 +82,18 @@ def train_once(
     return elapsed, spent[0], written
 
 
-def time_epoch_ends(callback: Any, spent: list[float]) -> None:
-    """Make ``callback`` add the time its epoch-end hook (where previews are taken) takes."""
-    hook = callback.on_train_epoch_end
+def time_hooks(callback: Any, spent: list[float]) -> None:
+    """Make ``callback`` add the time its hooks take: the crop read at the start, the previews
+    at epoch ends."""
+    for name in ("on_train_start", "on_train_epoch_end"):
+        hook = getattr(callback, name)
 
-    def on_train_epoch_end(trainer: Any, module: Any) -> None:
-        start = time.perf_counter()
-        hook(trainer, module)
-        spent[0] += time.perf_counter() - start
+        def timed(trainer: Any, module: Any, hook: Any = hook) -> None:
+            start = time.perf_counter()
+            hook(trainer, module)
+            spent[0] += time.perf_counter() - start
 
-    callback.on_train_epoch_end = on_train_epoch_end
+        setattr(callback, name, timed)
 
 
 def quick(spec: Any, folder: Path, epochs: int) -> None:
