@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import os
+import threading
+import time
 from pathlib import Path
 
 import pytest
@@ -108,6 +110,45 @@ async def test_records_appended_to_a_real_file_show_up(runs_root: Path, poll) ->
         await until(pilot, lambda: str(epoch_label.content) == "Epoch 4/5")
         await until(pilot, lambda: "epoch 4 done" in screen_text(app))
         assert app.entries[key].run.best_val_loss == 0.2
+
+
+async def test_the_detail_view_shows_its_newest_look_at_the_run_directory(
+    runs_root: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The run ends while the detail view's first look at its directory is still reading: the
+    second look (asked for at the end) finishes first, and the first must not then replace it
+    with what it saw before the end. (The slow first look is a sleep: a declared stand-in for a
+    slow shared filesystem.)"""
+    import hpc_runner.tui.detail_screen as detail_screen
+
+    real = detail_screen.load_meta
+    looks: dict[int, object] = {}
+    asked: list[int] = []
+    lock = threading.Lock()
+
+    def slow_first(run_dir: Path, **options: object) -> object:
+        with lock:
+            number = len(asked)
+            asked.append(number)
+        if number == 0:
+            time.sleep(1.0)
+        looks[number] = meta = real(run_dir, **options)
+        return meta
+
+    monkeypatch.setattr(detail_screen, "load_meta", slow_first)
+    app = RecordingApp(runs_root)
+    async with app.run_test(size=(120, 40)) as pilot:
+        table = await started(pilot)
+        key = str(runs_root / "care_live")
+        select(table, key)
+        await pilot.press("enter")
+        detail = app.screen
+        assert isinstance(detail, DetailScreen)
+        await until(pilot, lambda: asked == [0])
+        FakeTraining(runs_root / "care_live", start=T0 + 160, job="4243_0").finish()
+        await until(pilot, lambda: len(asked) > 1 and len(looks) == len(asked))
+        await pilot.pause(0.2)  # the first look's message, posted last, is handled by now
+        assert detail.meta is looks[len(asked) - 1]
 
 
 @pytest.mark.parametrize("poll", MODES)

@@ -91,6 +91,7 @@ class DetailScreen(RunScreen):
         self.clock = clock
         self.meta: RunMeta | None = None
         self._meta_for: tuple[object, ...] | None = None
+        self._meta_requests = 0  # looks at the run directory asked for (the newest is shown)
         self._plotted: tuple[object, ...] | None = None
         self.throttle = PlotThrottle(self, self._plot)
 
@@ -206,13 +207,17 @@ class DetailScreen(RunScreen):
     def _load_meta(self) -> None:
         run_dir, key = self.entry.run_dir, self.entry.key
         find_checkpoints = self.entry.run.model is None  # a run killed early names what it left
+        self._meta_requests += 1
+        request = self._meta_requests
 
         def work() -> None:
-            self.post_message(MetaLoaded(key, load_meta(run_dir, checkpoints=find_checkpoints)))
+            meta = load_meta(run_dir, checkpoints=find_checkpoints)
+            self.post_message(MetaLoaded(key, meta, request))
 
+        # (exclusive cancels an older look, but a thread already reading finishes and posts)
         self.run_worker(work, thread=True, group="meta", exclusive=True)
 
     def on_meta_loaded(self, message: MetaLoaded) -> None:
-        if message.key == self.entry.key:
+        if message.key == self.entry.key and message.request == self._meta_requests:
             self.meta = message.meta
             self.query_one(RunInfo).show(self.entry, self.meta, self.clock())

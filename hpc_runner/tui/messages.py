@@ -83,12 +83,14 @@ class TableChanged(Message):
 
 
 class MetaLoaded(Message):
-    """A worker read a run's ``run.yaml``, ``job.json`` and found its logs."""
+    """A worker read a run's ``run.yaml``, ``job.json`` and found its logs (for the screen's
+    ``request``-th look: an older look that finishes later is not shown over a newer one)."""
 
-    def __init__(self, key: str, meta: RunMeta) -> None:
+    def __init__(self, key: str, meta: RunMeta, request: int = 0) -> None:
         super().__init__()
         self.key = key
         self.meta = meta
+        self.request = request
 
 
 @dataclass
