@@ -12,6 +12,7 @@ from pathlib import Path
 
 import pytest
 
+from hpc_runner.stream.run_reader import RunReader
 from hpc_runner.stream.run_state import RunState
 from hpc_runner.stream.runs import STATUS_FILE
 from hpc_runner.stream.status import TrainingState, TrainUpdateType
@@ -350,10 +351,15 @@ def test_reads_begun_before_the_consumer_are_named_then_delivered(
 
 
 def test_reads_begun_and_never_delivered_end_with_stop(tmp_path: Path) -> None:
-    FakeTraining(tmp_path / "a").begin(2, 3)
+    """The worker processes begin() started end with stop(), though no thread ever ran."""
+    for name in ("a", "b"):
+        FakeTraining(tmp_path / name).begin(2, 3)
     watcher = RunWatcher(tmp_path)
+    reader = watcher._reader = RunReader(workers=2, parallel_min_bytes=0)  # (tiny runs: pool)
     watcher.begin()
+    assert reader._pool is not None
     watcher.stop()
+    assert reader._pool is None
     watcher.stop()
     with pytest.raises(RuntimeError, match="no consumer"):
         RunWatcher(tmp_path).start()

@@ -86,7 +86,7 @@ class MetaLoaded(Message):
     """A worker read a run's ``run.yaml``, ``job.json`` and found its logs (for the screen's
     ``request``-th look: an older look that finishes later is not shown over a newer one)."""
 
-    def __init__(self, key: str, meta: RunMeta, request: int = 0) -> None:
+    def __init__(self, key: str, meta: RunMeta, request: int) -> None:
         super().__init__()
         self.key = key
         self.meta = meta
