@@ -151,6 +151,25 @@ async def test_the_detail_view_shows_its_newest_look_at_the_run_directory(
         assert detail.meta is looks[len(asked) - 1]
 
 
+async def test_a_screen_pushed_but_not_yet_mounted_misses_no_tick(runs_root: Path) -> None:
+    """The clock's tick or a refresh may come between a push (Enter on a run) and the new
+    screen's first layout; it crashed ``watch`` (NoMatches '#title', seen in a loaded CI run).
+    The screen draws itself when mounted."""
+    app = RecordingApp(runs_root)
+    async with app.run_test(size=(120, 40)) as pilot:
+        table = await started(pilot)
+        key = str(runs_root / "care_live")
+        mounted = app.push_screen(DetailScreen(app.entries[key], app.entries, app.clock))
+        app._tick()
+        app._dirty.add(key)
+        app._refresh_now()
+        await mounted
+        await pilot.pause()
+        detail = app.screen
+        assert isinstance(detail, DetailScreen) and "care_live" in screen_text(app)
+        assert table.is_mounted
+
+
 @pytest.mark.parametrize("poll", MODES)
 async def test_a_run_created_after_start_shows_up(runs_root: Path, poll) -> None:
     app = RecordingApp(runs_root, poll=poll)

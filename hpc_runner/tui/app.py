@@ -293,9 +293,8 @@ class WatchApp(App[None]):
         self._last_refresh = time.monotonic()
         changed, self._dirty = frozenset(self._dirty), set()
         now = self.clock()
-        for screen in self.screen_stack:
-            if isinstance(screen, LiveScreen):
-                screen.refresh_runs(changed, now)
+        for screen in self._live_screens():
+            screen.refresh_runs(changed, now)
         self.ends.check(changed, now)
         self.refresh_count += 1
         if self._scanned and not self.scan_done.is_set():
@@ -306,9 +305,13 @@ class WatchApp(App[None]):
         if not self.is_running:
             return  # shutting down: the screens' widgets are being removed
         now = self.clock()
-        for screen in self.screen_stack:
-            if isinstance(screen, LiveScreen):
-                screen.tick(now)
+        for screen in self._live_screens():
+            screen.tick(now)
+
+    def _live_screens(self) -> list[LiveScreen]:
+        """The screens that show runs and are ready to: a screen just pushed (Enter on a run)
+        has no widgets until it is mounted, and then draws itself (its ``on_mount``)."""
+        return [s for s in self.screen_stack if isinstance(s, LiveScreen) and s.is_mounted]
 
     def on_watcher_failed(self, message: WatcherFailed) -> None:
         self.runs_screen.watching = "NOT WATCHING (see the message)"
