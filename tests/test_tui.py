@@ -404,6 +404,28 @@ async def test_logs_panel_shows_the_job_output_literally(runs_root: Path) -> Non
         assert shown.startswith("no logs to show:") and "no job.json" in shown
 
 
+async def test_why_a_run_has_no_logs_is_shown_without_its_escape_sequences(
+    runs_root: Path,
+) -> None:
+    """The reason names the run directory, whose name may hold terminal escapes: they are shown
+    as characters (the terminal once turned the text red; an OSC one retitles the window)."""
+    name = "esc \x1b[31mred\x1b]0;owned\x07"
+    FakeTraining(runs_root / name, start=T0).begin(2, 2)
+    app = RecordingApp(runs_root)
+    async with app.run_test(size=(160, 40)) as pilot:
+        table = await started(pilot)
+        select(table, next(key for key in table.visible_keys if "esc " in key))
+        await pilot.press("l")
+        logs = app.screen
+        assert isinstance(logs, LogsScreen)
+        await until(pilot, lambda: logs.loaded is not None)
+        view = logs.view("stdout")
+        assert view.message is not None and "no job.json" in view.message
+        drawn = "".join(segment.text for segment in view.render_line(0))
+        assert "\x1b" not in drawn and "\x07" not in drawn
+        assert "\\u001b[31mred" in drawn
+
+
 async def test_help_lists_every_key(runs_root: Path) -> None:
     app = RecordingApp(runs_root)
     async with app.run_test(size=(120, 90)) as pilot:  # every key at once, no scrolling

@@ -19,6 +19,8 @@ from textual.geometry import Size
 from textual.scroll_view import ScrollView
 from textual.strip import Strip
 
+from hpc_runner.tui.text import printable
+
 #: Lines kept at most (the oldest are dropped; the file still has them).
 MAX_LINES = 100_000
 
@@ -193,7 +195,9 @@ class LogView(ScrollView, can_focus=True):
         width = self.size.width
         base = self.rich_style
         if self.message is not None:
-            text = Text(self.message if y == 0 else "", style="dim italic", end="")
+            # (the reason may name the run directory: its name is shown as characters)
+            shown = printable(self.message, one_line=True) if y == 0 else ""
+            text = Text(shown, style="dim italic", end="")
         elif index < len(self.lines):
             text = Text(self.lines[index], end="")
             if self.search and index in self._match_lines:
