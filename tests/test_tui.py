@@ -426,6 +426,19 @@ async def test_why_a_run_has_no_logs_is_shown_without_its_escape_sequences(
         assert "\\u001b[31mred" in drawn
 
 
+async def test_toasts_show_names_and_errors_as_characters(runs_root: Path) -> None:
+    """An action's outcome names the run; a name's terminal escapes are not passed on (Textual's
+    toasts pass them to the terminal as they are)."""
+    app = RecordingApp(runs_root)
+    async with app.run_test(size=(120, 40)) as pilot:
+        await started(pilot)
+        app.post_message(ActionDone("stop: runs/\x1b[31mred\x1b]0;owned\x07", ok=False))
+        await until(pilot, lambda: len(app._notifications) > 0)
+        (toast,) = list(app._notifications)
+        assert "\x1b" not in toast.message and "\x07" not in toast.message
+        assert toast.message == "stop: runs/\\u001b[31mred\\u001b]0;owned\\u0007"
+
+
 async def test_help_lists_every_key(runs_root: Path) -> None:
     app = RecordingApp(runs_root)
     async with app.run_test(size=(120, 90)) as pilot:  # every key at once, no scrolling

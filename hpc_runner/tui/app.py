@@ -21,6 +21,7 @@ from typing import Any, ClassVar
 from psygnal import EmissionInfo
 from textual.app import App, SystemCommand
 from textual.binding import Binding, BindingType
+from textual.notifications import SeverityLevel
 from textual.screen import Screen
 from textual.timer import Timer
 
@@ -31,6 +32,7 @@ from hpc_runner.tui.model import RunEntry
 from hpc_runner.tui.run_ends import RunEnds
 from hpc_runner.tui.run_screen import LiveScreen
 from hpc_runner.tui.runs_screen import RunsScreen
+from hpc_runner.tui.text import printable
 from hpc_runner.watch.batches import WatchBatch
 from hpc_runner.watch.events import EventCommand
 from hpc_runner.watch.scheduler_watch import JobView, SchedulerWatcher
@@ -320,6 +322,22 @@ class WatchApp(App[None]):
         self.notify(
             message.text, title="watching stopped", severity="error", timeout=30, markup=False
         )
+
+    def notify(
+        self,
+        message: str,
+        *,
+        title: str = "",
+        severity: SeverityLevel = "information",
+        timeout: float | None = None,
+        markup: bool = True,
+    ) -> None:
+        """Every toast, the screens' too (theirs come here). ``markup=False`` marks text that
+        holds data (run names, paths, error messages): it is shown as characters, as the
+        table shows it; Textual would pass a name's terminal escapes on to the terminal."""
+        if not markup:
+            message, title = printable(message), printable(title, one_line=True)
+        super().notify(message, title=title, severity=severity, timeout=timeout, markup=markup)
 
     def on_action_done(self, message: ActionDone) -> None:
         """Say how the action went, and ask the scheduler about its run at once."""
