@@ -290,3 +290,57 @@ def test_the_detail_views_never_wait_on_a_fifo(tmp_path: Path) -> None:
                              "pipe), not a regular file)"]  # fmt: skip
     with pytest.raises(OSError, match="FIFO"):
         read_tail(tmp_path / "log")
+
+
+def alias_bomb(levels: int = 6, width: int = 9) -> str:
+    """A few hundred bytes of YAML mapping whose aliases stand for ``width ** levels`` values
+    (531,441 by default: enough to be refused, few enough that walking them without the limit
+    ends within seconds, so the tests below fail rather than hang without it)."""
+    lines = ["a0: &a0 {" + ", ".join(f"x{i}: 1" for i in range(width)) + "}"]
+    for level in range(1, levels):
+        items = ", ".join(f"k{i}: *a{level - 1}" for i in range(width))
+        lines.append(f"a{level}: &a{level} {{{items}}}")
+    return "\n".join(lines) + "\n"
+
+
+def test_yaml_alias_bombs_are_refused_wherever_yaml_is_read(tmp_path: Path) -> None:
+    """A run.yaml of ~500 bytes expanding to a billion values froze the detail view (listing a
+    run's settings walked them all); sweep.yaml and specs are read through the same loader."""
+    from hpc_runner.control.sweep_runs import read_sweep_file
+    from hpc_runner.watch.meta import load_meta
+
+    bomb = alias_bomb()
+    assert len(bomb) < 1000
+    run_dir = good_run(tmp_path / "runs" / "sweep" / "run")
+    (run_dir / "run.yaml").write_text(bomb)
+    (run_dir.parent / "sweep.yaml").write_text(bomb)
+    refused = "the document holds more than 100,000 values once its aliases (*name) are written out"
+    [problem] = load_meta(run_dir).problems
+    assert problem.startswith(f"{run_dir / 'run.yaml'}: cannot read the run spec ({refused}")
+    assert read_sweep_file(run_dir.parent) == {}  # unreadable: the runs are still listed
+    spec = tmp_path / "bomb.yaml"
+    spec.write_text("name: bomb\n" + bomb)
+    answer = cli("submit", str(spec), timeout=60)
+    assert answer.returncode == 2 and "Traceback" not in answer.stderr
+    assert error_lines(answer.stderr)[0].startswith(
+        f"hpc-runner submit: {spec}: -: YAML error: {refused}"
+    )
+
+
+def test_yaml_aliases_that_stay_small_and_ones_that_contain_themselves(tmp_path: Path) -> None:
+    """The limit counts what aliases stand for: a spec's few aliases load as before, and an
+    alias inside its own anchor (a cycle, endless once written out) is refused, not walked."""
+    import yaml
+
+    from hpc_runner.spec.yaml_load import TooManyValues, safe_load
+
+    assert safe_load("base: &b {lr: 0.001, seed: [1, 2]}\nrun: {<<: *b, seed: 3}\nalso: *b\n") == {
+        "base": {"lr": 0.001, "seed": [1, 2]},
+        "run": {"lr": 0.001, "seed": 3},
+        "also": {"lr": 0.001, "seed": [1, 2]},
+    }
+    assert safe_load(alias_bomb(levels=4)) is not None  # ~15,000 nodes: under the limit
+    with pytest.raises(TooManyValues):
+        safe_load("loop: &a [1, *a]\n")
+    with pytest.raises(yaml.YAMLError):
+        safe_load(alias_bomb())

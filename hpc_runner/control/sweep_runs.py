@@ -222,9 +222,11 @@ def _read_json(path: Path) -> dict[str, Any] | None:
 def _read_yaml(path: Path) -> Any:
     import yaml
 
+    from hpc_runner.spec.yaml_load import safe_load
+
     text = _read_text(path)
     try:
-        return yaml.safe_load(text) if text is not None else None
+        return safe_load(text) if text is not None else None
     except (yaml.YAMLError, RecursionError):
         return None
 

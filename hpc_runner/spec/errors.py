@@ -151,7 +151,7 @@ def load_yaml_mapping(path: Path, problems: Problems) -> dict[str, Any] | None:
         return None
     loader = _strict_loader(problems)
     try:
-        data = yaml.load(text, Loader=loader)  # a SafeLoader subclass
+        data = yaml.load(text, Loader=loader)  # a SafeLoader subclass with the alias limit
     except RecursionError:  # PyYAML composes nested collections recursively
         problems.add("-", "nested too deeply to be a spec (check the brackets)")
         return None
@@ -174,10 +174,11 @@ def load_yaml_mapping(path: Path, problems: Problems) -> dict[str, Any] | None:
 
 
 def _strict_loader(problems: Problems) -> type:
-    """A SafeLoader that reports duplicate keys (with their line) instead of dropping them."""
-    import yaml
+    """A SafeLoader that reports duplicate keys (with their line) instead of dropping them, and
+    refuses alias bombs (:mod:`~hpc_runner.spec.yaml_load`)."""
+    from hpc_runner.spec.yaml_load import LimitedLoader
 
-    class StrictLoader(yaml.SafeLoader):
+    class StrictLoader(LimitedLoader):
         def construct_mapping(self, node: Any, deep: bool = False) -> dict[Any, Any]:
             seen: set[Any] = set()
             for key_node, _ in node.value:

@@ -101,11 +101,10 @@ def describe(values: dict[str, Any]) -> str:
 
 def check_rendered(name: str, text: str, path: str) -> ClusterProfile:
     """Load the rendered text as hpc-runner will (raises SpecError if it is not a valid profile)."""
-    import yaml
-
     from hpc_runner.spec.profiles import profile_from_mapping
+    from hpc_runner.spec.yaml_load import safe_load
 
-    return profile_from_mapping(name, yaml.safe_load(text), path)
+    return profile_from_mapping(name, safe_load(text), path)
 
 
 def _line(key: str, value: Any, note: str) -> str:

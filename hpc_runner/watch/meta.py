@@ -164,11 +164,13 @@ def load_meta(run_dir: Path, *, checkpoints: bool = False) -> RunMeta:
     """
     import yaml  # here, not at the top: `hpc-runner status` never needs it
 
+    from hpc_runner.spec.yaml_load import safe_load
+
     meta = RunMeta()
     spec_path = run_dir / RUN_SPEC_FILE
     try:  # never blocks on a FIFO; a run.yaml is a few KiB
         text = read_regular(spec_path, max_bytes=16 << 20).decode("utf-8", errors="replace")
-        meta.settings = key_settings(yaml.safe_load(text))
+        meta.settings = key_settings(safe_load(text))
     except FileNotFoundError:
         pass  # a run started by hand (train_with_status) has no spec: nothing to show
     except (OSError, yaml.YAMLError, RecursionError) as exc:
