@@ -11,6 +11,7 @@ from __future__ import annotations
 import json
 import os
 import subprocess
+import time
 from collections.abc import Callable
 from pathlib import Path
 
@@ -344,3 +345,79 @@ def test_yaml_aliases_that_stay_small_and_ones_that_contain_themselves(tmp_path:
         safe_load("loop: &a [1, *a]\n")
     with pytest.raises(yaml.YAMLError):
         safe_load(alias_bomb())
+
+
+def _job_json(run_dir: Path, **fields: object) -> None:
+    """A job.json as hpc-runner writes it, with ``fields`` of its one submission changed."""
+    import socket
+
+    submission = {"attempt": 0, "job_id": "4242", "submitted": 1.0, **fields}
+    document = {"v": 1, "scheduler": "local", "host": socket.gethostname(),
+                "submissions": [submission]}  # fmt: skip
+    (run_dir / "job.json").write_text(json.dumps(document))
+
+
+def test_a_job_file_naming_no_real_job_is_reported_in_every_view(tmp_path: Path) -> None:
+    """job.json ids go to sacct, scancel and file names. One run's "abc" made the batched sacct
+    fail and every other run look purged (LOST); a NUL byte made ``status`` fail ("embedded
+    null byte"); and an unusable job.json was ignored in silence, a dead run's last record
+    shown as TRAINING. Now the file is refused with why, every view gives that as the reason
+    the phase is unconfirmed, and the other runs are untouched."""
+    from hpc_runner.control.jobfile import JobFileError, read_job_file
+    from hpc_runner.watch.scheduler_watch import SchedulerWatcher
+
+    root = tmp_path / "runs"
+    bad = {
+        "letters": {"job_id": "abc"},
+        "list": {"job_id": "220,221"},
+        "nul-id": {"job_id": "12\x003"},
+        "path-id": {"job_id": "../../x"},
+        "nul-folder": {"folder": "sub\x00mit"},
+    }
+    for name, fields in bad.items():
+        FakeTraining(root / name, start=time.time()).begin(3, 4).epoch(0, [0.5, 0.4])
+        _job_json(root / name, **fields)
+        with pytest.raises(JobFileError, match=r"hpc-runner writes|NUL byte"):
+            read_job_file(root / name)
+    good_run(root / "good")
+    answer = cli("status", str(root), "--json", timeout=60)
+    assert answer.returncode == 0, answer.stderr
+    rows = {row["run"]: row for row in json.loads(answer.stdout)}
+    assert rows.pop("good")["reason"].startswith("no record for")  # no job.json: as before
+    for name, row in rows.items():
+        assert row["phase"] == "TRAINING", name
+        assert row["reason"].startswith("its job cannot be asked about: "), row
+    views = SchedulerWatcher(lambda: sorted(root.iterdir()), lambda views: None).check()
+    for name in bad:  # the TUI's scheduler thread gives the table the same reason
+        scheduler = views[root / name].scheduler
+        assert scheduler is not None and scheduler.state == "UNKNOWN"
+        assert scheduler.reason is not None and "cannot be asked about" in scheduler.reason
+
+
+def test_a_planted_processes_file_never_stops_or_blocks_a_monitor(tmp_path: Path) -> None:
+    """A local run's ``<job>_processes.json`` is read by every view: ``[[[[...`` nesting made
+    ``status`` fail with RecursionError (and the TUI's scheduler thread die in silence), and
+    a FIFO or a device there would block it."""
+    from hpc_runner.stream.processes import read_processes
+
+    folder = tmp_path / "submitit"
+    folder.mkdir()
+    (folder / "1_processes.json").write_text('{"x": ' + "[" * 100_000 + "]" * 100_000 + "}")
+    os.mkfifo(folder / "2_processes.json")
+    (folder / "3_processes.json").symlink_to("/dev/zero")
+    assert [read_processes(folder, job) for job in ("1", "2", "3")] == [None, None, None]
+    run_dir = good_run(tmp_path / "runs" / "local")
+    (run_dir / "submitit").symlink_to(folder)
+    _job_json(run_dir, job_id="1")
+    answer = cli("status", str(run_dir.parent), "--json", timeout=60)
+    assert answer.returncode == 0 and "Traceback" not in answer.stderr, answer.stderr
+
+
+def test_a_fifo_run_spec_never_blocks_the_summary_or_the_api(tmp_path: Path) -> None:
+    """``status --summary`` and ``api.results`` look up each run's algorithm in run.yaml."""
+    root = tmp_path / "runs"
+    good_run(root / "good")
+    os.mkfifo(good_run(root / "fifo") / "run.yaml")
+    answer = cli("status", str(root), "--summary", timeout=60)
+    assert answer.returncode == 0, answer.stderr
+    assert sorted(row["run"] for row in results(root)) == ["fifo", "good"]

@@ -15,6 +15,7 @@ import socket
 import subprocess
 import sys
 import time
+from dataclasses import replace
 from pathlib import Path
 
 import pytest
@@ -160,18 +161,51 @@ def _slurm_record(job_id: str, submitted: float | None = None) -> JobRecord:
     return JobRecord(scheduler="slurm", submissions=[Submission(0, job_id, when)])
 
 
-def test_poller_rate_limits_and_never_asks_about_an_ended_job_again(slurm_path: Path) -> None:
+def test_poller_rate_limits_and_asks_about_an_ended_job_only_when_forced_or_rarely(
+    slurm_path: Path,
+) -> None:
+    """An ended job's answer stands between polls, but SLURM can requeue it under its id
+    (``scontrol requeue``, a node failure): the TUI showed such a run LOST for good, even after
+    the user asked again (ctrl+r). A forced look and an answer older than ``max_interval_s``
+    ask again."""
     runner = Recorder({"sacct": (0, "74|COMPLETED|None|0:0\n75|RUNNING|None|0:0\n")})
     jobs = {Path("a"): _slurm_record("74"), Path("b"): _slurm_record("75")}
-    poller = SchedulerPoller(min_interval_s=3600, run=runner)
+    poller = SchedulerPoller(min_interval_s=10, max_interval_s=600, run=runner)
+
+    def asked() -> list[str]:  # the jobs of the last sacct call
+        return [command for command in runner.commands if command[0] == "sacct"][-1][-2:]
+
     first = poller.states(jobs)
     assert first[Path("a")].state == "COMPLETED"  # type: ignore[union-attr]
     assert poller.states(jobs) == first and len(runner.commands) == 1  # within the interval
-    poller.states(jobs, force=True)
-    assert len(runner.commands) == 2
-    assert runner.commands[1][-2:] == ["-j", "75"]  # 74 has ended: its state is final
+    poller._last_query = float("-inf")  # as if the interval had passed
+    poller.states(jobs)
+    assert asked() == ["-j", "75"]  # 74 ended moments ago: not asked
+    runner.answers["sacct"] = (0, "74|PENDING|BeginTime|0:0\n75|RUNNING|None|0:0\n")
+    requeued = poller.states(jobs, force=True)[Path("a")]
+    assert asked() == ["-j", "74,75"]
+    assert requeued is not None and requeued.describe() == "PENDING (BeginTime)"
     answer = poller.states(jobs)[Path("b")]
     assert answer is not None and answer.asked is not None and answer.asked <= time.time()
+    runner.answers["sacct"] = (0, "74|FAILED|None|1:0\n")
+    poller.states(jobs, force=True)
+    poller._last_query = float("-inf")
+    poller.states(jobs)
+    assert asked() == ["-j", "75"]
+    key = (Path("a"), "74")
+    poller._cache[key] = replace(poller._cache[key], asked=time.time() - 601)  # type: ignore[type-var]
+    poller._last_query = float("-inf")
+    poller.states(jobs)
+    assert asked() == ["-j", "74,75"]  # its answer is old: asked again
+
+
+def test_ids_that_are_not_slurm_job_ids_are_never_passed_to_slurm(slurm_path: Path) -> None:
+    """One odd id in a batched ``sacct -j`` made the whole call fail ("Bad job/step
+    specified"), and every other run's job looked purged: LOST."""
+    runner = Recorder({"sacct": (0, "220|CANCELLED by 0|None|0:0\n")})
+    states = query_slurm(["220", "abc", "1,2", "12\x003", "../7", "76_[1-2%2]"], run=runner)
+    assert runner.commands[0][-2:] == ["-j", "220,76"]
+    assert states is not None and set(states) == {"220"}
 
 
 def test_poller_backs_off_while_nothing_changes(slurm_path: Path) -> None:

@@ -12,12 +12,14 @@ Monitoring side: standard library and msgspec only.
 from __future__ import annotations
 
 import os
+import re
 import socket
 import time
 from pathlib import Path
 
 import msgspec
 
+from hpc_runner.control.slurm_query import SLURM_JOB_ID
 from hpc_runner.errors import HpcRunnerError
 from hpc_runner.stream.files import read_regular, replace_file
 from hpc_runner.stream.processes import ProcessId
@@ -28,6 +30,11 @@ JOB_FILE_VERSION = 1
 
 #: The executors a run can be submitted with (``--cluster`` minus ``auto``).
 SCHEDULERS = ("slurm", "local", "debug")
+
+#: A job id as submitit gives it: SLURM's, a local controller's pid, or ``DEBUG_<number>``. A
+#: job.json holding anything else is not one hpc-runner wrote: the id is handed to ``sacct``,
+#: ``scancel`` and file names (a comma, a NUL byte or a ``/`` there would act on other jobs).
+JOB_ID = re.compile(rf"(?:{SLURM_JOB_ID}|DEBUG_[0-9]+)")
 
 
 class Submission(msgspec.Struct, frozen=True):
@@ -146,11 +153,30 @@ def read_job_file(run_dir: str | os.PathLike[str]) -> JobRecord | None:
     except (msgspec.DecodeError, RecursionError) as exc:  # RecursionError: [[[[... nesting
         reason = str(exc) if isinstance(exc, msgspec.DecodeError) else "nested too deeply"
         raise JobFileError(f"{path}: not a valid job file ({reason})") from None
-    if record.v > JOB_FILE_VERSION or record.scheduler not in SCHEDULERS or not record.submissions:
-        raise JobFileError(
-            f"{path}: unsupported job file (v={record.v}, scheduler={record.scheduler!r})"
-        )
+    problem = _unusable(record)
+    if problem is not None:
+        raise JobFileError(f"{path}: {problem}")
     return record
+
+
+def _unusable(record: JobRecord) -> str | None:
+    """Why a decoded job record cannot be used, or None: its ids go to scheduler commands and
+    file names, its folders to paths (a NUL byte made ``status`` fail: "embedded null byte")."""
+    if record.v > JOB_FILE_VERSION or record.scheduler not in SCHEDULERS or not record.submissions:
+        return f"unsupported job file (v={record.v}, scheduler={record.scheduler!r})"
+    for index, submission in enumerate(record.submissions):
+        if not JOB_ID.fullmatch(submission.job_id):
+            return (
+                f"submissions[{index}].job_id {submission.job_id!r} is not a job id hpc-runner "
+                "writes (this file was edited or planted)"
+            )
+    texts = {"host": record.host, "submitit_folder": record.submitit_folder}
+    texts |= {"python": record.python}
+    texts |= {f"submissions[{i}].folder": s.folder or "" for i, s in enumerate(record.submissions)}
+    for key, text in texts.items():
+        if "\x00" in text:
+            return f"{key} holds a NUL byte (no path can)"
+    return None
 
 
 def write_job_file(run_dir: str | os.PathLike[str], record: JobRecord) -> Path:

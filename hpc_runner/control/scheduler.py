@@ -16,6 +16,7 @@ Monitoring side: standard library and msgspec only, no torch.
 
 from __future__ import annotations
 
+import os
 import time
 from collections.abc import Iterable, Mapping
 from dataclasses import replace
@@ -32,6 +33,7 @@ from hpc_runner.control.slurm_query import (
     slurm_available,
 )
 from hpc_runner.stream.processes import alive, read_processes
+from hpc_runner.stream.runs import JOB_FILE
 
 __all__ = [
     "ENDED_STATES",
@@ -123,7 +125,7 @@ def _slurm_answer(
 
 def job_records(run_dirs: Iterable[Path]) -> dict[Path, JobRecord | None]:
     """Each run's ``job.json`` (None where there is none or it cannot be read: monitoring goes on
-    with the status file alone)."""
+    with the status file alone, and :func:`scheduler_states` says why for an unreadable one)."""
     records: dict[Path, JobRecord | None] = {}
     for run_dir in run_dirs:
         try:
@@ -136,12 +138,29 @@ def job_records(run_dirs: Iterable[Path]) -> dict[Path, JobRecord | None]:
 def scheduler_states(
     jobs: Mapping[Path, JobRecord | None], *, run: Runner = run_command
 ) -> dict[Path, SchedulerState | None]:
-    """The scheduler state of every run's current job: one SLURM query for all of them."""
+    """The scheduler state of every run's current job: one SLURM query for all of them. A run
+    without a usable ``job.json`` gets None, or :func:`unusable_job_file`'s answer."""
     answers = _ask({run_dir: [job.current] for run_dir, job in jobs.items() if job}, jobs, run)
     return {
-        run_dir: answers[run_dir][0] if job is not None and answers.get(run_dir) else None
+        run_dir: answers[run_dir][0]
+        if job is not None and answers.get(run_dir)
+        else unusable_job_file(run_dir)
         for run_dir, job in jobs.items()
     }
+
+
+def unusable_job_file(run_dir: Path) -> SchedulerState | None:
+    """``UNKNOWN``, saying why, for a run whose ``job.json`` is there but cannot be used (corrupt,
+    planted, a FIFO); None when there is none or it reads. Nobody can be asked about a job no
+    file names, so every view decides from the status file alone and says so in the reason,
+    rather than showing a dead run's last TRAINING record as the truth."""
+    if not os.path.lexists(Path(run_dir) / JOB_FILE):
+        return None
+    try:
+        read_job_file(run_dir)
+    except JobFileError as error:
+        return SchedulerState("-", "UNKNOWN", f"its job cannot be asked about: {error}")
+    return None
 
 
 def submission_states(
@@ -188,7 +207,8 @@ class SchedulerPoller:
     controller every 10 s), and any change brings it back. :meth:`states` with ``force`` asks
     at once about the given runs only - after an action, or when the user asks (``g``).
     Answers are kept per run *and job*: a resumed run's new job never shows its old job's state.
-    A job that ended is not asked about again.
+    A job that ended is asked about again only every ``max_interval_s`` and when forced: SLURM
+    can requeue it (``scontrol requeue``, a node failure with requeueing on) under the same id.
     """
 
     def __init__(
@@ -210,6 +230,7 @@ class SchedulerPoller:
         self, jobs: Mapping[Path, JobRecord | None], *, force: bool = False
     ) -> dict[Path, SchedulerState | None]:
         now = time.monotonic()
+        asked_before = time.time() - self.max_interval_s
         keys = {run_dir: (run_dir, job.job_id) for run_dir, job in jobs.items() if job}
         unknown = [key for key in keys.values() if key not in self._cache]
         due = now - self._last_query >= self.interval_s
@@ -219,7 +240,7 @@ class SchedulerPoller:
                 for run_dir, job in jobs.items()
                 if job is not None
                 and (force or due or keys[run_dir] in unknown)
-                and not self._ended(keys[run_dir])
+                and (force or not self._ended(keys[run_dir], asked_before))
             }
             if ask:
                 fresh = scheduler_states(ask, run=self._run)
@@ -234,9 +255,12 @@ class SchedulerPoller:
                         if changed
                         else min(self.interval_s * 2, self.max_interval_s)
                     )
-        return {run_dir: self._cache.get(keys[run_dir]) if job else None for run_dir, job in
-                jobs.items()}  # fmt: skip
+        return {
+            run_dir: self._cache.get(keys[run_dir]) if job else unusable_job_file(run_dir)
+            for run_dir, job in jobs.items()
+        }
 
-    def _ended(self, key: tuple[Path, str]) -> bool:
+    def _ended(self, key: tuple[Path, str], asked_before: float) -> bool:
+        """The job ended, as an answer newer than ``asked_before`` (Unix time) says."""
         state = self._cache.get(key)
-        return state is not None and state.ended
+        return state is not None and state.ended and (state.asked or 0.0) > asked_before

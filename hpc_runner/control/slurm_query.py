@@ -18,6 +18,10 @@ import time
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
 
+#: A SLURM job id as ``sbatch`` gives it: ``1234``, an array task ``1234_7``, or a whole array
+#: ``1234_[0-2,5%2]``. Only these are ever passed to a SLURM command.
+SLURM_JOB_ID = r"[0-9]+(?:_(?:[0-9]+|\[[0-9,\-]+(?:%[0-9]+)?\]))?"
+
 #: How long one scheduler command may take before the answer is given up (status must not hang).
 COMMAND_TIMEOUT_S = 20.0
 
@@ -97,10 +101,12 @@ def query_slurm(
 ) -> dict[str, SchedulerState] | None:
     """The states of SLURM jobs (``1234`` or array tasks ``1234_7``), in as few calls as possible.
 
-    Jobs no command lists (purged, not yet recorded, never existed) are missing from the
-    result; None means that no command answered at all (nothing can be concluded).
+    Jobs no command lists (purged, not yet recorded, never existed) and ids that are not SLURM
+    job ids (:data:`SLURM_JOB_ID`) are missing from the result; None means that no command
+    answered at all (nothing can be concluded).
     """
-    wanted = sorted(set(job_ids))
+    # (one malformed id would make the batched sacct fail, and every job look purged)
+    wanted = sorted({job_id for job_id in job_ids if re.fullmatch(SLURM_JOB_ID, job_id)})
     if not wanted:
         return {}
     states: dict[str, SchedulerState] | None = None

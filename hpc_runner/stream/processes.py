@@ -18,11 +18,14 @@ from pathlib import Path
 
 import msgspec
 
-from hpc_runner.stream.files import replace_file
+from hpc_runner.stream.files import read_regular, replace_file
 from hpc_runner.stream.record_values import Int64
 
 #: The file's name in the submitit folder, after the job id.
 PROCESSES_SUFFIX = "_processes.json"
+
+#: The file names a few processes; anything larger is not one the controller wrote.
+MAX_PROCESSES_BYTES = 1 << 20
 
 
 class ProcessId(msgspec.Struct, frozen=True):
@@ -85,14 +88,12 @@ _DECODER = msgspec.json.Decoder(JobProcesses)
 def read_processes(folder: Path, job_id: str) -> JobProcesses | None:
     """The recorded processes of a job; None if there is no usable file (never raises).
 
-    Only a regular file is read (a FIFO planted in its place must not block a monitor).
+    Only a regular file of at most :data:`MAX_PROCESSES_BYTES` is read: a FIFO or a device
+    planted in its place must not block a monitor, nor ``[[[[...`` (RecursionError) stop it.
     """
-    path = processes_file(folder, job_id)
     try:
-        if not path.is_file():
-            return None
-        return _DECODER.decode(path.read_bytes())
-    except (OSError, msgspec.DecodeError):
+        return _DECODER.decode(read_regular(processes_file(folder, job_id), MAX_PROCESSES_BYTES))
+    except (OSError, msgspec.DecodeError, RecursionError):
         return None
 
 

@@ -51,7 +51,7 @@ def follow_run(
             job = read_job_file(run_dir)
         except JobFileError:
             job = None
-        scheduler = poller.states({run_dir: job}).get(run_dir) if job else None
+        scheduler = poller.states({run_dir: job}).get(run_dir)
         follow(tail, run)
         phase = derive_phase(run, job, scheduler, now=time.time())
         if final is None:
@@ -113,7 +113,7 @@ def final_summary(run_dir: Path) -> tuple[list[str], RunPhase]:
         job = read_job_file(run_dir)
     except JobFileError:
         job = None
-    scheduler = scheduler_states({run_dir: job}).get(run_dir) if job is not None else None
+    scheduler = scheduler_states({run_dir: job}).get(run_dir)
     summary = run_summary(run_dir.name, run, job=job, scheduler=scheduler, run_dir=run_dir)
     phase = derive_phase(run, job, scheduler, now=time.time())
     took = None

@@ -16,10 +16,14 @@ from __future__ import annotations
 import csv
 import io
 import math
+import os
 import re
 from collections.abc import Iterable
 from pathlib import Path
 from typing import Any
+
+from hpc_runner.stream.files import open_regular
+from hpc_runner.stream.runs import RUN_SPEC_FILE
 
 #: The columns of a result row, in CSV order (the sweep's keys follow as ``set:KEY`` columns).
 COLUMNS = (
@@ -198,11 +202,16 @@ def run_algorithm(run_dir: Path) -> str | None:
     A pattern over the text rather than a YAML parse: a summary of hundreds of runs must not
     parse hundreds of careamics configurations to learn one word each.
     """
-    try:
-        with open(Path(run_dir) / "run.yaml", "rb") as handle:
-            match = _ALGORITHM.search(handle.read(1 << 16))
+    try:  # a regular file only: a FIFO there would block the summary (and api.results)
+        fd = open_regular(Path(run_dir) / RUN_SPEC_FILE)
     except OSError:
         return None
+    try:
+        match = _ALGORITHM.search(os.read(fd, 1 << 16))
+    except OSError:
+        return None
+    finally:
+        os.close(fd)
     return match.group(1).decode() if match else None
 
 

@@ -132,8 +132,6 @@ class SchedulerWatcher:
         for gone in set(self._records) - set(jobs):
             del self._records[gone]
             self._shown.pop(gone, None)
-        if not any(jobs.values()):
-            return {}
         if force_all:
             states = self.poller.states(jobs, force=True)
         else:
