@@ -420,3 +420,27 @@ def test_workers_are_forked_only_where_no_other_thread_runs(tmp_path: Path) -> N
     finally:
         release.set()
         other.join()
+
+
+def test_the_fingerprint_covers_every_module_of_the_stream_package(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A cached state must be the one this code would fold. The fingerprint listed six modules
+    and missed resources.py, which folds the ``system`` records: after a change there a cached
+    read gave an old peak memory, ``--no-cache`` the new one."""
+    import shutil
+
+    import hpc_runner.stream as package
+
+    copy = tmp_path / "stream"
+    shutil.copytree(Path(package.__file__).parent, copy, ignore=shutil.ignore_patterns("*.pyc"))
+    monkeypatch.setattr(package, "__file__", str(copy / "__init__.py"))
+    compute = reader_cache.fingerprint.__wrapped__
+    assert compute() == reader_cache.fingerprint()  # the copy is this code
+    modules = sorted(copy.glob("*.py"))
+    assert {"resources.py", "system_values.py", "run_state.py"} <= {m.name for m in modules}
+    seen = {compute()}
+    for module in modules:  # each change, one module at a time, gives a new fingerprint
+        module.write_bytes(module.read_bytes() + b"\n# changed\n")
+        seen.add(compute())
+    assert len(seen) == len(modules) + 1

@@ -32,7 +32,7 @@ from pathlib import Path
 
 import msgspec
 
-from hpc_runner.stream.files import replace_file
+from hpc_runner.stream.files import read_regular, replace_file
 from hpc_runner.stream.tail import TailPosition
 
 #: Bump when the entry layout changes; an entry of another format is ignored (re-read).
@@ -72,17 +72,24 @@ def entry_path(status_path: str | os.PathLike[str]) -> Path:
 
 @functools.cache
 def fingerprint() -> str:
-    """What the stored states depend on: the source of the fold, the record format, the tail and
-    the codec. Any change to them (a new ``RunState`` field, a fixed fold) invalidates every
-    entry, so a cached state is always the one this code would fold."""
-    from hpc_runner.stream import record_values, records, run_state, state_codec, status, tail
+    """What the stored states depend on: the source of every module of
+    :mod:`hpc_runner.stream` (the fold, the record format, the tail, the codec, and what they
+    use: the fold of ``system`` records lives in ``resources.py``). Any change there (a new
+    ``RunState`` field, a fixed fold) invalidates every entry, so a cached state is always the
+    one this code would fold. The whole package rather than a list of its modules: a list
+    missed two of them, and a cached result then differed from ``--no-cache``."""
+    import hpc_runner.stream as package
 
     digest = hashlib.sha256(b"%d" % CACHE_FORMAT)
-    for module in (record_values, records, run_state, state_codec, status, tail):
+    sources = sorted(Path(package.__file__ or "").parent.glob("*.py"))
+    for source in sources:
         try:
-            digest.update(Path(module.__file__ or "").read_bytes())
-        except OSError:  # no source (a frozen install): its name and the installed version
-            digest.update(module.__name__.encode() + _installed_version().encode())
+            digest.update(source.name.encode() + b"\0" + source.read_bytes())
+        except OSError:
+            sources = []
+            break
+    if not sources:  # no source (a frozen install): the installed version
+        digest.update(_installed_version().encode())
     return digest.hexdigest()[:24]
 
 
@@ -98,8 +105,8 @@ def _installed_version() -> str:
 def load(status_path: str | os.PathLike[str]) -> tuple[TailPosition, bytes] | None:
     """The cached position and encoded state of a status file, or None (no usable entry)."""
     path = entry_path(status_path)
-    try:
-        data = path.read_bytes()
+    try:  # a regular file only: whatever else is there must not block a reader
+        data = read_regular(path)
     except OSError:
         return None
     entry = _parse(data, os.path.abspath(status_path))
