@@ -3,6 +3,8 @@ issue's own examples, a sweep's combination, and the cells the tables show."""
 
 from __future__ import annotations
 
+import math
+
 import pytest
 
 from hpc_runner.watch import efficiency as eff
@@ -152,3 +154,28 @@ def test_cells_and_sizes() -> None:
         "6.1 GB",
         "128 GB",
     ]
+
+
+def test_values_beyond_any_float_give_unknown_not_a_crash_nor_invalid_json() -> None:
+    """Status records may claim anything the schema takes: one run at 1e308 % GPU and another
+    at -1e308 made ``fsum`` raise ("-inf + inf"), which stopped ``status --summary``; one at
+    1e308 alone gave ``Infinity`` in ``--summary --json``, which strict JSON parsers refuse."""
+    import json
+
+    from hpc_runner.stream.text import json_text
+    from hpc_runner.watch.efficiency import combine, efficiency_json
+
+    def run(value: float) -> EfficiencyFacts:
+        return EfficiencyFacts(wall_s=60.0, gpus=1, gpu_util_percent=value, cpu_time_s=value,
+                               cpu_capacity_s=60.0, weight_s=60.0)  # fmt: skip
+
+    both = combine([run(1e308), run(-1e308)])
+    assert both is not None and both.gpu_util_percent is None  # (raised: -inf + inf)
+    high = combine([run(1e308), run(1e308)])
+    assert high is not None and high.gpu_util_percent is None  # the mean overflows: unknown
+    text = json_text({"efficiency": efficiency_json(run(1e308)), "nan": math.nan})
+
+    def refuse(constant: str) -> None:
+        raise AssertionError(f"{constant} in the JSON")
+
+    assert json.loads(text, parse_constant=refuse)["nan"] is None

@@ -32,3 +32,49 @@ def test_each_attempt_finds_its_logs_in_its_own_folder(tmp_path: Path) -> None:
     assert attempts(run_dir) == [(0, "40_1"), (1, "52")]
     with pytest.raises(UsageError, match="no attempt -1"):
         log_files(run_dir, attempt=-1)
+
+
+def test_a_status_file_claiming_a_huge_attempt_lists_a_bounded_few(tmp_path: Path) -> None:
+    """The logs screen lists every attempt: a record with ``attempt`` 10**12 made it build a
+    list of that many (memory grew by gigabytes, the screen never showed). Requeues of one job
+    share its logs, so the newest ones and every submission are enough."""
+    from hpc_runner.control.jobs import MAX_ATTEMPTS_LISTED
+    from hpc_runner.stream.run_state import RunState
+
+    record = JobRecord(scheduler="slurm", submissions=[])
+    record.add_submission(0, "40", "submit")
+    record.add_submission(3, "52", "resume")
+    write_job_file(tmp_path, record)
+    run = RunState()
+    run.attempt = 5
+    assert attempts(tmp_path, run) == [(0, "40"), (1, "40"), (2, "40"), (3, "52"), (4, "52"),
+                                       (5, "52")]  # fmt: skip
+    run.attempt = 10**12
+    listed = attempts(tmp_path, run)
+    assert len(listed) == MAX_ATTEMPTS_LISTED + 2
+    assert listed[:3] == [(0, "40"), (3, "52"), (10**12 - MAX_ATTEMPTS_LISTED + 1, "52")]
+    assert listed[-1] == (10**12, "52")
+
+
+def test_the_last_lines_are_counted_as_the_terminal_shows_them(tmp_path: Path) -> None:
+    """``logs -n`` split the raw bytes, where each ``\\r`` of a progress bar ends a "line": it
+    showed frames a terminal never kept (and ``logs -f -n`` did not), plus a blank line for an
+    empty log."""
+    from tests.run_support import cli
+
+    (tmp_path / "submitit").mkdir()
+    log = tmp_path / "submitit" / "52_0_log.out"
+    log.write_text("line A\nline B\n\rEpoch 0:   0%|\rEpoch 0:  90%|\rEpoch 0: 100%|\nline C\n")
+    (tmp_path / "submitit" / "52_0_log.err").write_text("")
+    record = JobRecord(scheduler="slurm", submissions=[])
+    record.add_submission(0, "52", "submit")
+    write_job_file(tmp_path, record)
+    answer = cli("logs", str(tmp_path), "-n", "3")
+    assert answer.returncode == 0, answer.stderr
+    assert answer.stdout.splitlines() == [
+        f"==> {log} <==",
+        "line B",
+        "Epoch 0: 100%|",
+        "line C",
+        f"==> {log.with_suffix('.err')} <==",
+    ]

@@ -135,7 +135,7 @@ def logs(args: argparse.Namespace) -> int:
     from hpc_runner.control.jobs import log_files
     from hpc_runner.errors import HpcRunnerError
     from hpc_runner.stream.files import read_regular
-    from hpc_runner.stream.text import log_text
+    from hpc_runner.stream.text import last_lines, log_text
 
     run_dir = _run_dir(args)
     if args.follow:
@@ -146,10 +146,8 @@ def logs(args: argparse.Namespace) -> int:
         raise HpcRunnerError(f"{run_dir.name}: no log yet ({which} has written none)")
     for path in files:
         print(terminal_safe(f"==> {path} <==", one_line=True), flush=True)
-        data = read_regular(path)
-        if args.lines > 0:
-            data = b"\n".join(data.splitlines()[-args.lines :]) + b"\n"
-        sys.stdout.write(log_text(data.decode("utf-8", errors="replace")))
+        text = log_text(read_regular(path).decode("utf-8", errors="replace"))
+        sys.stdout.write(last_lines(text, args.lines) if args.lines > 0 else text)
         sys.stdout.flush()
     return 0
 

@@ -51,7 +51,7 @@ def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) ->
 def run(args: argparse.Namespace) -> int:
     from hpc_runner.errors import UsageError
     from hpc_runner.stream.runs import default_runs_dir
-    from hpc_runner.stream.text import terminal_safe
+    from hpc_runner.stream.text import json_text
     from hpc_runner.watch.report import summaries as run_summaries
 
     root: Path = args.dir or default_runs_dir()
@@ -65,9 +65,7 @@ def run(args: argparse.Namespace) -> int:
         return print_summary(root, as_json=args.json, as_csv=args.csv, cache=args.cache)
     summaries = run_summaries(root, cache=args.cache)
     if args.json:
-        import msgspec
-
-        print(terminal_safe(msgspec.json.format(msgspec.json.encode(summaries)).decode()))
+        print(json_text(summaries))
     elif args.csv:
         from hpc_runner.cli.summary import status_csv
 

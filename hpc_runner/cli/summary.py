@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import csv
 import io
-import json
 from pathlib import Path
 from typing import Any
 
@@ -21,7 +20,7 @@ def print_summary(
     root: Path, *, as_json: bool = False, as_csv: bool = False, cache: bool = True
 ) -> int:
     """Print the ranked runs below ``root`` (table, JSON object or CSV); exit code 0."""
-    from hpc_runner.stream.text import terminal_safe
+    from hpc_runner.stream.text import json_text, terminal_safe
     from hpc_runner.watch.efficiency import efficiency_json
     from hpc_runner.watch.results import best, metric_text, ranking_metric, sweep_results, to_csv
 
@@ -29,14 +28,14 @@ def print_summary(
     winner = best(rows)
     metric = ranking_metric(rows)
     efficiency = sweep_efficiency(rows)
-    if as_json:  # json.dumps (ensure_ascii) escapes all but printable ASCII: a no-op, for one rule
+    if as_json:
         payload = {
             "best": winner,
             "ranked_by": metric,
             "runs": rows,
             "efficiency": efficiency_json(efficiency),
         }
-        print(terminal_safe(json.dumps(payload, indent=2)))
+        print(json_text(payload))
         return 0
     if as_csv:
         print(terminal_safe(to_csv(rows)), end="")

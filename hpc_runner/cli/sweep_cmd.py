@@ -8,7 +8,7 @@ import sys
 from pathlib import Path
 from typing import Any
 
-from hpc_runner.stream.text import terminal_safe
+from hpc_runner.stream.text import json_text, terminal_safe
 
 CLUSTERS = ("auto", "slurm", "local", "debug")
 
@@ -164,7 +164,7 @@ def print_plan(plan: list[Any], *, as_json: bool) -> None:
             }
             for item in plan
         ]
-        print(terminal_safe(json.dumps(entries, indent=2)))
+        print(json_text(entries))
         return
     width = max((len(item.run.name) for item in plan), default=0)
     for item in plan:

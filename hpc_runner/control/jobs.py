@@ -284,12 +284,21 @@ def log_files(run_dir: Path, attempt: int | None = None) -> list[Path]:
     return [folder / name for name in names if (folder / name).is_file()]
 
 
+#: Attempts listed at most: the newest ones (requeues of one job share its logs). A status
+#: file claiming attempt 10**12 made the logs screen build a list of that many, without end.
+MAX_ATTEMPTS_LISTED = 1000
+
+
 def attempts(run_dir: Path, run: RunState | None = None) -> list[tuple[int, str]]:
-    """``(attempt, job id)`` of every attempt the run made or was submitted for, oldest first."""
+    """``(attempt, job id)`` of every attempt the run made or was submitted for, oldest first
+    (the newest :data:`MAX_ATTEMPTS_LISTED`, and every submission)."""
     record = job_record(run_dir)
     highest = max(run.attempt if run is not None else 0, record.current.attempt)
+    first = record.submissions[0].attempt
+    numbers = {s.attempt for s in record.submissions}
+    numbers.update(range(max(first, highest - MAX_ATTEMPTS_LISTED + 1), highest + 1))
     result = []
-    for number in range(record.submissions[0].attempt, highest + 1):
+    for number in sorted(numbers):
         earlier = [s for s in record.submissions if s.attempt <= number]
         result.append((number, earlier[-1].job_id))
     return result

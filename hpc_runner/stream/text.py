@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import os
 import re
+from typing import Any
 
 #: What never reaches a terminal: C0 controls (tab and newline are decided per call), DEL, C1,
 #: the bidirectional marks, embeddings, overrides and isolates, the Unicode line and paragraph
@@ -40,6 +41,17 @@ _SHORT = {"\n": "\\n", "\t": "\\t", "\r": "\\r", "\b": "\\b", "\f": "\\f"}
 def _escape(match: re.Match[str]) -> str:
     char = match.group()
     return _SHORT.get(char) or f"\\u{ord(char):04x}"
+
+
+def json_text(value: Any) -> str:
+    """``value`` as indented JSON for scripts, safe to print: every command's ``--json`` uses
+    it. A number that is not finite (a status record may claim 1e308, a sweep value ``.inf``)
+    becomes ``null``, since ``NaN`` and ``Infinity`` are not JSON and strict parsers reject
+    them (``json.dumps`` wrote them in ``status --summary --json``); then :func:`terminal_safe`.
+    """
+    import msgspec
+
+    return terminal_safe(msgspec.json.format(msgspec.json.encode(value)).decode())
 
 
 def terminal_safe(text: str, *, one_line: bool = False) -> str:
@@ -97,3 +109,15 @@ def spreadsheet_safe(value: str) -> str:
     if value and value[0] in "=+-@\t\r":
         return "'" + value
     return value
+
+
+def last_lines(text: str, count: int) -> str:
+    """The last ``count`` lines of ``text`` (each with its newline). Counted on the text as
+    shown (after :func:`log_text`): counted on the raw bytes, every ``\\r`` of a progress bar
+    started a line, and ``logs -n 3`` showed three frames of one bar."""
+    position = len(text) - 1 if text.endswith("\n") else len(text)
+    for _ in range(count):
+        position = text.rfind("\n", 0, position)
+        if position < 0:
+            return text
+    return text[position + 1 :]

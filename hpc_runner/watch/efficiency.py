@@ -132,14 +132,19 @@ def combine(runs: list[EfficiencyFacts]) -> EfficiencyFacts | None:
 
     def total(values: list[float | None]) -> float | None:
         known = [value for value in values if value is not None]
-        return math.fsum(known) if known else None
+        return _finite_sum(known) if known else None
 
     def mean(name: str) -> float | None:
         pairs = [
             (getattr(r, name), r.weight_s or 1.0) for r in runs if getattr(r, name) is not None
         ]
-        weight = math.fsum(w for _, w in pairs)
-        return math.fsum(v * w for v, w in pairs) / weight if pairs else None
+        if not pairs:
+            return None
+        weighted, weight = (
+            _finite_sum([v * w for v, w in pairs]),
+            _finite_sum([w for _, w in pairs]),
+        )
+        return None if weighted is None or not weight else _finite(weighted / weight)
 
     peak_gpu = max(
         (r for r in runs if r.gpu_mem_peak_bytes is not None),
@@ -161,7 +166,7 @@ def combine(runs: list[EfficiencyFacts]) -> EfficiencyFacts | None:
         rss_peak_bytes=most([r.rss_peak_bytes for r in runs]),
         mem_bytes=most([r.mem_bytes for r in runs]),
         data_wait_share=mean("data_wait_share"),
-        weight_s=math.fsum(r.weight_s for r in runs),
+        weight_s=_finite_sum([r.weight_s for r in runs]) or 0.0,
     )
 
 
@@ -311,3 +316,17 @@ def report_lines(facts: EfficiencyFacts) -> list[str]:
         if row.suggestion:
             lines.append(f"{' ' * width}-> {row.suggestion}")
     return lines
+
+
+def _finite_sum(values: list[float]) -> float | None:
+    """The exact sum, or None (unknown) when it is not a finite number: values are what status
+    records claim, and 1e308 from one run and -1e308 from another made ``fsum`` raise ("-inf +
+    inf"), which stopped ``status --summary``."""
+    try:
+        return _finite(math.fsum(values))
+    except (ValueError, OverflowError):
+        return None
+
+
+def _finite(value: float) -> float | None:
+    return value if math.isfinite(value) else None
