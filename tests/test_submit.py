@@ -224,3 +224,35 @@ def test_control_commands_name_a_missing_run(tmp_path: Path) -> None:
         answer = cli(command, "nope", "--runs-dir", str(tmp_path))
         assert answer.returncode == 2, command
         assert answer.stderr.startswith(f"hpc-runner {command}: nope: no such run")
+
+
+def test_a_job_never_imports_code_from_the_directory_it_was_submitted_from(
+    tmp_path: Path,
+) -> None:
+    """A job runs where ``submit`` (or ``resume .``) ran, and ``python -m`` puts that directory
+    first on ``sys.path``: a ``careamics.py`` there (planted in a run directory) ran as the
+    user and crashed the training. Jobs start their Python with ``-P``. (The console script is
+    used here as a user would: ``python -m hpc_runner`` would itself import from there.)"""
+    import subprocess
+    import sys
+
+    spec = write_spec(tmp_path / "spec")
+    here = tmp_path / "here"
+    here.mkdir()
+    marker = tmp_path / "imported"
+    for module in ("careamics", "submitit", "hpc_runner"):
+        (here / f"{module}.py").write_text(
+            f"open({str(marker)!r}, 'a').write('{module}\\n')\nraise ImportError('planted')\n"
+        )
+    command = [str(Path(sys.executable).with_name("hpc-runner")), "submit", str(spec)]
+    answer = subprocess.run(
+        [*command, "--cluster", "local", "--runs-dir", str(tmp_path / "runs"), "--watch"],
+        cwd=here,
+        capture_output=True,
+        text=True,
+        timeout=300,
+        check=False,
+    )
+    assert not marker.exists(), marker.read_text()
+    assert answer.returncode == 0, answer.stdout + answer.stderr
+    assert any(line.startswith("DONE  epoch 2/2") for line in answer.stdout.splitlines())

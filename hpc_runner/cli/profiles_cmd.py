@@ -9,6 +9,7 @@ A broken profile file is reported, one line per problem, and does not hide the o
 from __future__ import annotations
 
 import argparse
+import shlex
 import sys
 from typing import Any
 
@@ -75,37 +76,43 @@ def run(args: argparse.Namespace) -> int:
 
 
 def show(name: str, as_json: bool) -> int:
-    import json
 
     from hpc_runner.spec.profile_search import scan_profiles
-    from hpc_runner.spec.profiles import executor_parameters, load_profile, sbatch_preview
+    from hpc_runner.spec.profiles import (
+        executor_parameters,
+        job_python,
+        load_profile,
+        sbatch_preview,
+    )
     from hpc_runner.stream.runs import default_runs_dir
+    from hpc_runner.stream.text import json_text
 
     profile = load_profile(name)
     found = scan_profiles().files.get(name)
     if as_json:
-        _print(json.dumps(_as_json(profile, found, executor_parameters), indent=2))
+        print(json_text(_as_json(profile, found, executor_parameters)))
         return 0
     origin = f"{found.place}: {found.path}" if found else profile.source
     if found and found.shadows:
         origin += "; shadows " + "; ".join(f"{place}: {path}" for place, path in found.shadows)
     _print(f"# {profile.name}: {profile.description} ({origin})")
     folder = default_runs_dir().absolute() / "RUN" / "submitit" / "%j"
-    _print(sbatch_preview(profile, folder, job_name="RUN", python=sys.executable))
+    python = shlex.join(job_python())
+    _print(sbatch_preview(profile, folder, job_name="RUN", python=python))
     return 0
 
 
 def list_all(as_json: bool) -> int:
-    import json
 
     from hpc_runner.spec.errors import SpecError
     from hpc_runner.spec.profiles import executor_parameters, find_profiles
+    from hpc_runner.stream.text import json_text
 
     listing = find_profiles()
     files = listing.scan.files
     if as_json:
         listed = [_as_json(p, files[p.name], executor_parameters) for p in listing.profiles]
-        _print(json.dumps(listed, indent=2))
+        print(json_text(listed))
     elif listing.profiles:
         print_table(listing.profiles, files)
     else:

@@ -291,11 +291,12 @@ def make_executor(
     scheduler: str, folder: Path, profile: ClusterProfile, name: str
 ) -> submitit.Executor:
     """A submitit executor for ``scheduler`` with the profile's parameters."""
-    from hpc_runner.spec.profiles import executor_parameters, signal_delay
+    from hpc_runner.spec.profiles import executor_parameters, job_python, signal_delay
 
     params = executor_parameters(profile, scheduler)
+    python = shlex.join(job_python())
     if scheduler == "local":
-        executor: submitit.Executor = DetachedLocalExecutor(folder)
+        executor: submitit.Executor = DetachedLocalExecutor(folder, python=python)
         local = {key.removeprefix("local_"): value for key, value in params.items()}
         local["signal_delay_s"] = signal_delay(profile)
         executor.update_parameters(**local)
@@ -304,7 +305,7 @@ def make_executor(
         raise HpcRunnerError(
             "SLURM's srun is not on PATH: submit on a login node, or use --cluster local"
         )
-    executor = submitit.AutoExecutor(folder, cluster=scheduler)
+    executor = submitit.AutoExecutor(folder, cluster=scheduler, slurm_python=python)
     executor.update_parameters(name=name, **params)
     return executor
 
@@ -367,7 +368,9 @@ class DetachedLocalExecutor(LocalExecutor):
             SUBMITIT_LOCAL_WITH_SHELL="1" if setup else "",
         )
         controller = "hpc_runner.node.local_controller"  # submitit's, recording its processes
-        command_line: Any = [sys.executable, "-m", controller, str(self.folder)]
+        from hpc_runner.spec.profiles import job_python
+
+        command_line: Any = [*job_python(), "-m", controller, str(self.folder)]
         if setup:
             command_line = " && ".join([*setup, shlex.join(command_line)])
         self.folder.mkdir(parents=True, exist_ok=True)

@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import os
 import shlex
+import sys
 from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
@@ -294,6 +295,14 @@ def sbatch_parameters(profile: ClusterProfile, *, job_name: str = "hpc-runner") 
 
         params["mem"] = _convert_mem(params["mem"])
     return params
+
+
+def job_python() -> tuple[str, ...]:
+    """How a job's Python starts: this interpreter with ``-P``, which leaves the working
+    directory out of ``sys.path``. A job runs in the directory it was submitted from, and
+    ``python -m`` imports from there first: a ``careamics.py`` there (in a run directory, for
+    ``resume .``) ran as the user before careamics itself."""
+    return (sys.executable, "-P")
 
 
 def sbatch_preview(
