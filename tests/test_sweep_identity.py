@@ -307,3 +307,35 @@ def test_latest_checkpoint_is_absolute_from_a_relative_run_dir(
     found = latest_checkpoint(Path("runs") / "r")
     assert found == tmp_path / folder / "new.ckpt" and found.is_absolute()
     assert latest_checkpoint("nowhere") is None
+
+
+def test_two_only_failed_at_once_never_give_one_run_two_jobs(tmp_path: Path) -> None:
+    """Two ``sweep --only-failed`` started together both planned to retry a cancelled run and
+    both submitted: two jobs trained into one run's files (found by an adversarial review).
+    The retry is now checked under the run's lock: the plan made before the other command
+    submitted is refused, and the run keeps one new job."""
+    from hpc_runner.api import Sweep
+    from hpc_runner.control.sweep_submit import plan_sweep, submit_plan
+    from hpc_runner.errors import HpcRunnerError
+    from tests.run_support import cli, write_spec
+
+    spec_dir = tmp_path / "spec"
+    write_spec(spec_dir, epochs=200)
+    sweep = Sweep("tiny.yaml", grid={"training.seed": [1]}, name="race", directory=spec_dir)
+    runs = tmp_path / "runs"
+    (submitted,) = sweep.submit(runs, cluster="local")
+    try:
+        cancelled = cli("cancel", str(submitted.run_dir))
+        assert cancelled.returncode == 0, cancelled.stderr
+        checked = sweep.validate()
+        sweep_dir = runs / "race"
+        late, early = (plan_sweep(checked, sweep_dir, only_failed=True) for _ in range(2))
+        assert [item.action for item in late + early] == ["retry", "retry"]
+        (retried,) = submit_plan(early, sweep.spec, sweep_dir, cluster="local")
+        with pytest.raises(HpcRunnerError, match="another command submitted it meanwhile"):
+            submit_plan(late, sweep.spec, sweep_dir, cluster="local")
+        record = read_job_file(submitted.run_dir)
+        assert record is not None
+        assert [s.job_id for s in record.submissions] == [submitted.job_id, retried.job_id]
+    finally:
+        cli("cancel", str(submitted.run_dir))

@@ -50,6 +50,9 @@ class PlannedRun:
         A retried run continues from this checkpoint (an absolute path).
     note : str
         A conflict worth telling the user (its own name was taken by other values).
+    job_id : str or None
+        A retried run's job when the plan was made: submitting re-checks it under the run's
+        lock, so that a ``resume`` or another sweep that submitted it meanwhile is not doubled.
     """
 
     run: SweepRun
@@ -60,6 +63,7 @@ class PlannedRun:
     attempt: int = 0
     checkpoint: str | None = None
     note: str = ""
+    job_id: str | None = None
 
 
 def plan_sweep(
@@ -130,7 +134,14 @@ def _existing(
     attempt = max([*seen, *attempts]) + 1 if seen or attempts else 0
     checkpoint = latest_checkpoint(run_dir)  # absolute: the job may start in another folder
     return PlannedRun(
-        run, spec, run_dir, "retry", reason, attempt, str(checkpoint) if checkpoint else None
+        run,
+        spec,
+        run_dir,
+        "retry",
+        reason,
+        attempt,
+        str(checkpoint) if checkpoint else None,
+        job_id=record.job_id if record else None,
     )
 
 

@@ -95,10 +95,8 @@ def write_run_values(
         "overrides": overrides,
         "values": values,
     }
-    path = run_dir / RUN_VALUES_FILE
-    temporary = path.with_name(f".{RUN_VALUES_FILE}.{os.getpid()}.tmp")
-    temporary.write_text(json.dumps(document, indent=2, default=str) + "\n", encoding="utf-8")
-    os.replace(temporary, path)
+    text = json.dumps(document, indent=2, default=str) + "\n"
+    replace_file(run_dir / RUN_VALUES_FILE, text.encode())  # (an unguessable temporary name)
 
 
 def sweep_file_path(sweep: SweepSpec) -> str:

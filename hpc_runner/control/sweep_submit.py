@@ -14,6 +14,7 @@ when it has one (as ``hpc-runner resume`` does), else from the start with the sw
 
 from __future__ import annotations
 
+import contextlib
 import os
 import shutil
 import subprocess
@@ -21,7 +22,8 @@ import sys
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from hpc_runner.control.jobfile import JobRecord, write_job_file
+from hpc_runner.control.jobfile import JobFileError, JobRecord, read_job_file, write_job_file
+from hpc_runner.control.run_lock import run_lock
 from hpc_runner.control.sweep_plan import PlannedRun, plan_sweep, retry_reason
 from hpc_runner.control.sweep_runs import (
     RUN_VALUES_FILE,
@@ -32,6 +34,7 @@ from hpc_runner.control.sweep_runs import (
     write_sweep_file,
 )
 from hpc_runner.errors import HpcRunnerError
+from hpc_runner.stream.files import replace_file
 from hpc_runner.stream.runs import RUN_SPEC_FILE, STOP_FILE, SUBMITIT_DIR
 
 if TYPE_CHECKING:
@@ -54,18 +57,36 @@ def submit_plan(
 ) -> list[SubmittedRun]:
     """Submit every ``new`` and ``retry`` run of the plan as one batch (one SLURM job array).
 
-    New run directories are removed again if the submission fails.
+    New run directories are removed again if the submission fails. Retried runs are locked
+    (:mod:`~hpc_runner.control.run_lock`, as ``resume`` does) from the check that their job is
+    still the one planned on until their new ``job.json`` is written: two ``--only-failed``
+    started together each submitted a job for one run, and both trained into its files.
 
     Raises
     ------
     HpcRunnerError
-        The scheduler refused the job array (its message is passed on).
+        The scheduler refused the job array (its message is passed on), or a retried run was
+        submitted by another command meanwhile.
     """
+    from hpc_runner.control.submit import choose_cluster
+
+    todo = [item for item in plan if item.action != "skip"]
+    if not todo:
+        return []
+    scheduler = choose_cluster(cluster)
+    with contextlib.ExitStack() as locks:
+        for run_dir in sorted(item.run_dir.absolute() for item in todo if item.action == "retry"):
+            locks.enter_context(run_lock(run_dir))  # (in one order: two sweeps never deadlock)
+        return _submit_locked(todo, sweep, sweep_dir, scheduler)
+
+
+def _submit_locked(
+    todo: list[PlannedRun], sweep: SweepSpec, sweep_dir: Path, scheduler: str
+) -> list[SubmittedRun]:
     from submitit.core.utils import FailedSubmissionError
 
     from hpc_runner.control.submit import (
         SubmittedRun,
-        choose_cluster,
         job_process,
         make_executor,
         prepare_run,
@@ -74,10 +95,6 @@ def submit_plan(
     from hpc_runner.node.job import NodeJob
     from hpc_runner.spec.job import dump_run_spec
 
-    todo = [item for item in plan if item.action != "skip"]
-    if not todo:
-        return []
-    scheduler = choose_cluster(cluster)
     folder = sweep_dir.absolute() / SUBMITIT_DIR
     created: list[Path] = []
     items: list[tuple[Path, PlannedRun]] = []
@@ -91,9 +108,15 @@ def submit_plan(
                 _record_values(run_dir, item.run, sweep)  # before its job exists
             else:
                 run_dir = item.run_dir.absolute()
+                if _current_job(run_dir) != item.job_id:
+                    raise HpcRunnerError(
+                        f"{item.run_dir}: another command submitted it meanwhile: run the sweep "
+                        "again to see what is left"
+                    )
                 (run_dir / STOP_FILE).unlink(missing_ok=True)
                 if item.checkpoint is None:  # starts over: with the sweep as it is now
-                    (run_dir / RUN_SPEC_FILE).write_text(dump_run_spec(item.spec), "utf-8")
+                    # (replaced, never written through: a link planted there points elsewhere)
+                    replace_file(run_dir / RUN_SPEC_FILE, dump_run_spec(item.spec).encode())
                 if not (run_dir / RUN_VALUES_FILE).exists():  # a run of an older hpc-runner
                     _record_values(run_dir, item.run, sweep)
             items.append((run_dir, item))
@@ -148,9 +171,16 @@ def _message(exc: BaseException) -> str:
     return lines[-1] if lines else repr(exc)
 
 
-def _job_record(run_dir: Path, scheduler: str) -> JobRecord:
-    from hpc_runner.control.jobfile import JobFileError, read_job_file
+def _current_job(run_dir: Path) -> str | None:
+    """The job ``job.json`` names now (None: none, or unreadable, as the plan saw it)."""
+    try:
+        record = read_job_file(run_dir)
+    except JobFileError:
+        return None
+    return record.job_id if record is not None else None
 
+
+def _job_record(run_dir: Path, scheduler: str) -> JobRecord:
     try:
         record = read_job_file(run_dir)
     except JobFileError:
