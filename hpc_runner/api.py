@@ -23,6 +23,7 @@ careamics is imported only by validation and submission, tqdm only by :func:`wai
 
 from __future__ import annotations
 
+import errno
 import os
 import sys
 import time
@@ -184,6 +185,11 @@ def wait(
         Seconds between two scheduler queries (one batched query for all runs).
     timeout_s : float, optional
         Give up after this long: TimeoutError.
+
+    Raises
+    ------
+    FileNotFoundError
+        ``sweep_dir`` is not a directory (a mistyped path waited forever for runs to appear).
     """
     from tqdm import tqdm
 
@@ -193,6 +199,8 @@ def wait(
     from hpc_runner.stream.tail import StatusTail
 
     root = Path(sweep_dir)
+    if not root.is_dir():
+        raise FileNotFoundError(errno.ENOENT, "no such runs directory", str(root))
     poller = SchedulerPoller(scheduler_interval_s, max_interval_s=4 * scheduler_interval_s)
     followed: dict[Path, tuple[StatusTail, RunState]] = {}
     deadline = None if timeout_s is None else time.monotonic() + timeout_s

@@ -17,7 +17,7 @@ from pathlib import Path
 
 import pytest
 
-from hpc_runner.api import Sweep, best, results
+from hpc_runner.api import Sweep, best, results, wait
 from hpc_runner.control.jobfile import read_job_file
 from hpc_runner.spec.errors import SpecError
 from tests.run_support import cli, write_spec
@@ -155,3 +155,9 @@ def test_local_sweep_only_failed_and_summary(tmp_path: Path) -> None:
     )
     assert [line["rank"] for line in table] == ["1", "2", "3", "4"] and table[0]["run"] == expected
     assert {line["set:training.seed"] for line in table} == {"1", "2"}
+
+
+def test_waiting_on_a_directory_that_is_not_there_says_so(tmp_path: Path) -> None:
+    """A mistyped path waited forever for runs to appear."""
+    with pytest.raises(FileNotFoundError, match="no such runs directory"):
+        wait(tmp_path / "no_such_sweep", progress=False)
