@@ -421,3 +421,27 @@ def test_a_fifo_run_spec_never_blocks_the_summary_or_the_api(tmp_path: Path) -> 
     answer = cli("status", str(root), "--summary", timeout=60)
     assert answer.returncode == 0, answer.stderr
     assert sorted(row["run"] for row in results(root)) == ["fifo", "good"]
+
+
+def test_cancel_never_signals_a_process_that_a_planted_job_file_names(tmp_path: Path) -> None:
+    """job.json lies in the run directory: one naming any of the user's processes (its pid and
+    start time, as ``cancel`` checks) got that process killed (found by an adversarial review).
+    A process is signalled only when its own command line names the run's submitit folder."""
+    from hpc_runner.control.jobfile import JobRecord, Submission, write_job_file
+    from hpc_runner.stream.processes import identify
+
+    victim = subprocess.Popen(["sleep", "300"])
+    try:
+        process = identify(victim.pid)
+        assert process is not None
+        run_dir = good_run(tmp_path / "runs" / "planted")
+        submission = Submission(0, str(victim.pid), time.time(), process=process)
+        write_job_file(run_dir, JobRecord(scheduler="local", submissions=[submission]))
+        answer = cli("cancel", str(run_dir), timeout=60)
+        assert answer.returncode == 0, answer.stderr
+        assert "no process of the run was running" in answer.stdout
+        time.sleep(0.5)
+        assert victim.poll() is None  # still running
+    finally:
+        victim.kill()
+        victim.wait()

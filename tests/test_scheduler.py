@@ -447,3 +447,19 @@ def test_status_asks_sacct_once_and_only_for_slurm_runs(tmp_path: Path) -> None:
         "UNKNOWN",
         "no SLURM commands here",
     )
+
+
+def test_the_log_folder_of_a_job_is_read_from_scontrol(slurm_path: Path) -> None:
+    """``StdOut`` runs to the next ``Key=``: run directory names may hold spaces."""
+    from hpc_runner.control.slurm_query import job_output_folder
+
+    line = (
+        "JobId=257 JobName=original UserId=root(0) JobState=PENDING Reason=BeginTime "
+        "StdErr=/runs/copy of a/submitit/257_0_log.err StdIn=/dev/null "
+        "StdOut=/runs/copy of a/submitit/257_0_log.out Power= \n"
+    )
+    runner = Recorder({"scontrol": (0, line)})
+    assert job_output_folder("257", run=runner) == "/runs/copy of a/submitit"
+    assert runner.commands == [["scontrol", "-o", "show", "job", "257"]]
+    assert job_output_folder("--me", run=runner) is None and len(runner.commands) == 1
+    assert job_output_folder("258", run=Recorder({})) is None  # scontrol failed: no answer

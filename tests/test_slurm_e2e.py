@@ -9,6 +9,7 @@ number of epochs, and the test waits for the status file to show progress before
 from __future__ import annotations
 
 import json
+import shutil
 import subprocess
 import sys
 import time
@@ -297,6 +298,32 @@ def test_a_run_held_until_later_is_queued_with_the_reason_and_resumed_only_once(
     assert queue.stdout.split() == [record.job_id]  # exactly one live job for the run
     assert cli("cancel", str(run_dir)).returncode == 0
     _phase_of(runs, "later", "CANCELLED")
+
+
+def test_cancel_of_a_copied_run_never_cancels_the_original_job(
+    tmp_path: Path, slurm_cluster: SlurmCluster
+) -> None:
+    """A copied run directory names the original's job in its job.json: ``cancel`` of the copy
+    cancelled the original's training (found by an adversarial review). The job's own log
+    folder (scontrol's StdOut) must be the run's."""
+    submitted = _submit(tmp_path, "original", additional_parameters={"begin": "now+1hour"})
+    runs = tmp_path / "runs"
+    _phase_of(runs, "original", "QUEUED")
+    copy = runs / "copy of original"
+    shutil.copytree(submitted.run_dir, copy)
+    refused = cli("cancel", str(copy))
+    assert refused.returncode == 1, refused.stdout
+    folder = submitted.run_dir / "submitit"
+    assert refused.stderr.strip() == (
+        f"hpc-runner cancel: copy of original: job {submitted.job_id} writes its logs to "
+        f"{folder}, not to this run's {(copy / 'submitit').resolve()} (a copied run "
+        "directory?): not cancelled. Cancel it from its own run directory, or with scancel"
+    )
+    queue = subprocess.run(
+        ["squeue", "-h", "-j", submitted.job_id, "-o", "%T"], capture_output=True, text=True
+    )
+    assert queue.stdout.split() == ["PENDING"]  # the original's job is untouched
+    assert cli("cancel", str(submitted.run_dir)).stdout.strip() == f"scancel {submitted.job_id}"
 
 
 def test_array_tasks_behind_the_throttle_are_queued_and_have_no_log(

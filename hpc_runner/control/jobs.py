@@ -130,12 +130,42 @@ def cancel_run(run_dir: Path, *, wait_s: float = 15.0) -> str:
         states = submission_states(run_dir, record)
         live = [state for state in states if not state.ended and state.state != "NOT_FOUND"]
         if record.scheduler == "slurm":
-            done = _scancel([state.job_id for state in live] or [record.job_id])
+            job_ids = [state.job_id for state in live] or [record.job_id]
+            _check_jobs_are_the_runs(run_dir, record, job_ids)
+            done = _scancel(job_ids)
         else:
             done = _end_local(run_dir, record, {state.job_id for state in live}, wait_s)
         record.cancelled = time.time()
         write_job_file(run_dir, record)
     return done
+
+
+def _check_jobs_are_the_runs(run_dir: Path, record: JobRecord, job_ids: list[str]) -> None:
+    """Refuse to cancel a job that writes its logs elsewhere than the run's submitit folder.
+
+    ``job.json`` is a file in the run directory: a copied run directory names the original's
+    job, and ``cancel`` of the copy cancelled the original's training (found by an adversarial
+    review). A job SLURM no longer describes is not checked (there is nothing to cancel then).
+    """
+    from hpc_runner.control.slurm_query import job_output_folder
+
+    folders = {s.job_id: record.folder(run_dir, s) for s in record.submissions}
+    for job_id in job_ids:
+        written = job_output_folder(job_id)
+        folder = folders.get(job_id, folders.get(job_id.split("_")[0], record.folder(run_dir)))
+        if written is not None and not _same_directory(written, folder):
+            raise HpcRunnerError(
+                f"{run_dir.name}: job {job_id} writes its logs to {written}, not to this run's "
+                f"{folder} (a copied run directory?): not cancelled. Cancel it from its own run "
+                "directory, or with scancel"
+            )
+
+
+def _same_directory(one: str | Path, other: str | Path) -> bool:
+    try:
+        return os.path.samefile(one, other)
+    except (OSError, ValueError):
+        return False
 
 
 def _scancel(job_ids: list[str]) -> str:
@@ -154,7 +184,8 @@ def _end_local(run_dir: Path, record: JobRecord, live: set[str], wait_s: float) 
     for submission in record.submissions:
         if submission.job_id in live:
             folder = record.folder(run_dir, submission)
-            found = job_processes(folder, submission.job_id, submission.process)
+            debug = record.scheduler == "debug"
+            found = job_processes(folder, submission.job_id, submission.process, debug=debug)
             tasks += found[0]
             others += found[1]
     return end_processes(tasks, others, wait_s)

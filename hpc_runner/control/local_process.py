@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import contextlib
 import os
+import shlex
 import signal
 import socket
 import time
@@ -51,6 +52,41 @@ def is_controller(pid: int) -> bool:
     return False
 
 
+def names_folder(pid: int, folder: Path) -> bool:
+    """Whether a process' command line names ``folder``, the job's submitit folder.
+
+    A local job's controller and tasks are started with it as an argument (``-m
+    hpc_runner.node.local_controller FOLDER``, ``-m submitit.core._submit FOLDER``, maybe inside
+    ``sh -c`` with the profile's setup lines). ``job.json`` and the processes file lie in the
+    run directory, which whoever can write there controls: a process they name is signalled
+    only if it says itself that it runs this job (a planted job.json got any of the user's
+    processes killed by ``cancel``).
+    """
+    for word in _words(cmdline(pid)):
+        if word.startswith(os.sep):
+            with contextlib.suppress(OSError, ValueError):
+                if os.path.samefile(word, folder):
+                    return True
+    return False
+
+
+def is_hpc_runner(pid: int) -> bool:
+    """Whether a process is an hpc-runner command (a ``debug`` job runs inside ``submit``)."""
+    line = cmdline(pid)
+    return b"hpc_runner" in line or b"hpc-runner" in line
+
+
+def _words(line: bytes) -> list[str]:
+    words: list[str] = []
+    for argument in line.split(b"\0"):
+        text = os.fsdecode(argument)
+        try:
+            words += shlex.split(text)
+        except ValueError:  # (unbalanced quotes in a setup line)
+            words += text.split()
+    return words
+
+
 def descendants(pid: int) -> list[int]:
     """Every process below ``pid`` (children, their children, ...), from /proc's parent pids."""
     children: dict[int, list[int]] = {}
@@ -74,18 +110,25 @@ def training_processes(controller: int) -> list[int]:
 
 
 def job_processes(
-    folder: Path, job_id: str, controller: ProcessId | None
+    folder: Path, job_id: str, controller: ProcessId | None, *, debug: bool = False
 ) -> tuple[list[ProcessId], list[ProcessId]]:
     """The living processes of one local or debug job: (training tasks, everything else).
 
     Everything else is the controller and the descendants of all of them (data loader workers,
     a setup shell); tasks whose controller was killed (orphans) are found too, through the
-    job's processes file.
+    job's processes file. A recorded process counts only if its command line confirms it
+    (:func:`names_folder`; for a ``debug`` job, :func:`is_hpc_runner`).
     """
+
+    def ours(process: ProcessId) -> bool:
+        return is_hpc_runner(process.pid) if debug else names_folder(process.pid, folder)
+
     record = read_processes(folder, job_id)
-    tasks = [task for task in (record.tasks if record else []) if alive(task)]
+    tasks = [task for task in (record.tasks if record else []) if alive(task) and ours(task)]
     heads = [controller, record.controller if record else None]
-    others = [head for head in dict.fromkeys(heads) if head is not None and alive(head)]
+    others = [
+        head for head in dict.fromkeys(heads) if head is not None and alive(head) and ours(head)
+    ]
     if not tasks and others:  # a controller of an older version, or tasks not recorded yet
         for head in others:
             tasks += [p for p in map(identify, training_processes(head.pid)) if p is not None]

@@ -11,6 +11,7 @@ Monitoring side: standard library only; nothing runs unless a command is on PATH
 
 from __future__ import annotations
 
+import os
 import re
 import shutil
 import subprocess
@@ -231,3 +232,17 @@ def parse_scontrol(text: str) -> dict[str, SchedulerState]:
             reason, exit_code = pairs.get("Reason", ""), pairs.get("ExitCode")
             states[one] = _state(one, pairs["JobState"], reason, exit_code, pairs.get("StartTime"))
     return states
+
+
+def job_output_folder(job_id: str, *, run: Runner = run_command) -> str | None:
+    """The folder a job SLURM still knows writes its standard output to (``scontrol``'s
+    ``StdOut``, expanded), or None when it does not say (the job is gone, no ``scontrol``).
+    submitit writes a job's logs into the run's submitit folder, so this tells whose job it is.
+    """
+    if not re.fullmatch(SLURM_JOB_ID, job_id) or shutil.which("scontrol") is None:
+        return None
+    answer = _call(run, ["scontrol", "-o", "show", "job", job_id])
+    first = answer.splitlines()[0] if answer else ""
+    # (a value runs to the next " Key=": a run directory's name may hold spaces)
+    match = re.search(r"(?:^| )StdOut=(.*?)(?= [A-Za-z]+=|$)", first)
+    return os.path.dirname(match.group(1)) if match and match.group(1) else None
