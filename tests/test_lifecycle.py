@@ -188,11 +188,12 @@ train_with_status(sys.argv[1], config=tiny_config(num_epochs=5), train_data=tiny
 
 def test_a_training_that_hangs_inside_a_batch_is_stalled(tmp_path: Path) -> None:
     run_dir = tmp_path / "runs" / "hang"
-    run_dir.mkdir(parents=True)
-    process = subprocess.Popen(
-        [sys.executable, "-c", STALLING_TRAINING, str(run_dir / "status.jsonl")],
+    (run_dir / "submitit").mkdir(parents=True)
+    process = subprocess.Popen(  # (naming its submitit folder, as a local job's processes do)
+        [sys.executable, "-c", STALLING_TRAINING, str(run_dir / "status.jsonl"),
+         str(run_dir / "submitit")],
         cwd=Path(__file__).parent.parent,
-    )
+    )  # fmt: skip
     try:
         submission = Submission(0, str(process.pid), time.time(), "submit", identify(process.pid))
         write_job_file(run_dir, JobRecord(scheduler="local", submissions=[submission]))

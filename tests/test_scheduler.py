@@ -276,8 +276,13 @@ def test_no_command_without_slurm_jobs(slurm_path: Path, tmp_path: Path) -> None
 # -- local processes ---------------------------------------------------------------------------
 
 
-def _sleeper() -> subprocess.Popen[bytes]:
-    return subprocess.Popen([sys.executable, "-c", "import time; time.sleep(60)"])
+def _sleeper(run_dir: Path) -> subprocess.Popen[bytes]:
+    """A process standing in for a local job's controller or task: like them, it names the
+    run's submitit folder on its command line (what tells that it runs this job)."""
+    folder = run_dir / "submitit"
+    folder.mkdir(parents=True, exist_ok=True)
+    code = "import time; time.sleep(60)"
+    return subprocess.Popen([sys.executable, "-c", code, str(folder)])
 
 
 def _local_run(tmp_path: Path, controller: subprocess.Popen[bytes]) -> tuple[Path, JobRecord]:
@@ -293,7 +298,7 @@ def _local_run(tmp_path: Path, controller: subprocess.Popen[bytes]) -> tuple[Pat
 
 
 def test_local_state_follows_the_recorded_processes(tmp_path: Path) -> None:
-    controller, task = _sleeper(), _sleeper()
+    controller, task = _sleeper(tmp_path), _sleeper(tmp_path)
     run_dir, record = _local_run(tmp_path, controller)
     job_id = record.job_id
     try:
@@ -330,6 +335,23 @@ def test_local_state_follows_the_recorded_processes(tmp_path: Path) -> None:
             process.wait()
 
 
+def test_a_live_process_of_another_job_is_not_taken_for_the_runs(tmp_path: Path) -> None:
+    """job.json lies in the run directory: the process it names counts (RUNNING, and what
+    ``cancel`` signals) only if its own command line names the run's submitit folder."""
+    stranger = _sleeper(tmp_path / "another run")
+    try:
+        (tmp_path / "run").mkdir()
+        run_dir, record = _local_run(tmp_path / "run", stranger)
+        state = local_state(run_dir, record)
+        assert (state.state, state.reason) == (
+            "FAILED",
+            "its processes ended without reporting how",
+        )
+    finally:
+        stranger.kill()
+        stranger.wait()
+
+
 def test_a_reused_pid_is_not_taken_for_the_controller(tmp_path: Path) -> None:
     """Same pid, another start time: another process (pids are reused)."""
     me = identify(os.getpid())
@@ -359,7 +381,7 @@ def test_a_planted_result_pickle_is_never_loaded(tmp_path: Path) -> None:
         def __reduce__(self) -> tuple[object, tuple[str]]:
             return (os.system, (f"touch {marker}",))
 
-    dead = _sleeper()
+    dead = _sleeper(tmp_path)
     run_dir, record = _local_run(tmp_path, dead)
     dead.kill()
     dead.wait()

@@ -76,6 +76,14 @@ def is_hpc_runner(pid: int) -> bool:
     return b"hpc_runner" in line or b"hpc-runner" in line
 
 
+def runs_job(process: ProcessId, folder: Path, *, debug: bool = False) -> bool:
+    """The very process recorded is alive and runs this job, by its own command line: what
+    ``cancel`` signals and what the monitor counts as the job still running."""
+    if not alive(process):
+        return False
+    return is_hpc_runner(process.pid) if debug else names_folder(process.pid, folder)
+
+
 def _words(line: bytes) -> list[str]:
     words: list[str] = []
     for argument in line.split(b"\0"):
@@ -121,7 +129,7 @@ def job_processes(
     """
 
     def ours(process: ProcessId) -> bool:
-        return is_hpc_runner(process.pid) if debug else names_folder(process.pid, folder)
+        return runs_job(process, folder, debug=debug)
 
     record = read_processes(folder, job_id)
     tasks = [task for task in (record.tasks if record else []) if alive(task) and ours(task)]

@@ -23,7 +23,7 @@ from dataclasses import replace
 from pathlib import Path
 
 from hpc_runner.control.jobfile import JobFileError, JobRecord, Submission, read_job_file
-from hpc_runner.control.local_process import hostname, is_controller
+from hpc_runner.control.local_process import hostname, is_controller, runs_job
 from hpc_runner.control.slurm_query import (
     ENDED_STATES,
     Runner,
@@ -32,7 +32,7 @@ from hpc_runner.control.slurm_query import (
     run_command,
     slurm_available,
 )
-from hpc_runner.stream.processes import alive, read_processes
+from hpc_runner.stream.processes import read_processes
 from hpc_runner.stream.runs import JOB_FILE
 
 __all__ = [
@@ -63,18 +63,21 @@ def local_state(
     job_id = submission.job_id
     if job.host != hostname():
         return SchedulerState(job_id, "UNKNOWN", f"a local process on {job.host}")
-    record = read_processes(job.folder(run_dir, submission), job_id)
+    folder, debug = job.folder(run_dir, submission), job.scheduler == "debug"
+    record = read_processes(folder, job_id)
     started = record.started if record is not None else None
     if record is not None and record.exit_codes and None not in record.exit_codes:
         # every task ended and said how; the process may live on (a debug run's `submit`)
         return _ended(job, submission, record.exit_codes, started)
     if submission.process is not None:
-        controller = alive(submission.process) or bool(record and alive(record.controller))
+        heads = [submission.process, record.controller if record else None]
+        controller = any(runs_job(head, folder, debug=debug) for head in heads if head)
     else:  # job.json of an older hpc-runner: the pid alone, checked against its command line
         controller = submission.job_id.isdigit() and is_controller(int(submission.job_id))
     if controller:
         return SchedulerState(job_id, "RUNNING", started=started)
-    orphans = [task.pid for task in (record.tasks if record else []) if alive(task)]
+    tasks = record.tasks if record else []
+    orphans = [task.pid for task in tasks if runs_job(task, folder, debug=debug)]
     if orphans:
         pids = ", ".join(map(str, orphans))
         return SchedulerState(
