@@ -485,3 +485,28 @@ def test_the_log_folder_of_a_job_is_read_from_scontrol(slurm_path: Path) -> None
     assert runner.commands == [["scontrol", "-o", "show", "job", "257"]]
     assert job_output_folder("--me", run=runner) is None and len(runner.commands) == 1
     assert job_output_folder("258", run=Recorder({})) is None  # scontrol failed: no answer
+
+
+def test_a_debug_job_runs_in_the_process_that_holds_its_status_file(tmp_path: Path) -> None:
+    """A debug job trains inside the process that submitted it (a script using the API, too):
+    that process counts as its job only while it holds the run's status file open, or is an
+    hpc-runner command; any other live process named in job.json does not."""
+    from hpc_runner.control.local_process import holds_open
+
+    status = tmp_path / "status.jsonl"
+    status.write_text("")
+    holding = f"import time; handle = open({str(status)!r}, 'a'); time.sleep(60)"
+    holder = subprocess.Popen([sys.executable, "-c", holding])
+    other = subprocess.Popen([sys.executable, "-c", "import time; time.sleep(60)"])
+    try:
+        deadline = time.monotonic() + 30
+        while not holds_open(holder.pid, status) and time.monotonic() < deadline:
+            time.sleep(0.05)
+        for process, expected in ((holder, "RUNNING"), (other, "FAILED")):
+            submission = Submission(0, "DEBUG_1", time.time(), process=identify(process.pid))
+            record = JobRecord(scheduler="debug", submissions=[submission])
+            assert local_state(tmp_path, record).state == expected
+    finally:
+        for process in (holder, other):
+            process.kill()
+            process.wait()

@@ -184,8 +184,8 @@ def _end_local(run_dir: Path, record: JobRecord, live: set[str], wait_s: float) 
     for submission in record.submissions:
         if submission.job_id in live:
             folder = record.folder(run_dir, submission)
-            debug = record.scheduler == "debug"
-            found = job_processes(folder, submission.job_id, submission.process, debug=debug)
+            debug = run_dir / STATUS_FILE if record.scheduler == "debug" else None
+            found = job_processes(folder, submission.job_id, submission.process, debug_status=debug)
             tasks += found[0]
             others += found[1]
     return end_processes(tasks, others, wait_s)

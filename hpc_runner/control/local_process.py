@@ -76,12 +76,35 @@ def is_hpc_runner(pid: int) -> bool:
     return b"hpc_runner" in line or b"hpc-runner" in line
 
 
-def runs_job(process: ProcessId, folder: Path, *, debug: bool = False) -> bool:
-    """The very process recorded is alive and runs this job, by its own command line: what
-    ``cancel`` signals and what the monitor counts as the job still running."""
+def runs_job(process: ProcessId, folder: Path, *, debug_status: Path | None = None) -> bool:
+    """The very process recorded is alive and runs this job, by what it says itself: what
+    ``cancel`` signals and what the monitor counts as the job still running.
+
+    A local job's processes name its submitit ``folder`` (:func:`names_folder`). A ``debug``
+    job runs inside the process that submitted it (``debug_status``: the run's status file),
+    an hpc-runner command or a script using the API: it is an hpc-runner command, or it holds
+    the run's status file open (the status writer keeps it open while training).
+    """
     if not alive(process):
         return False
-    return is_hpc_runner(process.pid) if debug else names_folder(process.pid, folder)
+    if debug_status is not None:
+        return is_hpc_runner(process.pid) or holds_open(process.pid, debug_status)
+    return names_folder(process.pid, folder)
+
+
+def holds_open(pid: int, path: Path) -> bool:
+    """Whether the process has ``path`` open (one of its /proc descriptors is that file)."""
+    try:
+        wanted = os.stat(path)
+        descriptors = list(os.scandir(f"/proc/{pid}/fd"))
+    except OSError:
+        return False
+    for descriptor in descriptors:
+        with contextlib.suppress(OSError):
+            found = os.stat(descriptor.path)  # (follows the link to the open file)
+            if (found.st_dev, found.st_ino) == (wanted.st_dev, wanted.st_ino):
+                return True
+    return False
 
 
 def _words(line: bytes) -> list[str]:
@@ -118,18 +141,17 @@ def training_processes(controller: int) -> list[int]:
 
 
 def job_processes(
-    folder: Path, job_id: str, controller: ProcessId | None, *, debug: bool = False
+    folder: Path, job_id: str, controller: ProcessId | None, *, debug_status: Path | None = None
 ) -> tuple[list[ProcessId], list[ProcessId]]:
     """The living processes of one local or debug job: (training tasks, everything else).
 
     Everything else is the controller and the descendants of all of them (data loader workers,
     a setup shell); tasks whose controller was killed (orphans) are found too, through the
-    job's processes file. A recorded process counts only if its command line confirms it
-    (:func:`names_folder`; for a ``debug`` job, :func:`is_hpc_runner`).
+    job's processes file. A recorded process counts only if it confirms it (:func:`runs_job`).
     """
 
     def ours(process: ProcessId) -> bool:
-        return runs_job(process, folder, debug=debug)
+        return runs_job(process, folder, debug_status=debug_status)
 
     record = read_processes(folder, job_id)
     tasks = [task for task in (record.tasks if record else []) if alive(task) and ours(task)]

@@ -33,7 +33,7 @@ from hpc_runner.control.slurm_query import (
     slurm_available,
 )
 from hpc_runner.stream.processes import read_processes
-from hpc_runner.stream.runs import JOB_FILE
+from hpc_runner.stream.runs import JOB_FILE, STATUS_FILE
 
 __all__ = [
     "ENDED_STATES",
@@ -63,7 +63,8 @@ def local_state(
     job_id = submission.job_id
     if job.host != hostname():
         return SchedulerState(job_id, "UNKNOWN", f"a local process on {job.host}")
-    folder, debug = job.folder(run_dir, submission), job.scheduler == "debug"
+    folder = job.folder(run_dir, submission)
+    debug = run_dir / STATUS_FILE if job.scheduler == "debug" else None
     record = read_processes(folder, job_id)
     started = record.started if record is not None else None
     if record is not None and record.exit_codes and None not in record.exit_codes:
@@ -71,13 +72,13 @@ def local_state(
         return _ended(job, submission, record.exit_codes, started)
     if submission.process is not None:
         heads = [submission.process, record.controller if record else None]
-        controller = any(runs_job(head, folder, debug=debug) for head in heads if head)
+        controller = any(runs_job(head, folder, debug_status=debug) for head in heads if head)
     else:  # job.json of an older hpc-runner: the pid alone, checked against its command line
         controller = submission.job_id.isdigit() and is_controller(int(submission.job_id))
     if controller:
         return SchedulerState(job_id, "RUNNING", started=started)
     tasks = record.tasks if record else []
-    orphans = [task.pid for task in tasks if runs_job(task, folder, debug=debug)]
+    orphans = [task.pid for task in tasks if runs_job(task, folder, debug_status=debug)]
     if orphans:
         pids = ", ".join(map(str, orphans))
         return SchedulerState(
