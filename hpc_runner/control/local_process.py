@@ -43,13 +43,20 @@ def is_controller(pid: int) -> bool:
     """
     if identify(pid) is None:
         return False
+    line = settled_cmdline(pid)
+    return b"submitit" in line or b"local_controller" in line
+
+
+def settled_cmdline(pid: int) -> bytes:
+    """:func:`cmdline`, read again for up to 0.1 s while it reads empty: it does while the
+    process is inside execve (measured: ~20 % of reads right after Popen returns, on a loaded
+    machine), and a job just started must not look like a stranger (or a dead job)."""
     for _ in range(50):
         line = cmdline(pid)
         if line:
-            return b"submitit" in line or b"local_controller" in line
-        time.sleep(0.002)  # reads empty while the process is inside execve (measured: ~20 %
-        # of reads right after Popen returns, on a loaded machine)
-    return False
+            return line
+        time.sleep(0.002)
+    return b""
 
 
 def names_folder(pid: int, folder: Path) -> bool:
@@ -62,7 +69,7 @@ def names_folder(pid: int, folder: Path) -> bool:
     only if it says itself that it runs this job (a planted job.json got any of the user's
     processes killed by ``cancel``).
     """
-    for word in _words(cmdline(pid)):
+    for word in _words(settled_cmdline(pid)):
         if word.startswith(os.sep):
             with contextlib.suppress(OSError, ValueError):
                 if os.path.samefile(word, folder):
@@ -72,7 +79,7 @@ def names_folder(pid: int, folder: Path) -> bool:
 
 def is_hpc_runner(pid: int) -> bool:
     """Whether a process is an hpc-runner command (a ``debug`` job runs inside ``submit``)."""
-    line = cmdline(pid)
+    line = settled_cmdline(pid)
     return b"hpc_runner" in line or b"hpc-runner" in line
 
 
