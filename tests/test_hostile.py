@@ -428,6 +428,7 @@ def test_cancel_never_signals_a_process_that_a_planted_job_file_names(tmp_path: 
     start time, as ``cancel`` checks) got that process killed (found by an adversarial review).
     A process is signalled only when its own command line names the run's submitit folder."""
     from hpc_runner.control.jobfile import JobRecord, Submission, write_job_file
+    from hpc_runner.control.local_process import job_processes
     from hpc_runner.stream.processes import identify
 
     victim = subprocess.Popen(["sleep", "300"])
@@ -437,9 +438,13 @@ def test_cancel_never_signals_a_process_that_a_planted_job_file_names(tmp_path: 
         run_dir = good_run(tmp_path / "runs" / "planted")
         submission = Submission(0, str(victim.pid), time.time(), process=process)
         write_job_file(run_dir, JobRecord(scheduler="local", submissions=[submission]))
+        # the process is not taken for the run's: the run is LOST, there is nothing to cancel
         answer = cli("cancel", str(run_dir), timeout=60)
-        assert answer.returncode == 0, answer.stderr
-        assert "no process of the run was running" in answer.stdout
+        assert answer.returncode == 1, answer.stdout
+        assert "planted is LOST (its processes ended without reporting how)" in answer.stderr
+        folder = run_dir / "submitit"
+        folder.mkdir()
+        assert job_processes(folder, str(victim.pid), process) == ([], [])  # what cancel ends
         time.sleep(0.5)
         assert victim.poll() is None  # still running
     finally:
