@@ -563,13 +563,15 @@ async def test_cancel_on_a_real_slurm_job_shows_cancelled(runs_root: Path, slurm
     from hpc_runner.control.jobfile import JobRecord, Submission, write_job_file
     from hpc_runner.control.scheduler import SchedulerPoller
 
+    run_dir = runs_root / "care_live"
+    (run_dir / "submitit").mkdir(parents=True, exist_ok=True)  # its log goes there, as a
+    # submitit job's does (cancel checks that the job is the run's by that)
     submitted = subprocess.run(
-        ["sbatch", "--parsable", "-p", slurm_cluster.cpu_partition, "-o", "/dev/null",
-         "--wrap", "sleep 300"],
+        ["sbatch", "--parsable", "-p", slurm_cluster.cpu_partition,
+         "-o", str(run_dir.absolute() / "submitit" / "%j_0_log.out"), "--wrap", "sleep 300"],
         capture_output=True, text=True, check=True,
     )  # fmt: skip
     job_id = submitted.stdout.strip().split(";")[0]
-    run_dir = runs_root / "care_live"
     write_job_file(run_dir, JobRecord(scheduler="slurm", submissions=[Submission(0, job_id, T0)]))
     app = RecordingApp(
         runs_root, scheduler_interval=0.2, scheduler_poller=SchedulerPoller(min_interval_s=0.5)
