@@ -170,8 +170,11 @@ def _unusable(record: JobRecord) -> str | None:
                 f"submissions[{index}].job_id {submission.job_id!r} is not a job id hpc-runner "
                 "writes (this file was edited or planted)"
             )
-    texts = {"host": record.host, "submitit_folder": record.submitit_folder}
-    texts |= {"python": record.python}
+    texts = {
+        "host": record.host,
+        "submitit_folder": record.submitit_folder,
+        "python": record.python,
+    }
     texts |= {f"submissions[{i}].folder": s.folder or "" for i, s in enumerate(record.submissions)}
     for key, text in texts.items():
         if "\x00" in text:

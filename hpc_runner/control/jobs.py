@@ -29,7 +29,7 @@ from hpc_runner.control.phase import ACTIONS, Phase, RunPhase, derive_phase
 from hpc_runner.control.run_lock import run_lock
 from hpc_runner.control.scheduler import SchedulerState, scheduler_states, submission_states
 from hpc_runner.errors import HpcRunnerError, UsageError
-from hpc_runner.stream.files import write_new
+from hpc_runner.stream.files import same_file, write_new
 from hpc_runner.stream.run_state import RunState, replay
 from hpc_runner.stream.runs import JOB_FILE, RUN_SPEC_FILE, STATUS_FILE, STOP_FILE, default_runs_dir
 
@@ -152,20 +152,13 @@ def _check_jobs_are_the_runs(run_dir: Path, record: JobRecord, job_ids: list[str
     folders = {s.job_id: record.folder(run_dir, s) for s in record.submissions}
     for job_id in job_ids:
         written = job_output_folder(job_id)
-        folder = folders.get(job_id, folders.get(job_id.split("_")[0], record.folder(run_dir)))
-        if written is not None and not _same_directory(written, folder):
+        folder = folders.get(job_id) or record.folder(run_dir)
+        if written is not None and not same_file(written, folder):
             raise HpcRunnerError(
                 f"{run_dir.name}: job {job_id} writes its logs to {written}, not to this run's "
                 f"{folder} (a copied run directory?): not cancelled. Cancel it from its own run "
                 "directory, or with scancel"
             )
-
-
-def _same_directory(one: str | Path, other: str | Path) -> bool:
-    try:
-        return os.path.samefile(one, other)
-    except (OSError, ValueError):
-        return False
 
 
 def _scancel(job_ids: list[str]) -> str:

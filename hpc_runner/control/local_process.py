@@ -17,6 +17,7 @@ import socket
 import time
 from pathlib import Path
 
+from hpc_runner.stream.files import same_file
 from hpc_runner.stream.processes import ProcessId, alive, identify, read_processes
 
 #: What a training process' command line contains (``python -m submitit.core._submit``).
@@ -69,12 +70,8 @@ def names_folder(pid: int, folder: Path) -> bool:
     only if it says itself that it runs this job (a planted job.json got any of the user's
     processes killed by ``cancel``).
     """
-    for word in _words(settled_cmdline(pid)):
-        if word.startswith(os.sep):
-            with contextlib.suppress(OSError, ValueError):
-                if os.path.samefile(word, folder):
-                    return True
-    return False
+    words = _words(settled_cmdline(pid))
+    return any(word.startswith(os.sep) and same_file(word, folder) for word in words)
 
 
 def is_hpc_runner(pid: int) -> bool:
@@ -161,11 +158,9 @@ def job_processes(
         return runs_job(process, folder, debug_status=debug_status)
 
     record = read_processes(folder, job_id)
-    tasks = [task for task in (record.tasks if record else []) if alive(task) and ours(task)]
+    tasks = [task for task in (record.tasks if record else []) if ours(task)]
     heads = [controller, record.controller if record else None]
-    others = [
-        head for head in dict.fromkeys(heads) if head is not None and alive(head) and ours(head)
-    ]
+    others = [head for head in dict.fromkeys(heads) if head is not None and ours(head)]
     if not tasks and others:  # a controller of an older version, or tasks not recorded yet
         for head in others:
             tasks += [p for p in map(identify, training_processes(head.pid)) if p is not None]

@@ -173,10 +173,9 @@ def _message(exc: BaseException) -> str:
 
 def _current_job(run_dir: Path) -> str | None:
     """The job ``job.json`` names now (None: none, or unreadable, as the plan saw it)."""
-    try:
-        record = read_job_file(run_dir)
-    except JobFileError:
-        return None
+    from hpc_runner.control.scheduler import job_records
+
+    record = job_records([run_dir])[run_dir]
     return record.job_id if record is not None else None
 
 

@@ -143,6 +143,15 @@ def exists_entry(path: str | os.PathLike[str]) -> bool:
     return True
 
 
+def same_file(one: str | os.PathLike[str], other: str | os.PathLike[str]) -> bool:
+    """Whether two names are one file or directory (links followed); False when either is
+    missing or unreadable."""
+    try:
+        return os.path.samefile(one, other)
+    except (OSError, ValueError):  # (ValueError: a NUL byte in a name)
+        return False
+
+
 def replace_file(path: str | os.PathLike[str], data: bytes) -> None:
     """Replace ``path`` atomically: a reader sees the old or the new content, never half.
 

@@ -203,15 +203,10 @@ def run_algorithm(run_dir: Path) -> str | None:
     parse hundreds of careamics configurations to learn one word each.
     """
     try:  # a regular file only: a FIFO there would block the summary (and api.results)
-        fd = open_regular(Path(run_dir) / RUN_SPEC_FILE)
+        with os.fdopen(open_regular(Path(run_dir) / RUN_SPEC_FILE), "rb") as handle:
+            match = _ALGORITHM.search(handle.read(1 << 16))
     except OSError:
         return None
-    try:
-        match = _ALGORITHM.search(os.read(fd, 1 << 16))
-    except OSError:
-        return None
-    finally:
-        os.close(fd)
     return match.group(1).decode() if match else None
 
 
