@@ -220,12 +220,51 @@ def test_trainer_numbers_careamics_passes_unchecked(job_dir: Path) -> None:
     lines = problems_of(write_spec(job_dir, spec))
     assert any(": training.epochs: expected a whole number of epochs" in line for line in lines)
     assert any(": training.steps: expected a number of batches" in line for line in lines)
+    spec["training"].update(epochs="1e2", steps=4)
+    lines = problems_of(write_spec(job_dir, spec))
+    assert [line.removeprefix(str(job_dir) + "/") for line in lines] == [
+        "job.yaml: training.epochs: expected a whole number of epochs >= 1, got '1e2': write"
+        " 1.0e+2 (to PyYAML, a number with an exponent needs a dot and a sign)"
+    ]
 
     config = tiny_config().model_dump(mode="json")
     config["training_config"]["trainer_params"]["max_epochs"] = 2.5
     lines = problems_of(write_spec(job_dir, n2v_spec(training={"config": config})))
     key = "training.config.training_config.trainer_params.max_epochs"
     assert any(f": {key}: expected a whole number of epochs" in line for line in lines), lines
+
+
+def test_numbers_pyyaml_reads_as_text_name_the_key_and_the_fix(job_dir: Path) -> None:
+    """``lr: 1e-3`` is text to PyYAML (YAML 1.1); careamics passes optimizer and scheduler
+    parameters on unchecked, and torch stopped the training with a TypeError on the node."""
+    spec = yaml.safe_dump(n2v_spec(), sort_keys=False).replace(
+        "training:\n",
+        "training:\n  optimizer_params: {lr: 1e-3, weight_decay: '0.01'}\n"
+        "  lr_scheduler_params: {factor: 5E1, mode: min}\n",
+    )
+    lines = problems_of(write_spec(job_dir, spec))
+    assert [line.removeprefix(str(job_dir) + "/") for line in lines] == [
+        "job.yaml: training.optimizer_params.lr: '1e-3' is text, not a number: write 1.0e-3"
+        " (to PyYAML, a number with an exponent needs a dot and a sign)",
+        "job.yaml: training.optimizer_params.weight_decay: '0.01' is text, not a number:"
+        " write 0.01 without quotes",
+        "job.yaml: training.lr_scheduler_params.factor: '5E1' is text, not a number:"
+        " write 5.0E+1 (to PyYAML, a number with an exponent needs a dot and a sign)",
+    ]
+    written = spec.replace("1e-3", "1.0e-3").replace("'0.01'", "0.01").replace("5E1", "5.0E+1")
+    job = load_job_spec(write_spec(job_dir, written))
+    algorithm = job.careamics["algorithm_config"]
+    assert algorithm["optimizer"]["parameters"] == {"lr": 0.001, "weight_decay": 0.01}
+    assert algorithm["lr_scheduler"]["parameters"] == {"factor": 50.0, "mode": "min"}
+
+    config = tiny_config().model_dump(mode="json")
+    config["algorithm_config"]["optimizer"]["parameters"] = {"lr": "2e-4"}
+    lines = problems_of(write_spec(job_dir, n2v_spec(training={"config": config})))
+    assert [line.removeprefix(str(job_dir) + "/") for line in lines] == [
+        "job.yaml: training.config.algorithm_config.optimizer.parameters.lr: '2e-4' is text,"
+        " not a number: write 2.0e-4 (to PyYAML, a number with an exponent needs a dot and"
+        " a sign)"
+    ]
 
 
 def test_unknown_profile_lists_available(job_dir: Path) -> None:

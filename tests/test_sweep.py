@@ -361,6 +361,22 @@ def test_runs_are_validated_as_job_specs_and_dry_run_writes_nothing(
 
 
 @pytest.mark.training
+def test_a_learning_rate_pyyaml_reads_as_text_is_refused_before_any_run(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """A grid of ``[1e-3, 2.0e-4]``: PyYAML reads the first as text, which trained nowhere
+    (torch's TypeError on the node). The sweep is refused, naming the key and the fix."""
+    write_spec(tmp_path / "specs")
+    path = tmp_path / "sweep.yaml"
+    path.write_text("base: specs/tiny.yaml\ngrid:\n  training.optimizer_params.lr: [1e-3, 2.0e-4]")
+    assert main(["sweep", str(path), "--dry-run", "--runs-dir", str(tmp_path / "runs")]) == 2
+    assert capsys.readouterr().err.splitlines() == [
+        f"hpc-runner sweep: {path}: grid.training.optimizer_params.lr: value '1e-3': '1e-3' is"
+        " text, not a number: write 1.0e-3 (to PyYAML, a number with an exponent needs a dot"
+        " and a sign) (run lr=1e-3@202fd1)"
+    ]
+
+
 def test_debug_sweep_with_watch_prints_the_summary(tmp_path: Path) -> None:
     """``--cluster debug`` trains in the command itself; ``--watch`` off a terminal waits with a
     progress bar and prints the ranked summary."""

@@ -126,9 +126,14 @@ def _resolve_short(
     if not ok:
         return None, []
     resolved, notes = _validated(lambda: factory(**kwargs), "training", _short_key, problems)
-    if resolved is not None and not _trainer_params_ok(
+    if resolved is not None and not _unchecked_params_ok(
         resolved,
-        {"max_epochs": "training.epochs", "limit_train_batches": "training.steps"},
+        {
+            "max_epochs": "training.epochs",
+            "limit_train_batches": "training.steps",
+            "optimizer": "training.optimizer_params",
+            "lr_scheduler": "training.lr_scheduler_params",
+        },
         problems,
     ):
         return None, []
@@ -186,7 +191,9 @@ def _resolve_full(
         _report_dropped(config, resolved, key_prefix, target)
         params_key = join_key(key_prefix, "training_config.trainer_params")
         keys = {name: join_key(params_key, name) for name in ("max_epochs", "limit_train_batches")}
-        if not _trainer_params_ok(resolved, keys, target):
+        for name in ("optimizer", "lr_scheduler"):
+            keys[name] = join_key(key_prefix, f"algorithm_config.{name}.parameters")
+        if not _unchecked_params_ok(resolved, keys, target):
             resolved = None
     else:  # still name the typos that careamics' first error hid
         algorithm = (config.get("algorithm_config") or {}).get("algorithm")
@@ -198,14 +205,21 @@ def _resolve_full(
     return resolved, notes + warned
 
 
-def _trainer_params_ok(config: dict[str, Any], keys: dict[str, str], problems: Problems) -> bool:
-    """Check the trainer parameters careamics passes to Lightning unchecked (any dict is valid
-    to careamics, so ``epochs: two`` would otherwise only fail on the compute node)."""
+def _unchecked_params_ok(config: dict[str, Any], keys: dict[str, str], problems: Problems) -> bool:
+    """Check the parameters careamics passes on unchecked (any dict is valid to careamics), so
+    that ``epochs: two`` or ``lr: 1e-3`` (text to PyYAML) fails here, not on the compute node.
+
+    ``keys`` names, as the spec wrote them, ``max_epochs``, ``limit_train_batches`` and the
+    parameters of ``optimizer`` and ``lr_scheduler``.
+    """
     params = (config.get("training_config") or {}).get("trainer_params") or {}
     ok = True
     epochs = params.get("max_epochs")
     if epochs is not None and (type(epochs) is not int or epochs < 1):
-        problems.add(keys["max_epochs"], f"expected a whole number of epochs >= 1, got {epochs!r}")
+        problems.add(
+            keys["max_epochs"],
+            f"expected a whole number of epochs >= 1, got {epochs!r}{_text_number_fix(epochs)}",
+        )
         ok = False
     steps = params.get("limit_train_batches")
     whole = type(steps) is int and steps >= 1
@@ -213,10 +227,41 @@ def _trainer_params_ok(config: dict[str, Any], keys: dict[str, str], problems: P
     if steps is not None and not (whole or fraction):
         problems.add(
             keys["limit_train_batches"],
-            f"expected a number of batches >= 1 (or a fraction in (0, 1]), got {steps!r}",
+            "expected a number of batches >= 1 (or a fraction in (0, 1]), "
+            f"got {steps!r}{_text_number_fix(steps)}",
         )
         ok = False
+    algorithm = config.get("algorithm_config") or {}
+    for name in ("optimizer", "lr_scheduler"):
+        parameters = (algorithm.get(name) or {}).get("parameters") or {}
+        for key, value in parameters.items():
+            fix = _text_number_fix(value)
+            if fix:  # torch compares it with numbers: a TypeError once training starts
+                problems.add(join_key(keys[name], key), f"{value!r} is text, not a number{fix}")
+                ok = False
     return ok
+
+
+#: A number as YAML 1.2 (and JSON, and Python) reads it. PyYAML reads YAML 1.1, where an
+#: exponent needs a dot and a sign (``1.0e-3``, ``5.0e+1``): ``lr: 1e-3`` arrives as text.
+_NUMBER = re.compile(
+    r"(?P<mantissa>[-+]?(?:[0-9]+(?:\.[0-9]*)?|\.[0-9]+))"
+    r"(?:(?P<e>[eE])(?P<sign>[-+]?)(?P<power>[0-9]+))?"
+)
+
+
+def _text_number_fix(value: object) -> str:
+    """How to write ``value`` as a number, for text that reads as one (else "")."""
+    match = _NUMBER.fullmatch(value) if isinstance(value, str) else None
+    if match is None:
+        return ""
+    written = value
+    if match["e"]:
+        mantissa = match["mantissa"] if "." in match["mantissa"] else f"{match['mantissa']}.0"
+        written = f"{mantissa}{match['e']}{match['sign'] or '+'}{match['power']}"
+    if written == value:
+        return f": write {value} without quotes"
+    return f": write {written} (to PyYAML, a number with an exponent needs a dot and a sign)"
 
 
 def _validated(
