@@ -209,6 +209,36 @@ def test_sweep_file_lists_each_value_once(tmp_path: Path) -> None:
     }  # 1, 1.0 and "1" are three values
 
 
+@pytest.mark.parametrize("spelling", ["./tiny.npy", "sub/../tiny.npy", "ABSOLUTE", "link.npy"])
+def test_one_file_under_two_names_is_listed_twice(tmp_path: Path, spelling: str) -> None:
+    """Two names of one file would train the same run twice under two run names."""
+    write_spec(tmp_path)
+    (tmp_path / "sub").mkdir()
+    (tmp_path / "link.npy").symlink_to("tiny.npy")
+    other = str(tmp_path / "tiny.npy") if spelling == "ABSOLUTE" else spelling
+    path = sweep_file(
+        tmp_path,
+        {
+            "base": "tiny.yaml",
+            "grid": {"data.train": ["tiny.npy", other]},
+            "zip": {"data.val": [other, "tiny.npy"], "training.seed": [1, 1]},
+        },
+    )
+    with pytest.raises(SpecError) as caught:
+        load_sweep(path)
+    assert {(p.key, p.reason) for p in caught.value.problems} == {
+        (
+            "grid.data.train",
+            f'"{other}" names the same file as "tiny.npy": a run is its values, list each once',
+        ),
+        (
+            "zip",
+            'two rows set the same values {"data.val":"tiny.npy","training.seed":1} '
+            "(the same files as row 1): list each row once",
+        ),
+    }
+
+
 def test_long_names_are_cut_and_stay_unique() -> None:
     grid = {f"training.key{i}": [f"value{i}" + "v" * 30, f"other{i}" + "o" * 30] for i in range(6)}
     names = [run.name for run in expand(grid)]

@@ -10,6 +10,7 @@ careamics is imported (by the spec's training section) only when this runs.
 
 from __future__ import annotations
 
+import os
 from collections.abc import Mapping
 from dataclasses import replace
 from pathlib import Path
@@ -36,20 +37,30 @@ PATH_KEYS = frozenset(
 )
 
 
-def rebase_paths(path: str, value: Any, directory: Path) -> Any:
+def rebase_paths(path: str, value: Any, directory: Path, *, real: bool = False) -> Any:
     """``value`` with relative file paths under ``path`` made absolute against ``directory``
-    (``file.h5:/group/data`` keeps its inner path; lists and mappings are walked)."""
+    (``file.h5:/group/data`` keeps its inner path; lists and mappings are walked).
+
+    ``real``: each path also with its symlinks, ``..`` and ``.`` resolved, so that two names of
+    one file are equal (what the sweep's "listed twice" check compares; a run's identity keeps
+    the path as written, so that runs recorded before are still found).
+    """
     from hpc_runner.data.sources import split_source
 
     if isinstance(value, Mapping):
-        return {key: rebase_paths(f"{path}.{key}", item, directory) for key, item in value.items()}
+        return {
+            key: rebase_paths(f"{path}.{key}", item, directory, real=real)
+            for key, item in value.items()
+        }
     if isinstance(value, list) and path in PATH_KEYS:
-        return [rebase_paths(path, item, directory) for item in value]
+        return [rebase_paths(path, item, directory, real=real) for item in value]
     if isinstance(value, str) and path in PATH_KEYS:
         file, inner = split_source(value)
         resolved = Path(file).expanduser()
         if not resolved.is_absolute():
             resolved = directory / resolved
+        if real:
+            resolved = Path(os.path.realpath(resolved))
         return f"{resolved}:{inner}" if inner else str(resolved)
     return value
 

@@ -22,6 +22,7 @@ from hpc_runner.spec.sweep import (
     SweepSpec,
     run_count,
 )
+from hpc_runner.spec.sweep_check import rebase_paths
 from hpc_runner.spec.sweep_names import canonical
 from hpc_runner.stream.runs import safe_run_name
 
@@ -62,14 +63,24 @@ def parse_sweep(raw: Mapping[str, Any], sweep_path: Path, problems: Problems) ->
         if not resolved.is_file():
             problems.add("base", f"no such job spec: {resolved} (check the path)")
         base_path = str(resolved)
-    grid = _lists(raw.get("grid"), "grid", problems)
-    zipped = _lists(raw.get("zip"), "zip", problems)
+    grid = _lists(raw.get("grid"), "grid", sweep_path, problems)
+    zipped = _lists(raw.get("zip"), "zip", sweep_path, problems)
     lengths = {key: len(values) for key, values in zipped.items()}
     if len(set(lengths.values())) > 1:
         sizes = ", ".join(f"{key}: {size}" for key, size in lengths.items())
         problems.add("zip", f"lists of different lengths ({sizes}): give each the same length")
-    if zipped and len(set(lengths.values())) == 1 and (twice := _listed_twice(_rows(zipped))):
-        problems.add("zip", f"two rows set the same values {twice}: list each row once")
+    if zipped and len(set(lengths.values())) == 1:
+        rows = _rows(zipped)
+        files = [
+            {key: _files(key, value, sweep_path) for key, value in row.items()} for row in rows
+        ]
+        if twice := _listed_twice(files):
+            earlier, index = twice
+            same = "" if rows[earlier] == rows[index] else f" (the same files as row {earlier + 1})"
+            problems.add(
+                "zip",
+                f"two rows set the same values {canonical(rows[index])}{same}: list each row once",
+            )
     for key in grid.keys() & zipped.keys():
         problems.add(f"zip.{key}", "also in grid: vary a key in one of them only")
     keys = [*grid, *zipped]
@@ -98,7 +109,7 @@ def parse_sweep(raw: Mapping[str, Any], sweep_path: Path, problems: Problems) ->
     )
 
 
-def _lists(section: Any, title: str, problems: Problems) -> dict[str, list[Any]]:
+def _lists(section: Any, title: str, sweep_path: Path, problems: Problems) -> dict[str, list[Any]]:
     """A ``grid:`` or ``zip:`` section: dotted paths into the job spec, each a non-empty list."""
     if section is None:
         return {}
@@ -124,23 +135,39 @@ def _lists(section: Any, title: str, problems: Problems) -> dict[str, list[Any]]
             got = "an empty list" if values == [] else type_name(values)
             problems.add(where, f"expected a non-empty list of values, got {got}")
             continue
-        if title == "grid" and (twice := _listed_twice(values)):
-            problems.add(where, f"{twice} is listed twice: a run is its values, list each once")
+        if title == "grid" and (
+            twice := _listed_twice([_files(key, v, sweep_path) for v in values])
+        ):
+            first, second = (canonical(values[index]) for index in twice)
+            listed = (
+                f"{second} is listed twice"
+                if first == second
+                else f"{second} names the same file as {first}"
+            )
+            problems.add(where, f"{listed}: a run is its values, list each once")
             continue
         result[key] = values
     return result
 
 
-def _listed_twice(values: Sequence[Any]) -> str | None:
-    """The first value listed twice (compared as the run names and identities compare them:
-    ``1``, ``1.0`` and ``"1"`` are three values), or None."""
-    seen: set[str] = set()
-    for value in values:
-        text = canonical(value)
-        if text in seen:
-            return text
-        seen.add(text)
+def _listed_twice(values: Sequence[Any]) -> tuple[int, int] | None:
+    """Where the first value listed twice is, and where it was listed before; or None.
+
+    Values compare as run names and identities compare them (``1``, ``1.0`` and ``"1"`` are
+    three values), after :func:`_files`.
+    """
+    seen: dict[str, int] = {}
+    for index, value in enumerate(values):
+        earlier = seen.setdefault(canonical(value), index)
+        if earlier != index:
+            return earlier, index
     return None
+
+
+def _files(key: str, value: Any, sweep_path: Path) -> Any:
+    """A value as the files it names, for a file path key (``tiny.npy``, ``./tiny.npy``, its
+    absolute path and a symlink to it train the same run); other values as they are."""
+    return rebase_paths(key, value, sweep_path.parent, real=True)
 
 
 def _rows(zipped: Mapping[str, list[Any]]) -> list[dict[str, Any]]:
