@@ -34,6 +34,29 @@ def test_each_attempt_finds_its_logs_in_its_own_folder(tmp_path: Path) -> None:
         log_files(run_dir, attempt=-1)
 
 
+def test_an_attempt_that_never_was_has_no_logs(tmp_path: Path) -> None:
+    """``--attempt 9`` of a run whose newest attempt is 2 showed attempt 1's logs as if they
+    were attempt 9's. A requeue runs the next attempt in its job's files, so an attempt
+    beyond the last submission exists only if the status file has seen it."""
+    from hpc_runner.stream.records import ENCODER, make_record
+    from hpc_runner.stream.status import TrainUpdateType
+
+    (tmp_path / "submitit").mkdir()
+    (tmp_path / "submitit" / "52_0_log.out").write_text("attempts 1 and 2\n")
+    record = JobRecord(scheduler="slurm", submissions=[], submitit_folder="submitit")
+    record.add_submission(0, "40", "submit")
+    record.add_submission(1, "52", "resume")
+    write_job_file(tmp_path, record)
+    with pytest.raises(UsageError, match=r"no attempt 2 \(the newest is 1\)"):
+        log_files(tmp_path, attempt=2)
+    requeued = make_record(TrainUpdateType.EPOCH, 3, t=1.0, seq=1, attempt=2, job="52")
+    (tmp_path / "status.jsonl").write_bytes(ENCODER.encode(requeued) + b"\n")
+    (logs,) = log_files(tmp_path, attempt=2)
+    assert logs.read_text() == "attempts 1 and 2\n"
+    with pytest.raises(UsageError, match=r"no attempt 9 \(the newest is 2\)"):
+        log_files(tmp_path, attempt=9)
+
+
 def test_a_status_file_claiming_a_huge_attempt_lists_a_bounded_few(tmp_path: Path) -> None:
     """The logs screen lists every attempt: a record with ``attempt`` 10**12 made it build a
     list of that many (memory grew by gigabytes, the screen never showed). Requeues of one job

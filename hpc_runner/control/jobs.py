@@ -289,11 +289,13 @@ def resume_run(run_dir: Path, *, cluster: str | None = None) -> tuple[ResumePlan
     return plan, submitted.job_id
 
 
-def log_files(run_dir: Path, attempt: int | None = None) -> list[Path]:
+def log_files(run_dir: Path, attempt: int | None = None, run: RunState | None = None) -> list[Path]:
     """The run's own stdout and stderr files for ``attempt`` (default: the newest) that exist.
 
     Only the job (or array task) that ran that attempt: never another run's files, even in a
-    sweep's shared submitit folder. Requeued attempts of one job share its files (appended).
+    sweep's shared submitit folder. Requeued attempts of one job share its files (appended),
+    so an attempt beyond the last submission is one only if the status file (``run``, else
+    read here) has seen it: ``--attempt 9`` of a run that made two showed the second's logs.
     """
     record = job_record(run_dir)
     submission = record.current
@@ -302,10 +304,24 @@ def log_files(run_dir: Path, attempt: int | None = None) -> list[Path]:
         if not earlier:
             first = record.submissions[0].attempt
             raise UsageError(f"{run_dir.name}: no attempt {attempt} (the first is {first})")
+        if attempt > submission.attempt:
+            newest = max(submission.attempt, _status(run_dir, run).attempt)
+            if attempt > newest:
+                raise UsageError(f"{run_dir.name}: no attempt {attempt} (the newest is {newest})")
         submission = earlier[-1]
     folder = record.folder(run_dir, submission)
     names = [f"{submission.job_id}_0_log.out", f"{submission.job_id}_0_log.err"]
     return [folder / name for name in names if (folder / name).is_file()]
+
+
+def _status(run_dir: Path, run: RunState | None) -> RunState:
+    """``run``, or the run's status file read (through the reader cache)."""
+    if run is not None:
+        return run
+    from hpc_runner.stream.run_reader import read_runs
+
+    (read,) = read_runs([run_dir / STATUS_FILE])
+    return read.run
 
 
 #: Attempts listed at most: the newest ones (requeues of one job share its logs). A status

@@ -149,7 +149,7 @@ def job_logs(run_dir: Path, attempt: int | None = None, run: RunState | None = N
     try:
         found = attempts(run_dir, run)
         chosen = found[-1][0] if attempt is None else attempt
-        files = log_files(run_dir, chosen)
+        files = log_files(run_dir, chosen, run)
     except HpcRunnerError as exc:
         return JobLogs(problem=str(exc))
     job_id = next((job for number, job in found if number == chosen), None)
