@@ -4,6 +4,7 @@ issue's own examples, a sweep's combination, and the cells the tables show."""
 from __future__ import annotations
 
 import math
+from pathlib import Path
 
 import pytest
 
@@ -179,3 +180,33 @@ def test_values_beyond_any_float_give_unknown_not_a_crash_nor_invalid_json() -> 
         raise AssertionError(f"{constant} in the JSON")
 
     assert json.loads(text, parse_constant=refuse)["nan"] is None
+
+
+def test_a_cpu_time_beyond_any_float_is_unknown_and_hides_no_run(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """One run's system record claiming 1.5e308 s of CPU time made the CPU finding raise
+    OverflowError (a NaN: ValueError), which stopped ``status`` for every run of the sweep."""
+    from hpc_runner.cli import main
+
+    for cpu_time in (1.5e308, math.nan, 1e308 * 10):
+        facts = EfficiencyFacts(wall_s=40.0, cpus=1, cpu_time_s=cpu_time, cpu_capacity_s=40.0)
+        assert facts.cpu_efficiency is None
+        assert not [f for f in findings(facts) if f.key == "cpu" and f.value], cpu_time
+    lines = {
+        "good": ['{"type":"state","value":"DONE","v":1,"t":1796000040.0,"seq":1,"attempt":0}'],
+        "bad": [
+            '{"type":"environment","value":{"cpus":1},"v":1,"t":1796000000.0,"seq":1,"attempt":0}',
+            '{"type":"system","value":{"cpu_time_s":1.5e308,"interval_s":1},"v":1,'
+            '"t":1796000010.0,"seq":2,"attempt":0}',
+            '{"type":"state","value":"DONE","v":1,"t":1796000040.0,"seq":3,"attempt":0}',
+        ],
+    }
+    for name, records in lines.items():
+        (tmp_path / name).mkdir()
+        (tmp_path / name / "run.yaml").write_text("")
+        (tmp_path / name / "status.jsonl").write_text("\n".join(records) + "\n")
+    for options in ([], ["--json"], ["--summary"], ["--summary", "--json"]):
+        assert main(["status", str(tmp_path), "--no-cache", *options]) == 0, options
+        out = capsys.readouterr().out
+        assert "good" in out and "bad" in out, (options, out)

@@ -41,6 +41,11 @@ MEMORY_HIGH_SHARE = 0.9
 MEMORY_HEADROOM = 1.25
 MEMORY_SIZES_GB = (1, 2, 4, 8, 12, 16, 24, 32, 48, 64, 96, 128, 192, 256, 384, 512, 768, 1024)
 
+#: CPU efficiency beyond this is a broken record, not a measurement (shown as unknown): a job
+#: may use more CPUs than it asked for where nothing enforces the count (a local run), but not
+#: a thousand times more. A claim of 1e308 s of CPU time made the CPU finding raise.
+CPU_EFFICIENCY_POSSIBLE = 1000.0
+
 _GB = float(1 << 30)
 
 
@@ -75,7 +80,8 @@ class EfficiencyFacts:
         """CPU time / (CPUs granted x wall time)."""
         if self.cpu_time_s is None or not self.cpu_capacity_s:
             return None
-        return self.cpu_time_s / self.cpu_capacity_s
+        efficiency = self.cpu_time_s / self.cpu_capacity_s
+        return efficiency if 0.0 <= efficiency <= CPU_EFFICIENCY_POSSIBLE else None
 
     @classmethod
     def from_json(cls, data: dict[str, Any]) -> EfficiencyFacts:
