@@ -129,6 +129,46 @@ def test_discovery_does_not_follow_directory_symlink_loops(tmp_path: Path) -> No
     assert [path.relative_to(root).as_posix() for path in find_runs(root)] == ["a/good"]
 
 
+@pytest.mark.parametrize("poll", [None, 0.05], ids=["inotify", "polling"])
+def test_runs_named_like_a_runs_internals_are_found(tmp_path: Path, poll: float | None) -> None:
+    """A run named ``work`` (``submit`` takes the name) was missing from every view, and so was
+    every run of a sweep named ``work``: discovery skipped those names at any depth. A run's
+    own ``work/`` stays out (its checkpoints are not runs), and a sweep's ``submitit/``."""
+    import queue
+
+    from hpc_runner.watch.watcher import RunWatcher
+
+    root = tmp_path / "runs"
+    sweep = root / "project" / "work"
+    for run in ("work", "submitit", "__pycache__", "project/work/lr=0.1", "project/work/lr=0.2"):
+        good_run(root / run)
+    good_run(root / "work" / "work" / "nested")  # inside a run: its internals, not a run
+    (sweep / "submitit").mkdir()
+    (sweep / "submitit" / "40_0_0_log.out").write_text("log\n")
+    expected = ["__pycache__", "project/work/lr=0.1", "project/work/lr=0.2", "submitit", "work"]
+    assert [run.relative_to(root).as_posix() for run in find_runs(root)] == expected
+
+    batches: queue.Queue = queue.Queue()
+    watcher = RunWatcher(root, batches.put, poll=poll, min_interval=0.0)
+    watcher.start()
+    try:
+        labels = set()
+        while True:
+            batch = batches.get(timeout=30)
+            watcher.acknowledge()
+            labels |= {update.label for update in batch.updates}
+            if batch.initial_scan_done:
+                break
+        good_run(sweep / "lr=0.3")  # a run added later to the sweep named work
+        while "project/work/lr=0.3" not in labels:
+            batch = batches.get(timeout=30)
+            watcher.acknowledge()
+            labels |= {update.label for update in batch.updates}
+    finally:
+        watcher.stop()
+    assert labels == {*expected, "project/work/lr=0.3"}
+
+
 def test_commands_over_bad_files_end_in_one_line(hostile_runs: Path) -> None:
     """stop, cancel, resume, logs over runs whose status or job file is not a file: no traceback,
     no hang, exit 1 or 2 with one line."""

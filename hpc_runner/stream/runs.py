@@ -83,14 +83,19 @@ def find_runs(root: str | os.PathLike[str]) -> list[Path]:
     for current, dirs, files in os.walk(root):
         if STATUS_FILE in files or STATUS_FILE in dirs:
             found.append(Path(current))
-        dirs[:] = [d for d in dirs if not skipped_dir(d)]
+        dirs[:] = [d for d in dirs if not skipped_dir(current, d)]
     return sorted(found, key=lambda path: run_label(root, path))
 
 
-def skipped_dir(name: str) -> bool:
-    """Whether discovery leaves a directory of this name out: run internals, hidden folders (also
-    the temporary names run directories are built under) and a ``status.jsonl`` that is one."""
-    return name in _NOT_RUNS or name.startswith(".") or name == STATUS_FILE
+def skipped_dir(parent: str | os.PathLike[str], name: str) -> bool:
+    """Whether discovery leaves out the directory ``name`` in ``parent``: hidden folders (also
+    the temporary names run directories are built under), a ``status.jsonl`` that is one, and
+    a run's own ``work/``, ``submitit/`` and ``__pycache__/``. Those only inside a run: a run
+    or a sweep may be named ``work`` (every view missed it). A sweep's shared ``submitit/``
+    holds log files only, so walking it costs a listing."""
+    if name.startswith(".") or name == STATUS_FILE:
+        return True
+    return name in _NOT_RUNS and is_run_dir(parent)
 
 
 def is_run_dir(path: str | os.PathLike[str]) -> bool:

@@ -42,10 +42,6 @@ WATCHED_EVENTS: list[type[FileSystemEvent]] = [
 ]
 
 
-#: Whether a directory of this name is left out of discovery: ``runs.find_runs``' own rule.
-skipped_name = skipped_dir
-
-
 def scan_run_tree(path: str | None) -> Iterator[os.DirEntry[str]]:
     """``os.scandir`` for the polling observer: sub-directories that may hold runs, status files.
 
@@ -61,7 +57,9 @@ def scan_run_tree(path: str | None) -> Iterator[os.DirEntry[str]]:
                 if entry.name == STATUS_FILE:
                     if not entry.is_dir():  # a loop or dangling link: is_dir() is False
                         kept.append(entry)
-                elif not skipped_name(entry.name) and entry.is_dir(follow_symlinks=False):
+                elif not skipped_dir(path or ".", entry.name) and entry.is_dir(
+                    follow_symlinks=False
+                ):
                     kept.append(entry)
             except OSError:  # vanished between listing and looking: the next poll sees it
                 continue

@@ -32,11 +32,11 @@ from watchdog.observers.api import BaseObserver
 from hpc_runner.stream import reader_cache
 from hpc_runner.stream.files import reason_of
 from hpc_runner.stream.run_reader import RunReader, only_thread
-from hpc_runner.stream.runs import STATUS_FILE, find_runs, is_run_dir, run_label
+from hpc_runner.stream.runs import STATUS_FILE, find_runs, is_run_dir, run_label, skipped_dir
 from hpc_runner.stream.tail import StatusTail, TailBatch
 from hpc_runner.stream.text import path_text
 from hpc_runner.watch.batches import RunUpdate, WatchBatch, read_some
-from hpc_runner.watch.changes import PendingChanges, skipped_name, start_observer
+from hpc_runner.watch.changes import PendingChanges, start_observer
 from hpc_runner.watch.mounts import MOUNTS_FILE, filesystem_type, is_network_filesystem
 
 #: Poll interval on a network filesystem when ``--poll`` is not given: light on a shared
@@ -265,8 +265,11 @@ class RunWatcher:
             relative = Path(key).relative_to(self._root_key)
         except ValueError:
             return False
-        if any(skipped_name(part) for part in relative.parts):
-            return False
+        parent = self._root_key
+        for part in relative.parts:
+            if skipped_dir(parent, part):
+                return False
+            parent = os.path.join(parent, part)
         return is_run_dir(key)
 
     def _register(self, key: str) -> None:
