@@ -10,8 +10,9 @@ view - ``status`` (text, ``--json``, ``--summary``), ``watch``, the Python API, 
 Rules, in order:
 
 1. A final state (DONE, STOPPED, CRASHED) written by the current submission's attempt (or a
-   later one) is trusted: the node knew more than the scheduler. A STOPPED run whose job was
-   cancelled with ``hpc-runner cancel`` is CANCELLED.
+   later one), and by the newest attempt the file knows of, is trusted: the node knew more
+   than the scheduler. A STOPPED run whose job was cancelled with ``hpc-runner cancel`` is
+   CANCELLED.
 2. Otherwise the scheduler decides whether the job waits (QUEUED; REQUEUED when this
    submission already trained and waits for its next attempt), runs (STARTING until a record
    newer than the job's start exists, then TRAINING, or STALLED when silent for longer than
@@ -142,7 +143,9 @@ def derive_phase(
     """
     attempt = job.current.attempt if job is not None else 0
     state = run.status.state
-    if state in _FINAL_STATES and run.state_attempt >= attempt:
+    # (a requeue keeps the job and its submission's attempt; the newer attempt's own records
+    # say it began, and until it writes a state the last one is the earlier attempt's)
+    if state in _FINAL_STATES and run.state_attempt >= max(attempt, run.attempt):
         return _final(run, job, _FINAL_STATES[state])
     if scheduler is None or scheduler.state == "UNKNOWN":
         nobody = scheduler.reason if scheduler is not None and scheduler.reason else None
@@ -160,7 +163,9 @@ def derive_phase(
         started = scheduler.started
         fresh = run.last_time is not None and (started is None or run.last_time >= started)
         if not fresh or not trained_here or state is not TrainingState.TRAINING:
-            return RunPhase(Phase.STARTING, f"attempt {_next_attempt(run, attempt)} starting")
+            # an attempt that wrote since the job started is the one starting, else the next
+            number = run.attempt if fresh and trained_here else _next_attempt(run, attempt)
+            return RunPhase(Phase.STARTING, f"attempt {number} starting")
         return _training(run, now, stall_floor_s, scheduler.reason)
     if name == "CANCELLED":
         return RunPhase(Phase.CANCELLED, scheduler.reason)
