@@ -339,3 +339,26 @@ def test_two_only_failed_at_once_never_give_one_run_two_jobs(tmp_path: Path) -> 
         assert [s.job_id for s in record.submissions] == [submitted.job_id, retried.job_id]
     finally:
         cli("cancel", str(submitted.run_dir))
+
+
+def test_a_sweep_named_like_a_run_does_not_go_inside_that_run(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """``submit`` made ``runs/ident``; a sweep named ``ident`` then put its runs, its array's
+    logs and its sweep.yaml inside that run, and ``--summary`` ranked the run among them."""
+    write_spec(tmp_path, epochs=1)
+    tifffile.imwrite(tmp_path / "noisy.tif", np.zeros((64, 64), np.float32))
+    write_sweep(tmp_path / "sweep.yaml", ["noisy.tif"])
+    run_dir = tmp_path / "runs" / "ident"
+    run_dir.mkdir(parents=True)
+    (run_dir / RUN_SPEC_FILE).write_text("name: ident\n")
+    for runs_dir_holds in ("run.yaml only", "run.yaml and status.jsonl"):
+        if runs_dir_holds.endswith("status.jsonl"):
+            (run_dir / STATUS_FILE).write_text("")
+        args = ["sweep", str(tmp_path / "sweep.yaml"), "--runs-dir", str(tmp_path / "runs")]
+        assert main([*args, "--dry-run"]) == 2, runs_dir_holds
+        assert capsys.readouterr().err == (
+            f"hpc-runner sweep: {run_dir}: is the directory of a run, not of a sweep: name the "
+            "sweep otherwise (its 'name:') or give another --runs-dir\n"
+        )
+    assert sorted(path.name for path in run_dir.iterdir()) == [RUN_SPEC_FILE, STATUS_FILE]

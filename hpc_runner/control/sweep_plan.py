@@ -22,7 +22,7 @@ from typing import TYPE_CHECKING, Any
 from hpc_runner.control.jobfile import JobRecord
 from hpc_runner.control.phase import Phase, RunPhase
 from hpc_runner.errors import UsageError
-from hpc_runner.stream.runs import STATUS_FILE
+from hpc_runner.stream.runs import RUN_SPEC_FILE, STATUS_FILE, is_run_dir
 
 if TYPE_CHECKING:
     from hpc_runner.control.sweep_runs import RecordedRun
@@ -80,11 +80,18 @@ def plan_sweep(
     ------
     UsageError
         A new run's name is taken by a directory that records no values (it might be this very
-        run): the message names it.
+        run): the message names it. Or ``sweep_dir`` is a run's directory.
     """
     from hpc_runner.control.scheduler import job_records, scheduler_states
     from hpc_runner.control.sweep_runs import recorded_runs
 
+    if is_run_dir(sweep_dir) or os.path.lexists(sweep_dir / RUN_SPEC_FILE):
+        # (its runs would go inside that run: the array's logs in its submitit folder, and
+        # the run itself ranked among the sweep's)
+        raise UsageError(
+            f"{sweep_dir}: is the directory of a run, not of a sweep: name the sweep otherwise "
+            "(its 'name:') or give another --runs-dir"
+        )
     recorded = recorded_runs(sweep_dir)
     by_identity: dict[str, list[Path]] = {}
     for run_dir, record in recorded.items():
