@@ -240,7 +240,7 @@ def test_numbers_pyyaml_reads_as_text_name_the_key_and_the_fix(job_dir: Path) ->
     spec = yaml.safe_dump(n2v_spec(), sort_keys=False).replace(
         "training:\n",
         "training:\n  optimizer_params: {lr: 1e-3, weight_decay: '0.01'}\n"
-        "  lr_scheduler_params: {factor: 5E1, mode: min}\n",
+        "  lr_scheduler_params: {factor: 5E-1, mode: min}\n",
     )
     lines = problems_of(write_spec(job_dir, spec))
     assert [line.removeprefix(str(job_dir) + "/") for line in lines] == [
@@ -248,14 +248,14 @@ def test_numbers_pyyaml_reads_as_text_name_the_key_and_the_fix(job_dir: Path) ->
         " (to PyYAML, a number with an exponent needs a dot and a sign)",
         "job.yaml: training.optimizer_params.weight_decay: '0.01' is text, not a number:"
         " write 0.01 without quotes",
-        "job.yaml: training.lr_scheduler_params.factor: '5E1' is text, not a number:"
-        " write 5.0E+1 (to PyYAML, a number with an exponent needs a dot and a sign)",
+        "job.yaml: training.lr_scheduler_params.factor: '5E-1' is text, not a number:"
+        " write 5.0E-1 (to PyYAML, a number with an exponent needs a dot and a sign)",
     ]
-    written = spec.replace("1e-3", "1.0e-3").replace("'0.01'", "0.01").replace("5E1", "5.0E+1")
+    written = spec.replace("1e-3", "1.0e-3").replace("'0.01'", "0.01").replace("5E-1", "5.0E-1")
     job = load_job_spec(write_spec(job_dir, written))
     algorithm = job.careamics["algorithm_config"]
     assert algorithm["optimizer"]["parameters"] == {"lr": 0.001, "weight_decay": 0.01}
-    assert algorithm["lr_scheduler"]["parameters"] == {"factor": 50.0, "mode": "min"}
+    assert algorithm["lr_scheduler"]["parameters"] == {"factor": 0.5, "mode": "min"}
 
     config = tiny_config().model_dump(mode="json")
     config["algorithm_config"]["optimizer"]["parameters"] = {"lr": "2e-4"}
@@ -265,6 +265,28 @@ def test_numbers_pyyaml_reads_as_text_name_the_key_and_the_fix(job_dir: Path) ->
         " not a number: write 2.0e-4 (to PyYAML, a number with an exponent needs a dot and"
         " a sign)"
     ]
+
+
+@pytest.mark.parametrize(
+    ("training", "key", "words"),
+    [
+        ({"optimizer_params": {"lr": -1.0}}, "optimizer_params", "Invalid learning rate: -1.0"),
+        ({"optimizer_params": {"betas": [0.9]}}, "optimizer_params", "torch.optim.Adam refuses"),
+        ({"lr_scheduler_params": {"factor": 5.0}}, "lr_scheduler_params", "Factor should be < 1"),
+        ({"lr_scheduler_params": {"mode": "up"}}, "lr_scheduler_params", "mode up is unknown"),
+        ({"train_dataloader_params": {"shufle": True}}, "train_dataloader_params", "'shufle'"),
+        ({"seed": 2**64}, "seed", "Seed must be between 0 and 2**32 - 1"),
+    ],
+)
+def test_what_careamics_hands_torch_unchecked_is_checked_by_torch_here(
+    job_dir: Path, training: dict[str, Any], key: str, words: str
+) -> None:
+    """Each of these validated, was submitted, waited in the queue and then stopped the
+    training on the node with a ValueError, TypeError or IndexError from torch or numpy."""
+    spec = n2v_spec()
+    spec["training"].update(training)
+    (line,) = problems_of(write_spec(job_dir, spec))
+    assert f"job.yaml: training.{key}: " in line and words in line, line
 
 
 def test_unknown_profile_lists_available(job_dir: Path) -> None:

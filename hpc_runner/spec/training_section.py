@@ -133,6 +133,9 @@ def _resolve_short(
             "limit_train_batches": "training.steps",
             "optimizer": "training.optimizer_params",
             "lr_scheduler": "training.lr_scheduler_params",
+            "train_dataloader_params": "training.train_dataloader_params",
+            "val_dataloader_params": "training.val_dataloader_params",
+            "seed": "training.seed",
         },
         problems,
     ):
@@ -193,6 +196,8 @@ def _resolve_full(
         keys = {name: join_key(params_key, name) for name in ("max_epochs", "limit_train_batches")}
         for name in ("optimizer", "lr_scheduler"):
             keys[name] = join_key(key_prefix, f"algorithm_config.{name}.parameters")
+        for name in ("train_dataloader_params", "val_dataloader_params", "seed"):
+            keys[name] = join_key(key_prefix, f"data_config.{name}")
         if not _unchecked_params_ok(resolved, keys, target):
             resolved = None
     else:  # still name the typos that careamics' first error hid
@@ -239,6 +244,56 @@ def _unchecked_params_ok(config: dict[str, Any], keys: dict[str, str], problems:
             if fix:  # torch compares it with numbers: a TypeError once training starts
                 problems.add(join_key(keys[name], key), f"{value!r} is text, not a number{fix}")
                 ok = False
+    return ok and _torch_params_ok(config, keys, problems)
+
+
+def _torch_params_ok(config: dict[str, Any], keys: dict[str, str], problems: Problems) -> bool:
+    """Build what the node builds from the parameters careamics passes to torch as they are
+    (the optimizer and scheduler, as careamics' ``configure_optimizers`` does; a DataLoader;
+    numpy's seed), so that their own checks run here: ``lr: -1``, ``betas: [0.9]``, a
+    scheduler's ``factor: 5.0`` or an unknown DataLoader option each stopped the training on
+    the node, after its wait in the queue. torch is loaded already (careamics imports it)."""
+    import numpy as np
+    import torch
+
+    ok = True
+
+    def refused(key: str, built: Callable[[], Any], what: str) -> Any:
+        nonlocal ok
+        try:
+            return built()
+        except (ValueError, TypeError, IndexError, KeyError) as error:
+            problems.add(key, f"{what} refuses it: {error}")
+            ok = False
+            return None
+
+    algorithm = config.get("algorithm_config") or {}
+    optimizer, scheduler = algorithm.get("optimizer") or {}, algorithm.get("lr_scheduler") or {}
+    optimizer_class = getattr(torch.optim, str(optimizer.get("name")))
+    scheduler_class = getattr(torch.optim.lr_scheduler, str(scheduler.get("name")))
+    weights = [torch.nn.Parameter(torch.zeros(1))]
+    made = refused(
+        keys["optimizer"],
+        lambda: optimizer_class(weights, **optimizer.get("parameters", {})),
+        f"torch.optim.{optimizer_class.__name__}",
+    )
+    if made is not None:
+        refused(
+            keys["lr_scheduler"],
+            lambda: scheduler_class(made, **scheduler.get("parameters", {})),
+            f"torch.optim.lr_scheduler.{scheduler_class.__name__}",
+        )
+    data = config.get("data_config") or {}
+    samples = torch.utils.data.TensorDataset(torch.zeros(1))
+
+    def loader(given: dict[str, Any]) -> Callable[[], Any]:
+        return lambda: torch.utils.data.DataLoader(samples, batch_size=1, **given)
+
+    for which in ("train_dataloader_params", "val_dataloader_params"):
+        refused(keys[which], loader(data.get(which) or {}), "torch's DataLoader")
+    seed = data.get("seed")
+    if seed is not None:
+        refused(keys["seed"], lambda: np.random.RandomState(seed), "numpy")  # (Lightning's)
     return ok
 
 
