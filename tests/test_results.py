@@ -35,6 +35,34 @@ def test_psnr_ranks_when_every_finished_run_has_one() -> None:
     assert ranking_metric(rows) == "best_val_loss" and best(rows)["run"] == "d"
 
 
+def test_a_diverged_run_does_not_switch_the_sweep_to_val_loss() -> None:
+    """A run that diverged to NaN has no PSNR and no val_loss: it made the whole sweep rank by
+    val_loss, with a note asking for the ground truth that every run has."""
+    rows = [
+        row("a", "DONE", 0.1, 20.0),
+        row("b", "DONE", 0.3, 26.0),
+        row("nan", "DONE", None, None),
+    ]
+    assert ranking_metric(rows) == "psnr"
+    assert [(r["run"], r["rank"]) for r in rank(rows)] == [("b", 1), ("a", 2), ("nan", None)]
+
+
+def test_the_val_loss_ranked_is_the_offered_models() -> None:
+    """A restart without a checkpoint hand-over trains afresh: its best.ckpt holds val_loss 0.12
+    while an earlier attempt once reached 0.05. Ranked by 0.05, it beat a run whose model is
+    0.08, and the summary offered the 0.12 model as the best."""
+    from hpc_runner.watch.results import result_row
+
+    def summary(run: str, lowest: float, model: float) -> dict[str, Any]:
+        offered = {"best_checkpoint": f"/w/{run}/best.ckpt", "best_val_loss": model}
+        return {"run": run, "phase": "DONE", "state": "DONE", "best_val_loss": lowest,
+                "epoch_idx": 2, "max_epochs": 3, "attempt": 0, "model": offered}  # fmt: skip
+
+    rows = [result_row(summary("A", 0.05, 0.12)), result_row(summary("B", 0.08, 0.08))]
+    assert [(r["run"], r["best_val_loss"]) for r in rank(rows)] == [("B", 0.08), ("A", 0.12)]
+    assert best(rows)["run"] == "B"
+
+
 def _run(run_dir: Path, val_losses: list[float], psnr: float | None) -> None:
     with StatusWriter(run_dir / "status.jsonl") as writer:
         writer.write(TrainUpdate(T.STATE, TrainingState.TRAINING))

@@ -60,6 +60,7 @@ def result_row(
     the values the sweep set for the run: ``overrides`` as the sweep file wrote them, ``values``
     with file paths absolute (what the run trained on)."""
     model = summary.get("model") or {}
+    model_val_loss = model.get("best_val_loss")
     return {
         "rank": None,
         "run": summary["run"],
@@ -68,7 +69,12 @@ def result_row(
         "psnr": summary.get("psnr"),
         "preview_psnr": summary.get("preview_psnr"),
         "preview": summary.get("preview"),
-        "best_val_loss": summary.get("best_val_loss"),
+        # the val_loss of the model the run offers (its best checkpoint), where recorded: a
+        # restart without a checkpoint hand-over trains afresh, and its best.ckpt is not the
+        # lowest val_loss of every attempt, which would rank a model by another's loss
+        "best_val_loss": model_val_loss
+        if _finite(model_val_loss)
+        else summary.get("best_val_loss"),
         "val_loss": summary.get("val_loss"),
         "epoch": summary["epoch_idx"] + 1 if summary["epoch_idx"] >= 0 else 0,
         "max_epochs": max(summary["max_epochs"], 0),
@@ -107,8 +113,15 @@ def ranking_metric(rows: Iterable[dict[str, Any]]) -> str:
     ``psnr`` (the whole image's, measured after training) when every DONE run has one; else
     ``preview_psnr`` (the crop's, of the last preview) when every DONE run has that; else
     ``best_val_loss``. Never a mix: a crop's PSNR is not comparable with a whole image's.
+    A DONE run with no finite value of any of them (a training that diverged to NaN) has no
+    say: it is ranked last whatever the metric, and must not switch the whole sweep to val_loss.
     """
-    done = [row for row in rows if row.get("phase", row["state"]) == "DONE"]
+    done = [
+        row
+        for row in rows
+        if row.get("phase", row["state"]) == "DONE"
+        and any(_finite(row.get(metric)) for metric in METRIC_NAMES)
+    ]
     for metric in ("psnr", "preview_psnr"):
         if done and all(_finite(row.get(metric)) for row in done):
             return metric
