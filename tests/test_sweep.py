@@ -246,6 +246,28 @@ def test_long_names_are_cut_and_stay_unique() -> None:
     assert all(is_safe(name) and len(name) <= 180 for name in names)
 
 
+def test_long_names_of_any_script_keep_their_hash() -> None:
+    """Names were cut at 180 characters, then at 200 bytes: a long Japanese file name lost its
+    value's hash, two runs got one name, and a conflict name equal to the name it replaces
+    told the user to move a finished run away."""
+    from hpc_runner.spec.sweep_names import conflict_name, value_hash
+
+    stem = "日本語の画像データ" * 3
+    grid = {
+        "data.train": [f"data/{stem}_noisy.tif"],
+        "evaluate.ground_truth": [f"data/{stem}_clean_a.tif", f"data/{stem}_clean_b.tif"],
+        "training.seed": [1],
+    }
+    runs = expand(grid)
+    names = [run.name for run in runs]
+    assert len(set(names)) == 2 and all(is_safe(name) for name in names)
+    for run in runs:
+        assert len(run.name.encode()) <= 180
+        assert run.name.endswith("@" + value_hash(dict(run.overrides), 10))
+        other = conflict_name(run.name, run.identity)
+        assert other != run.name and len(other.encode()) <= 200 and is_safe(other)
+
+
 def test_apply_overrides() -> None:
     base = {"training": {"patch_size": [64, 64], "epochs": 3}, "data": {"train": "a.tif"}}
     result = apply_overrides(

@@ -43,7 +43,9 @@ HASH_MARK = "@"
 HASH_LENGTH = 6
 #: Readable characters of one value at most (beyond: cut, and the hash tells values apart).
 FRAGMENT_MAX = 40
-#: A run name's length at most (safe_run_name cuts at 200; this leaves room for a conflict mark).
+#: A run name's length at most, in bytes of UTF-8 (safe_run_name cuts at 200; this leaves room
+#: for a conflict mark). In bytes: a name of 180 Japanese characters is 540 bytes, and the cut
+#: that made it fit took its hash away, so two such runs got one name.
 NAME_MAX = 180
 _KEYWORDS = frozenset({"none", "null", "true", "false", "inf", "nan", "yes", "no", "on", "off"})
 _LONGER = (10, 16, 64)
@@ -94,9 +96,10 @@ def run_name(
     name = "_".join(
         f"{labels[key]}={fragment(value, hash_length)}" for key, value in overrides.items()
     )
-    if len(name) > NAME_MAX:
-        whole = value_hash(dict(overrides), max(hash_length, 10))
-        name = name[: NAME_MAX - len(whole) - 1].rstrip("._-=@") + HASH_MARK + whole
+    if len(name.encode()) > NAME_MAX:
+        whole = HASH_MARK + value_hash(dict(overrides), max(hash_length, 10))
+        head = name.encode()[: NAME_MAX - len(whole)].decode("utf-8", errors="ignore")
+        return safe_run_name(head.rstrip("._-=@"), suffix=whole)  # (the hash always kept)
     return safe_run_name(name)
 
 
@@ -128,7 +131,7 @@ def conflict_name(name: str, identity: str) -> str:
     """Another name for a run whose own name is taken by a run with other values: the name and
     a hash of the run's identity (so the same values get the same name the next time)."""
     mark = HASH_MARK + hashlib.sha256(identity.encode("utf-8")).hexdigest()[:8]
-    return safe_run_name(name[: 200 - len(mark)] + mark)
+    return safe_run_name(name, suffix=mark)  # (the mark is kept whatever the name's length)
 
 
 def _render(value: Any) -> tuple[str, bool]:
