@@ -429,6 +429,32 @@ def test_a_learning_rate_pyyaml_reads_as_text_is_refused_before_any_run(
     ]
 
 
+def test_the_sweeps_cluster_keys_over_a_base_without_a_cluster_mapping(tmp_path: Path) -> None:
+    """The problem is the base's ``cluster:``; it was reported at ``zip.cluster.timeout_min`` of
+    a sweep that has no zip."""
+    import yaml as pyyaml
+
+    base = write_spec(tmp_path)
+    document = pyyaml.safe_load(base.read_text())
+    document["cluster"] = "local"
+    base.write_text(pyyaml.safe_dump(document))
+    path = sweep_file(
+        tmp_path,
+        {"base": base.name, "grid": {"training.seed": [1, 2]}, "cluster": {"timeout_min": 5}},
+    )
+    from hpc_runner.spec.sweep_check import check_sweep
+
+    with pytest.raises(SpecError) as caught:
+        check_sweep(load_sweep(path))
+    assert [(p.file, p.key, p.reason) for p in caught.value.problems] == [
+        (
+            str(tmp_path / base.name),
+            "cluster",
+            "cluster is a string, not a mapping (the sweep's cluster.timeout_min goes into it)",
+        )
+    ]
+
+
 def test_debug_sweep_with_watch_prints_the_summary(tmp_path: Path) -> None:
     """``--cluster debug`` trains in the command itself; ``--watch`` off a terminal waits with a
     progress bar and prints the ranked summary."""

@@ -112,9 +112,14 @@ def check_sweep(
                 mapping, base_path, profile=profile, file_label=base_label, sweep_file=sweep_file
             )
         except KeyError as error:  # a path through a value that is not a mapping
-            key = str(error.args[0]).split(":", 1)[0]
-            section = "grid" if key in sweep.grid else "zip"
-            failures.append((run, [Problem(sweep.source, f"{section}.{key}", str(error.args[0]))]))
+            key, _, reason = str(error.args[0]).partition(": ")
+            if key in sweep.grid or key in sweep.zip:
+                section = "grid" if key in sweep.grid else "zip"
+                problem = Problem(sweep.source, f"{section}.{key}", f"{key}: {reason}")
+            else:  # the sweep's own cluster: keys, into a base whose cluster: is no mapping
+                where = f"(the sweep's {key} goes into it)"
+                problem = Problem(base_label, key.rsplit(".", 1)[0], f"{reason} {where}")
+            failures.append((run, [problem]))
             continue
         except SpecError as error:
             failures.append((run, error.problems))
