@@ -455,6 +455,22 @@ def test_the_sweeps_cluster_keys_over_a_base_without_a_cluster_mapping(tmp_path:
     ]
 
 
+def test_a_problem_of_a_key_the_sweep_sets_is_the_sweeps_though_every_run_has_it(
+    tmp_path: Path,
+) -> None:
+    """The base says ``epochs``, the sweep sets ``training.num_epochs``: every run has the
+    problem, and it was blamed on the base, which is fine on its own."""
+    base = write_spec(tmp_path)
+    path = sweep_file(tmp_path, {"base": base.name, "grid": {"training.num_epochs": [1, 2]}})
+    from hpc_runner.spec.sweep_check import check_sweep
+
+    with pytest.raises(SpecError) as caught:
+        check_sweep(load_sweep(path))
+    (problem,) = caught.value.problems
+    assert (problem.file, problem.key) == (str(path), "grid.training.num_epochs")
+    assert problem.reason.startswith("value 1 or 2: given twice"), problem.reason
+
+
 def test_debug_sweep_with_watch_prints_the_summary(tmp_path: Path) -> None:
     """``--cluster debug`` trains in the command itself; ``--watch`` off a terminal waits with a
     progress bar and prints the ranked summary."""

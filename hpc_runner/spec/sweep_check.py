@@ -139,7 +139,8 @@ def _attribute(
 ) -> list[Problem]:
     """One problem per distinct cause, where the user can fix it.
 
-    A problem every run has is the base spec's own. Otherwise it goes to the sweep key whose
+    A problem every run has is the base spec's own, unless it is about a key the sweep sets
+    (then every run has it because of the sweep's values). Otherwise it goes to the sweep key whose
     value exactly the failing runs share (compared with the runs that have no problem: a run
     that failed earlier on something else never got this far), else to the sweep key it is
     about, else to the base spec's key, listing the runs.
@@ -151,7 +152,8 @@ def _attribute(
     failed = {run.name for run, _ in failures}
     result = []
     for (file, key, reason), failing in grouped.items():
-        if file == base_label and len(failing) == len(runs):
+        own = _override_key(key, failing[0])
+        if file == base_label and len(failing) == len(runs) and own is None:
             result.append(Problem(file, key, reason))  # the base spec's own problem
             continue
         names = [run.name for run in failing]
@@ -160,7 +162,6 @@ def _attribute(
         if file != base_label:  # already the sweep's own key
             result.append(Problem(file, key, f"{reason} {runs_text}"))
             continue
-        own = _override_key(key, failing[0])
         cause = _shared_value(failing, runs, failed, first=own) or own
         if cause is None:
             result.append(
