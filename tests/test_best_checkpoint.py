@@ -52,3 +52,32 @@ def test_the_best_checkpoint_holds_the_epoch_of_the_lowest_val_loss(tmp_path: Pa
     own = torch.load(careamist.trainer.checkpoint_callback.best_model_path, weights_only=False)
     assert own["epoch"] != best_epoch
     assert Path(model.best_checkpoint).parent.name == "best"
+
+
+def test_a_restart_with_nothing_to_resume_keeps_the_better_earlier_best(tmp_path: Path) -> None:
+    """A requeue before careamics' first save trains from scratch, and its first validation
+    replaced the run's best.ckpt (an earlier attempt's better model) with a worse one. That the
+    restart does worse cannot be made to happen on cue, so the earlier best's stored val_loss
+    is set below anything a training reaches (1e-9, epoch 7) before the real second training."""
+    import torch
+
+    from hpc_runner import train_with_status
+
+    config = tiny_config(num_epochs=2)
+    status = tmp_path / "status.jsonl"
+    train_with_status(status, config=config, train_data=tiny_image(seed=3), work_dir=tmp_path)
+    model = replay(status).model
+    assert model is not None and model.best_checkpoint is not None
+    best = Path(model.best_checkpoint)
+    saved = torch.load(best, map_location="cpu", weights_only=False)
+    (key,) = [key for key in saved["callbacks"] if "BestCheckpoint" in key]
+    saved["callbacks"][key] = {"best_val_loss": 1e-9, "best_epoch": 7}
+    torch.save(saved, best)
+    earlier = best.read_bytes()
+
+    again = tmp_path / "again.jsonl"
+    train_with_status(again, config=config, train_data=tiny_image(seed=3), work_dir=tmp_path)
+    assert best.read_bytes() == earlier
+    model = replay(again).model
+    assert model is not None
+    assert (model.best_checkpoint, model.best_epoch, model.best_val_loss) == (str(best), 7, 1e-9)

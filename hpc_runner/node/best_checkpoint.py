@@ -7,7 +7,10 @@ among the callbacks, so this small callback does the one thing needed: at the en
 validation whose val_loss beats the best so far, it saves the full checkpoint (careamics' own
 callbacks add their configuration to it, so ``CAREamist(checkpoint_path=...)`` loads it) to
 ``<work>/checkpoints/best/best.ckpt``, written under a temporary name and renamed, so that the
-file is always a complete checkpoint. The best value and epoch survive a resume (callback state).
+file is always a complete checkpoint. The best value and epoch survive a resume (callback state),
+and a restart with nothing to resume from (a requeue before careamics' first save) keeps the
+earlier attempt's ``best.ckpt`` until it does better: its first validation overwrote the run's
+best model with a worse one.
 """
 
 from __future__ import annotations
@@ -38,6 +41,7 @@ class BestCheckpoint(Callback):
         self.path = Path(dirpath).absolute() / "best.ckpt"  # stored in records: absolute
         self.best_val_loss: float | None = None
         self.best_epoch: int | None = None
+        self._looked_for_earlier = False
 
     def on_validation_end(self, trainer: Trainer, pl_module: LightningModule) -> None:
         if trainer.sanity_checking:
@@ -45,6 +49,10 @@ class BestCheckpoint(Callback):
         value = trainer.callback_metrics.get("val_loss")
         if value is None or not math.isfinite(float(value)):
             return
+        if self.best_val_loss is None and not self._looked_for_earlier:
+            # (here, not at fit start: a resumed state is surely restored by now)
+            self._looked_for_earlier = True
+            self._adopt_earlier_best()
         if self.best_val_loss is not None and float(value) >= self.best_val_loss:
             return
         self.best_val_loss, self.best_epoch = float(value), trainer.current_epoch
@@ -54,6 +62,23 @@ class BestCheckpoint(Callback):
         trainer.save_checkpoint(temporary)  # every rank takes part; rank 0 writes
         if trainer.is_global_zero:
             os.replace(temporary, self.path)
+
+    def _adopt_earlier_best(self) -> None:
+        """Take the best value and epoch stored in an existing ``best.ckpt`` (this callback's
+        state in it), so that only a better validation replaces it."""
+        if not self.path.is_file():
+            return
+        import torch
+
+        try:
+            saved = torch.load(self.path, map_location="cpu", weights_only=False)
+            states = saved.get("callbacks", {}) if isinstance(saved, dict) else {}
+            state = next(v for k, v in states.items() if type(self).__name__ in str(k))
+            best = float(state["best_val_loss"])
+        except Exception:  # unreadable, or not ours: the first validation writes a new one
+            return
+        if math.isfinite(best):
+            self.best_val_loss, self.best_epoch = best, state.get("best_epoch")
 
     @property
     def saved(self) -> bool:
