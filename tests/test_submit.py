@@ -147,6 +147,32 @@ def test_submit_returns_while_the_training_goes_on_then_stop(
     )
 
 
+def test_cancel_interrupts_a_job_started_with_sigint_ignored(
+    tmp_path: Path, no_slurm_path: str
+) -> None:
+    """A shell script's ``hpc-runner submit job.yaml &`` runs with SIGINT ignored (POSIX, no
+    job control), and the job's controller and training inherited that: cancel's interrupt
+    did nothing, and 15 s later the job was killed without recording STOPPED."""
+    import subprocess
+
+    spec = write_spec(tmp_path / "spec", epochs=400)
+    runs = tmp_path / "runs"
+    ignoring = (
+        "import os, signal, sys; signal.signal(signal.SIGINT, signal.SIG_IGN); "
+        "os.execv(sys.executable, [sys.executable, '-m', 'hpc_runner', *sys.argv[1:]])"
+    )
+    command = [sys.executable, "-c", ignoring, "submit", str(spec), "--runs-dir", str(runs)]
+    env = dict(os.environ, PATH=no_slurm_path)
+    answer = subprocess.run(command, capture_output=True, text=True, timeout=120, env=env)
+    assert answer.returncode == 0 and "(local)" in answer.stdout, answer.stderr
+    run_dir = runs / "tiny"
+    wait_state(run_dir, lambda r: r.status.epoch_idx >= 1, timeout=120, what="epoch 2")
+    ended = cancel_run(run_dir)
+    assert ended.startswith("interrupted processes "), ended
+    run = wait_state(run_dir, lambda r: r.status.state in FINAL, timeout=30, what="cancellation")
+    assert run.status.state is TrainingState.STOPPED
+
+
 def test_a_preempted_local_job_is_requeued_and_resumes(tmp_path: Path) -> None:
     """USR2 to the training process, as the local controller sends near its time limit."""
     from hpc_runner.spec.job import load_job_spec

@@ -20,6 +20,7 @@ from pathlib import Path
 
 from submitit.local.local import Controller
 
+from hpc_runner.node.interrupts import take_interrupts
 from hpc_runner.stream.processes import (
     JobProcesses,
     identify,
@@ -62,6 +63,7 @@ class RecordingController(Controller):
 def main(argv: Sequence[str]) -> None:
     if len(argv) != 1:
         raise SystemExit("usage: python -m hpc_runner.node.local_controller SUBMITIT_FOLDER")
+    take_interrupts()  # cancel interrupts the controller while no task runs yet
     RecordingController(Path(argv[0])).run()
 
 

@@ -24,6 +24,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any, Protocol
 
 from hpc_runner.node.callback import StatusCallback
+from hpc_runner.node.interrupts import take_interrupts
 from hpc_runner.stream.status import TrainUpdateType
 
 if TYPE_CHECKING:
@@ -99,12 +100,16 @@ class SignalState:
         self._saved: dict[int, Any] = {}
 
     def install(self) -> None:
-        """Take over the preemption signal (keeping submitit's handler) and note SIGTERM."""
+        """Take over the preemption signal (keeping submitit's handler), note SIGTERM, and take
+        SIGINT even where it was inherited ignored (:mod:`hpc_runner.node.interrupts`)."""
         signum = preempt_signal()
         self.requeue_handler = signal.getsignal(signum)
         self._saved = {
             signum: self.requeue_handler,
             signal.SIGTERM: signal.getsignal(signal.SIGTERM),
+            # (Lightning ignores SIGINT from a Ctrl+C on, and leaves it so: a script or
+            # notebook that trained in-process could no longer be interrupted)
+            signal.SIGINT: take_interrupts(),
         }
         signal.signal(signum, self.on_preempt)
         signal.signal(signal.SIGTERM, self.on_sigterm)
