@@ -59,3 +59,17 @@ def _reader_cache_in_a_temporary_directory(
     with pytest.MonkeyPatch.context() as patch:
         patch.setenv("XDG_CACHE_HOME", str(tmp_path_factory.mktemp("xdg-cache")))
         yield
+
+
+@pytest.fixture(autouse=True)
+def _ctrl_c_reaches_the_processes_a_test_starts() -> Iterator[None]:
+    """Each test starts with SIGINT raising KeyboardInterrupt, so that the processes it starts
+    cannot inherit it ignored. Two CI runs failed as an inherited ignored SIGINT makes them
+    fail (a local job killed instead of interrupted, which test_submit reproduces that way,
+    and a ``logs -f`` that never saw its ctrl-c); what in a worker could leave it ignored was
+    not found. Jobs take SIGINT whatever they inherit (node/interrupts.py); a command such
+    as ``logs -f`` keeps the shell's choice, as any command does."""
+    import signal
+
+    signal.signal(signal.SIGINT, signal.default_int_handler)
+    yield

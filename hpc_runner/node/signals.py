@@ -107,9 +107,7 @@ class SignalState:
         self._saved = {
             signum: self.requeue_handler,
             signal.SIGTERM: signal.getsignal(signal.SIGTERM),
-            # (Lightning ignores SIGINT from a Ctrl+C on, and leaves it so: a script or
-            # notebook that trained in-process could no longer be interrupted)
-            signal.SIGINT: take_interrupts(),
+            signal.SIGINT: take_interrupts(),  # (what was found is put back at restore)
         }
         signal.signal(signum, self.on_preempt)
         signal.signal(signal.SIGTERM, self.on_sigterm)
