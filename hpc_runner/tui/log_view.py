@@ -110,7 +110,13 @@ class LogView(ScrollView, can_focus=True):
         self.virtual_size = Size(self._width + 1, self.line_count)
         if self.follow:
             self.scroll_end(animate=False, immediate=True)
+            # and again once the new size is laid out, where the end may lie further on
+            self.call_after_refresh(self._follow_end)
         self.refresh()
+
+    def _follow_end(self) -> None:
+        if self.follow:
+            self.scroll_end(animate=False, immediate=True)
 
     @property
     def line_count(self) -> int:
