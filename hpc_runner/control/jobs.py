@@ -27,7 +27,12 @@ from hpc_runner.control.jobfile import JobFileError, JobRecord, read_job_file, w
 from hpc_runner.control.local_process import end_processes, hostname, job_processes
 from hpc_runner.control.phase import ACTIONS, Phase, RunPhase, derive_phase
 from hpc_runner.control.run_lock import run_lock
-from hpc_runner.control.scheduler import SchedulerState, scheduler_states, submission_states
+from hpc_runner.control.scheduler import (
+    SchedulerState,
+    debug_status_file,
+    scheduler_states,
+    submission_states,
+)
 from hpc_runner.errors import HpcRunnerError, UsageError
 from hpc_runner.stream.files import same_file, write_new
 from hpc_runner.stream.run_state import RunState, replay
@@ -177,7 +182,7 @@ def _end_local(run_dir: Path, record: JobRecord, live: set[str], wait_s: float) 
     for submission in record.submissions:
         if submission.job_id in live:
             folder = record.folder(run_dir, submission)
-            debug = run_dir / STATUS_FILE if record.scheduler == "debug" else None
+            debug = debug_status_file(run_dir, record)
             found = job_processes(folder, submission.job_id, submission.process, debug_status=debug)
             tasks += found[0]
             others += found[1]

@@ -55,6 +55,12 @@ SUBMIT_GRACE_S = 60.0
 # -- local and debug processes ---------------------------------------------------------------
 
 
+def debug_status_file(run_dir: Path, job: JobRecord) -> Path | None:
+    """For a ``debug`` job, the status file its process holds open while it trains (how
+    :func:`~hpc_runner.control.local_process.runs_job` knows it); None for other jobs."""
+    return run_dir / STATUS_FILE if job.scheduler == "debug" else None
+
+
 def local_state(
     run_dir: Path, job: JobRecord, submission: Submission | None = None
 ) -> SchedulerState:
@@ -64,7 +70,7 @@ def local_state(
     if job.host != hostname():
         return SchedulerState(job_id, "UNKNOWN", f"a local process on {job.host}")
     folder = job.folder(run_dir, submission)
-    debug = run_dir / STATUS_FILE if job.scheduler == "debug" else None
+    debug = debug_status_file(run_dir, job)
     record = read_processes(folder, job_id)
     started = record.started if record is not None else None
     if record is not None and record.exit_codes and None not in record.exit_codes:

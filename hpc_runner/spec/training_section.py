@@ -214,8 +214,9 @@ def _unchecked_params_ok(config: dict[str, Any], keys: dict[str, str], problems:
     """Check the parameters careamics passes on unchecked (any dict is valid to careamics), so
     that ``epochs: two`` or ``lr: 1e-3`` (text to PyYAML) fails here, not on the compute node.
 
-    ``keys`` names, as the spec wrote them, ``max_epochs``, ``limit_train_batches`` and the
-    parameters of ``optimizer`` and ``lr_scheduler``.
+    ``keys`` names, as the spec wrote them, ``max_epochs``, ``limit_train_batches``, the
+    parameters of ``optimizer`` and ``lr_scheduler``, ``train_dataloader_params``,
+    ``val_dataloader_params`` and ``seed``.
     """
     params = (config.get("training_config") or {}).get("trainer_params") or {}
     ok = True
@@ -274,13 +275,13 @@ def _torch_params_ok(config: dict[str, Any], keys: dict[str, str], problems: Pro
     weights = [torch.nn.Parameter(torch.zeros(1))]
     made = refused(
         keys["optimizer"],
-        lambda: optimizer_class(weights, **optimizer.get("parameters", {})),
+        lambda: optimizer_class(weights, **(optimizer.get("parameters") or {})),
         f"torch.optim.{optimizer_class.__name__}",
     )
     if made is not None:
         refused(
             keys["lr_scheduler"],
-            lambda: scheduler_class(made, **scheduler.get("parameters", {})),
+            lambda: scheduler_class(made, **(scheduler.get("parameters") or {})),
             f"torch.optim.lr_scheduler.{scheduler_class.__name__}",
         )
     data = config.get("data_config") or {}
