@@ -96,6 +96,11 @@ class WatchApp(App[None]):
 
     #: Seconds between two redraws of changed runs (at most ten a second).
     REFRESH_INTERVAL = 0.1
+    #: The same while runs are still being read from their start: a redraw of a sweep's table
+    #: costs ~10 ms of the UI thread, and while a large sweep is first read, the worker
+    #: processes need every CPU (ten redraws a second made ``watch`` read 200 runs seconds
+    #: later than ``status``, benchmarks/bench_sweep_read.py).
+    LOADING_REFRESH_INTERVAL = 0.5
     #: Seconds between two updates of elapsed times and ETAs of running trainings.
     TICK_INTERVAL = 1.0
 
@@ -281,7 +286,9 @@ class WatchApp(App[None]):
     def _schedule_refresh(self) -> None:
         if self._refresh_timer is not None or not self._dirty:
             return
-        wait = self._last_refresh + self.REFRESH_INTERVAL - time.monotonic()
+        loading = any(entry.loading for entry in self.entries.values())
+        interval = self.LOADING_REFRESH_INTERVAL if loading else self.REFRESH_INTERVAL
+        wait = self._last_refresh + interval - time.monotonic()
         if wait > 0:
             self._refresh_timer = self.set_timer(wait, self._refresh_now)
         else:
