@@ -362,3 +362,96 @@ def test_a_sweep_named_like_a_run_does_not_go_inside_that_run(
             "sweep otherwise (its 'name:') or give another --runs-dir\n"
         )
     assert sorted(path.name for path in run_dir.iterdir()) == [RUN_SPEC_FILE, STATUS_FILE]
+
+
+# -- the same values, another training -----------------------------------------------------------
+
+
+@pytest.mark.training
+def test_a_run_trained_with_other_settings_is_never_skipped_as_this_sweeps(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """The sweep's runs were found by the values it varies only: after the base spec changed
+    (more epochs), submitting the sweep again skipped every run as DONE, and ``--summary``
+    ranked one-epoch models as the new sweep's. Now that is refused, naming the run, the key
+    and the fix; a base edited without changing what trains (a comment, key order) and a
+    run.yaml from another careamics (fields added, another format version) still match."""
+    spec_path = write_spec(tmp_path, epochs=1)
+    tifffile.imwrite(tmp_path / "noisy.tif", np.zeros((64, 64), np.float32))
+    sweep_path = tmp_path / "sweep.yaml"
+    sweep_path.write_text(
+        yaml.safe_dump({"name": "ident", "base": "tiny.yaml", "grid": {"training.seed": [1]}})
+    )
+    runs = tmp_path / "runs"
+    first = cli("sweep", str(sweep_path), "--cluster", "debug", "--runs-dir", str(runs))
+    assert first.returncode == 0, first.stderr
+    run_dir = runs / "ident" / "seed=1"
+    assert trainings(run_dir) == 1
+    base = yaml.safe_load(spec_path.read_text())
+    args = ["sweep", str(sweep_path), "--dry-run", "--json", "--runs-dir", str(runs)]
+
+    base["training"]["epochs"] = 3
+    spec_path.write_text(yaml.safe_dump(base))
+    for only_failed in ([], ["--only-failed"]):
+        assert main([*args, *only_failed]) == 2
+        error = capsys.readouterr().err
+        assert error == (
+            f"hpc-runner sweep: {runs / 'ident'}: 1 run(s) of this sweep exist, trained with "
+            "other settings than this submission (found by the values the sweep varies; their "
+            "run.yaml says what they trained with):\n"
+            "  seed=1: careamics.training_config.trainer_params.max_epochs: 1 there, 3 now\n"
+            "kept as they are, their results would stand for settings they were not trained "
+            "with: give this sweep another name (its 'name:'), or move that sweep directory "
+            "away\n"
+        )
+    # crashed with nothing to continue from, it is trained again from its start, with the
+    # settings of now (its run.yaml is replaced): nothing would be credited wrongly
+    with StatusWriter(run_dir / STATUS_FILE) as writer:
+        writer.write(TrainUpdate(TrainUpdateType.STATE, TrainingState.CRASHED))
+    for checkpoint in (run_dir / "work").rglob("*.ckpt"):
+        checkpoint.unlink()
+    assert main([*args, "--only-failed"]) == 0
+    (entry,) = json.loads(capsys.readouterr().out)
+    assert (entry["run"], entry["action"]) == ("seed=1", "retry")
+    assert main(args) == 2  # (without --only-failed it would be kept)
+    assert "seed=1: careamics.training_config" in capsys.readouterr().err
+
+    base["training"]["epochs"] = 1  # back, in another key order and with a comment
+    spec_path.write_text("# the base\n" + yaml.safe_dump(dict(reversed(list(base.items())))))
+    recorded = yaml.safe_load((run_dir / RUN_SPEC_FILE).read_text())
+    recorded["careamics"]["version"] = "0.0.1"  # (as another careamics would have written it)
+    recorded["careamics"]["data_config"]["a_field_added_later"] = 7
+    del recorded["careamics"]["training_config"]["checkpoint_params"]
+    (run_dir / RUN_SPEC_FILE).write_text(yaml.safe_dump(recorded, sort_keys=False))
+    assert main(args) == 0
+    (entry,) = json.loads(capsys.readouterr().out)
+    assert (entry["run"], entry["action"]) == ("seed=1", "skip")
+    assert trainings(run_dir) == 1
+
+
+@pytest.mark.parametrize(
+    ("recorded", "now", "changes"),
+    [
+        ({"a": 12, "b": {"c": [1, 2]}}, {"a": 12.0, "b": {"c": [1, 2]}}, []),
+        ({"a": True}, {"a": 1}, [("careamics.a", True, 1)]),
+        ({"a": None}, {"a": 0}, [("careamics.a", None, 0)]),
+        ({"a": [1, 2]}, {"a": [1, 2, 3]}, [("careamics.a", [1, 2], [1, 2, 3])]),
+        (
+            {"a": [{"p": 0.5, "old": 1}]},
+            {"a": [{"p": 0.7, "new": 2}]},
+            [("careamics.a.0.p", 0.5, 0.7)],
+        ),
+        ({"a": {"b": 1}}, {"a": "text"}, [("careamics.a", {"b": 1}, "text")]),
+        (
+            {"version": "0.2", "experiment_name": "x"},
+            {"version": "0.3", "experiment_name": "y"},
+            [],
+        ),
+    ],
+)
+def test_training_changes_compare_what_both_sides_hold(
+    recorded: Any, now: Any, changes: list[tuple[str, Any, Any]]
+) -> None:
+    from hpc_runner.control.sweep_runs import training_changes
+
+    assert training_changes({"careamics": recorded}, {"careamics": now}) == changes

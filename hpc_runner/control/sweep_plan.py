@@ -114,7 +114,65 @@ def plan_sweep(
         run_dir = matched[run.name]
         run, spec = _renamed(run, spec, run_dir.name)
         plan.append(_existing(run, spec, run_dir, records, schedulers, only_failed))
+    _refuse_other_trainings(plan, sweep_dir)
     return plan
+
+
+#: Runs named, and keys per run, in the message about runs trained with other settings.
+_SHOWN_RUNS, _SHOWN_KEYS = 5, 3
+
+
+def _refuse_other_trainings(plan: list[PlannedRun], sweep_dir: Path) -> None:
+    """Stop when runs this submission would keep were trained with other settings.
+
+    A run is found by the values the sweep varies; the base job spec (or the sweep file's
+    other keys) may have changed since: another ``base:``, more epochs, other data. Skipping
+    such a run as existing would credit this sweep with a training it never asked for, and its
+    ``--summary`` would rank results of other settings. A run retried from its start is not
+    kept: it trains with the settings of now (its ``run.yaml`` is replaced).
+
+    Raises
+    ------
+    UsageError
+        Naming the runs, the keys that differ and what to do.
+    """
+    from hpc_runner.control.sweep_runs import recorded_training, training_changes
+    from hpc_runner.spec.job import training_settings
+
+    differing = []
+    for item in plan:
+        if item.action == "new" or (item.action == "retry" and item.checkpoint is None):
+            continue
+        recorded = recorded_training(item.run_dir)
+        changes = training_changes(recorded, training_settings(item.spec)) if recorded else []
+        if changes:
+            differing.append((item.run_dir.name, changes))
+    if not differing:
+        return
+    lines = [
+        f"  {name}: "
+        + "; ".join(
+            f"{key}: {_shown(old)} there, {_shown(new)} now"
+            for key, old, new in changes[:_SHOWN_KEYS]
+        )
+        + (f"; and {len(changes) - _SHOWN_KEYS} more" if len(changes) > _SHOWN_KEYS else "")
+        for name, changes in differing[:_SHOWN_RUNS]
+    ]
+    if len(differing) > _SHOWN_RUNS:
+        lines.append(f"  and {len(differing) - _SHOWN_RUNS} more runs")
+    raise UsageError(
+        f"{sweep_dir}: {len(differing)} run(s) of this sweep exist, trained with other "
+        "settings than this submission (found by the values the sweep varies; their run.yaml "
+        "says what they trained with):\n"
+        + "\n".join(lines)
+        + "\nkept as they are, their results would stand for settings they were not trained "
+        "with: give this sweep another name (its 'name:'), or move that sweep directory away"
+    )
+
+
+def _shown(value: Any) -> str:
+    text = json.dumps(value, default=str)
+    return text if len(text) <= 60 else text[:57] + "..."
 
 
 def _existing(

@@ -204,6 +204,55 @@ def _legacy(run_dir: Path, entry: dict[str, Any], manifest: dict[str, Any]) -> R
     return RecordedRun(run_dir, dict(trained), dict(trained), complete, where)
 
 
+#: What a run trains with, among the sections of ``run.yaml``: the data and careamics'
+#: configuration. (The cluster section is not: a longer time limit trains the same model.)
+TRAINING_SECTIONS = ("data", "careamics")
+#: careamics keys that name the run or the configuration's format, not what it trains.
+NOT_TRAINING = {("careamics", "version"), ("careamics", "experiment_name")}
+
+
+def recorded_training(run_dir: Path) -> dict[str, Any] | None:
+    """The data and careamics configuration a run was made with (its ``run.yaml``), or None
+    when that file is missing or unreadable (then nothing can be said about them)."""
+    spec = _read_yaml(run_dir / RUN_SPEC_FILE)
+    if not isinstance(spec, dict):
+        return None
+    sections = {name: spec.get(name) for name in TRAINING_SECTIONS}
+    return sections if all(isinstance(part, dict) for part in sections.values()) else None
+
+
+def training_changes(
+    recorded: Any, now: Any, path: tuple[str, ...] = ()
+) -> list[tuple[str, Any, Any]]:
+    """Where two trainings differ: (dotted key, recorded value, value now), in key order.
+
+    Keys only one side has are passed over: an upgraded careamics adds fields with their
+    defaults (or drops some) and trains the same, and a run must not be taken for another one
+    because of it. So are the keys of :data:`NOT_TRAINING`.
+    """
+    if path in NOT_TRAINING:
+        return []
+    if isinstance(recorded, dict) and isinstance(now, dict):
+        return [
+            change
+            for key in recorded
+            if key in now
+            for change in training_changes(recorded[key], now[key], (*path, str(key)))
+        ]
+    if isinstance(recorded, list) and isinstance(now, list) and len(recorded) == len(now):
+        return [
+            change
+            for index, (old, new) in enumerate(zip(recorded, now, strict=True))
+            for change in training_changes(old, new, (*path, str(index)))
+        ]
+    if recorded == now and type(recorded) is type(now):
+        return []
+    numbers = isinstance(recorded, int | float) and isinstance(now, int | float)  # (bool too)
+    if numbers and recorded == now and isinstance(recorded, bool) == isinstance(now, bool):
+        return []  # 12 and 12.0 (YAML writes what JSON read), never True and 1
+    return [(".".join(path), recorded, now)]
+
+
 def _read_json(path: Path) -> dict[str, Any] | None:
     """The file's JSON object; None when there is no such file, ``{}`` when it is there but
     unreadable (then the run's values are unknown)."""

@@ -262,6 +262,15 @@ def _cluster_section(
     return resolved, overrides
 
 
+def training_settings(spec: JobSpec) -> dict[str, Any]:
+    """What a run of ``spec`` trains with, as ``run.yaml`` records it (:func:`dump_run_spec`):
+    its data and careamics configuration, compared by a sweep's resubmission."""
+    return {
+        "data": {key: getattr(spec.data, key) for key in (*DATA_KEYS, "data_type")},
+        "careamics": spec.careamics,
+    }
+
+
 def dump_run_spec(spec: JobSpec) -> str:
     """The resolved ``run.yaml`` text: what the node needs to run the job, careamics included."""
     import yaml
@@ -270,7 +279,7 @@ def dump_run_spec(spec: JobSpec) -> str:
         "version": RUN_SPEC_VERSION,
         "name": spec.name,
         "source": spec.source,
-        "data": {key: getattr(spec.data, key) for key in (*DATA_KEYS, "data_type")},
+        "data": training_settings(spec)["data"],
         "evaluate": {"ground_truth": spec.ground_truth},
         "cluster": {
             "profile": spec.profile.name,
