@@ -29,6 +29,7 @@ TINY_N2V = {
     "n_val_patches": 2,
     "seed": 42,
 }
+DATA_WITH_VAL = {"train": "data/noisy.tif", "val": "data/clean.tif"}
 
 
 @pytest.fixture
@@ -345,6 +346,27 @@ def test_images_must_fit_axes_and_patch(job_dir: Path) -> None:
         write_spec(job_dir, n2v_spec(training=training, data={"train": "data/stack.npy"}))
     )
     assert len(lines) == 1 and "image smaller than the patch (Y=64 < 128, X=64 < 128)" in lines[0]
+
+
+def test_validation_patches_must_leave_training_patches(job_dir: Path) -> None:
+    """Without data.val, careamics sets n_val_patches of the training patches aside, and with
+    none left it stopped on the node (ValueError in create_val_split) after a valid spec. The
+    count is careamics' own: 16 patches of 16x16 in 64x64, 48 in three such samples (S)."""
+    for axes, train, available in (("YX", "data/noisy.tif", 16), ("SYX", "data/stack.npy", 48)):
+        for n_val, fits in ((available - 1, True), (available, False), (10**6, False)):
+            training = {**TINY_N2V, "axes": axes, "n_val_patches": n_val}
+            path = write_spec(job_dir, n2v_spec(training=training, data={"train": train}))
+            if fits:
+                load_job_spec(path)
+                continue
+            assert problems_of(path) == [
+                f"{path}: data.train: gives {available} training patch(es) of [16, 16], and "
+                f"n_val_patches={n_val} of them would be set aside for validation, leaving none "
+                "to train on: lower training.n_val_patches (data_config.n_val_patches in a full "
+                "config) or training.patch_size, or give validation images as data.val"
+            ]
+    training = {**TINY_N2V, "n_val_patches": 10**6}  # validation images given: nothing is split
+    load_job_spec(write_spec(job_dir, n2v_spec(training=training, data=dict(DATA_WITH_VAL))))
 
 
 def test_ground_truth_must_match_the_training_image(job_dir: Path) -> None:

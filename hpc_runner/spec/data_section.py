@@ -9,6 +9,7 @@ is reported at submission and not minutes later on a compute node. The readers
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -131,6 +132,8 @@ def check_data_fits(
     for key in ("train", "val"):
         if key in fitting and f"{key}_target" in fitting:
             _check_pairs(key, fitting, axes, target_axes, problems)
+    if data.val is None and "train" in fitting:
+        _check_val_split(fitting["train"], axes, data_config, problems)
 
 
 def _shapes_fit(
@@ -199,6 +202,42 @@ def _check_channels(
             else:
                 continue
             break
+
+
+def _check_val_split(
+    shapes: list[tuple[int, ...]], axes: str, data_config: dict[str, Any], problems: Problems
+) -> None:
+    """Without ``data.val``, careamics sets ``n_val_patches`` of the training patches aside
+    for validation, and stops on the compute node when that leaves none to train on. The patch
+    count is careamics' own (its stratified patching of these shapes, which it gives as
+    S, C, (Z), Y, X: samples and time points are both samples)."""
+    n_val = data_config.get("n_val_patches")
+    patching = data_config.get("patching") or {}
+    if type(n_val) is not int or patching.get("name") != "stratified":
+        return
+    try:
+        from careamics.dataset.patching import StratifiedPatching
+    except ImportError:  # (another careamics: it checks this itself, on the node)
+        return
+    samples = [a for a in "ST" if a in axes]
+    spatial = [a for a in "ZYX" if a in axes]
+    data_shapes = [
+        (
+            math.prod(shape[axes.index(a)] for a in samples),
+            1,
+            *(shape[axes.index(a)] for a in spatial),
+        )
+        for shape in shapes
+    ]
+    available = StratifiedPatching(data_shapes, patching["patch_size"]).n_patches
+    if n_val >= available:
+        problems.add(
+            "data.train",
+            f"gives {available} training patch(es) of {patching['patch_size']}, and "
+            f"n_val_patches={n_val} of them would be set aside for validation, leaving none to "
+            "train on: lower training.n_val_patches (data_config.n_val_patches in a full "
+            "config) or training.patch_size, or give validation images as data.val",
+        )
 
 
 def _check_pairs(
