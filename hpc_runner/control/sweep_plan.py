@@ -25,9 +25,12 @@ from hpc_runner.errors import UsageError
 from hpc_runner.stream.runs import RUN_SPEC_FILE, STATUS_FILE, is_run_dir
 
 if TYPE_CHECKING:
+    from collections.abc import Iterable
+
     from hpc_runner.control.sweep_runs import RecordedRun
     from hpc_runner.spec.job import JobSpec
     from hpc_runner.spec.sweep import SweepRun
+    from hpc_runner.stream.run_state import RunState
 
 
 @dataclass(frozen=True)
@@ -104,6 +107,7 @@ def plan_sweep(
             matched[run.name] = next((d for d in found if d.name == run.name), found[0])
     records = job_records(matched.values())
     schedulers = scheduler_states(records)
+    states = _states(matched.values())
     plan = []
     for run, spec in checked:
         if run.name not in matched:
@@ -113,7 +117,7 @@ def plan_sweep(
             continue
         run_dir = matched[run.name]
         run, spec = _renamed(run, spec, run_dir.name)
-        plan.append(_existing(run, spec, run_dir, records, schedulers, only_failed))
+        plan.append(_existing(run, spec, run_dir, records, schedulers, states, only_failed))
     _refuse_other_trainings(plan, sweep_dir)
     return plan
 
@@ -181,15 +185,16 @@ def _existing(
     run_dir: Path,
     records: dict[Path, JobRecord | None],
     schedulers: dict[Path, Any],
+    states: dict[Path, RunState],
     only_failed: bool,
 ) -> PlannedRun:
     """A run that exists: skipped, or (``only_failed``) retried as its next attempt."""
     from hpc_runner.control.phase import derive_phase
-    from hpc_runner.stream.run_state import RunState, replay
+    from hpc_runner.stream.run_state import RunState
     from hpc_runner.stream.runs import latest_checkpoint
 
     record, scheduler = records.get(run_dir), schedulers.get(run_dir)
-    state = replay(run_dir / STATUS_FILE) if (run_dir / STATUS_FILE).is_file() else RunState()
+    state = states.get(run_dir) or RunState()
     phase = derive_phase(state, record, scheduler, now=time.time())
     reason = retry_reason(phase)
     if not only_failed or reason is None:
@@ -208,6 +213,16 @@ def _existing(
         str(checkpoint) if checkpoint else None,
         job_id=record.job_id if record else None,
     )
+
+
+def _states(run_dirs: Iterable[Path]) -> dict[Path, RunState]:
+    """The runs' states, read as ``status`` reads them (the reader cache, worker processes
+    for a big sweep): a sweep of long trainings submitted again is planned in a blink."""
+    from hpc_runner.stream.run_reader import read_runs
+
+    with_files = [run_dir for run_dir in run_dirs if (run_dir / STATUS_FILE).is_file()]
+    read = read_runs([run_dir / STATUS_FILE for run_dir in with_files])
+    return {run_dir: item.run for run_dir, item in zip(with_files, read, strict=True)}
 
 
 def _own_name(run: SweepRun, sweep_dir: Path, recorded: dict[Path, RecordedRun]) -> tuple[str, str]:
