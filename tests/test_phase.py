@@ -152,6 +152,29 @@ CASES = [
         Phase.STARTING,
         "attempt 1 starting",
     ),
+    (
+        "cancelled, resumed, then stopped: the reason is the newest attempt's",
+        [
+            *training(),
+            (NOW - 3, 0, T.EXCEPTION, ExceptionData("KeyboardInterrupt")),
+            *ended(0, "STOPPED", NOW - 3),
+            *training(1),
+            (NOW - 1, 1, T.DEBUG, "stop requested (STOP file found)"),
+            *ended(1, "STOPPED"),
+        ],
+        job(1),
+        slurm("COMPLETED"),
+        Phase.STOPPED,
+        "stopped on request",
+    ),
+    (
+        "a late final state of the replaced attempt, the new one trains",
+        [*training(), *training(1), *ended(0, "DONE"), *crashed(0)],
+        job(1),
+        slurm("RUNNING", started=NOW - 20),
+        Phase.TRAINING,
+        None,
+    ),
     ("suspended", training(), job(), slurm("SUSPENDED"), Phase.STALLED, "suspended"),
     ("done", training() + ended(0, "DONE"), job(), slurm("COMPLETED"), Phase.DONE, None),
     (
@@ -330,6 +353,19 @@ def test_stall_limit_adapts_to_the_run_pace() -> None:
     running = slurm("RUNNING", started=0)
     assert derive_phase(quick, job(), running, now=silent, stall_floor_s=300).phase is Phase.STALLED
     assert derive_phase(slow, job(), running, now=silent, stall_floor_s=300).phase is Phase.TRAINING
+
+
+def test_a_new_attempt_clears_the_exception_and_outranks_late_records() -> None:
+    """What ended an attempt is not the newer attempt's: its exception is gone once the new
+    attempt writes, and a state or an exception the replaced attempt writes late is passed over
+    (the last value of each type wins among the newest attempt's records only)."""
+    run = fold(*training(), *crashed())
+    assert run.exception is not None and run.exception.exc_type == "ValueError"
+    run = fold(*training(), *crashed(), *training(1))
+    assert run.exception is None and run.status.state.name == "TRAINING"
+    late = fold(*training(), *training(1), *crashed(0), *ended(0, "DONE"))
+    assert late.exception is None
+    assert (late.status.state.name, late.state_attempt, late.attempt) == ("TRAINING", 1, 1)
 
 
 def test_a_new_attempt_has_its_own_pace() -> None:

@@ -4,6 +4,11 @@ The fold keeps :meth:`TrainingStatus.update` semantics (the last value of each t
 each status field once per batch of records instead of once per record, so a replay of a
 million-record file emits a handful of psygnal events instead of a million, and a flood of
 appends is coalesced for free.
+
+One departure from "the last value wins": a state or an exception written by an attempt older
+than the newest one seen is passed over. An older attempt writes late only when its process
+outlived its requeue (a node slow to kill it, a shared filesystem flushing late); its DONE or
+CRASHED is not the run's, which goes on in the newer attempt.
 """
 
 from __future__ import annotations
@@ -58,7 +63,9 @@ class RunState:
     val_losses : list of (epoch, val_loss)
         One entry per validation.
     exception : RecordedException | None
-        The last exception recorded.
+        The last exception the newest attempt recorded: the first record of a new attempt
+        clears it, so that a run resumed after a crash is not stopped or finished "because
+        of" the crash before.
     model : ModelLocation | None
         Where the trained model lives, once recorded.
     attempt : int
@@ -158,6 +165,9 @@ class RunState:
         longest_gap = self.longest_step_gap
         for record in records:
             cls, value = type(record), record.value
+            if record.attempt > attempt:  # a new attempt: what ended the one before is past
+                attempt = record.attempt
+                self.exception = None
             if cls is LossRecord:
                 value = nan if value is None else value
                 losses_append(value)
@@ -177,6 +187,8 @@ class RunState:
                 values["val_loss"] = value
                 self.val_losses.append((values.get("epoch_idx", self.status.epoch_idx), value))
             elif cls is StateRecord:
+                if record.attempt < attempt:
+                    continue  # late, from an attempt a newer one replaced (see the module doc)
                 state = STATE_BY_NAME[value] if type(value) is str else TrainingState(value)
                 self.state_attempt = record.attempt
                 if state is TrainingState.TRAINING:
@@ -184,7 +196,8 @@ class RunState:
             elif cls is DebugRecord:
                 self.debug.append((record.t, value))
             elif cls is ExceptionRecord:
-                self.exception = RecordedException(value.type, value.message, value.traceback)
+                if record.attempt == attempt:
+                    self.exception = RecordedException(value.type, value.message, value.traceback)
             elif cls is CareamistRecord:
                 self.model = value
             elif cls is EvaluationRecord:
@@ -200,8 +213,6 @@ class RunState:
                 self.preview_psnrs.append(nan if value.psnr is None else value.psnr)
             else:  # max_epochs, max_batches
                 values[record.kind.value] = value
-            if record.attempt > attempt:
-                attempt = record.attempt
         last = records[-1]
         self.attempt = attempt
         self.longest_step_gap = longest_gap
