@@ -88,3 +88,25 @@ def test_summary_explains_the_ranking_of_noise2void(
     else:
         assert "Noise2Void's val_loss is a self-supervised loss" in out
         assert "best: a (best val_loss 0.2)" in out
+
+
+def test_a_run_diverged_after_a_finite_val_loss_ranks_last_by_psnr(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """A run that diverged after its first validation has a finite val_loss (0.3) and, measured
+    against the ground truth, no PSNR (its prediction is NaN). It switched the whole sweep to
+    val_loss and, by that 0.3, was named best over a run of PSNR 24.25."""
+    import json
+
+    _run(tmp_path / "a", [0.4, 0.2], 21.5)
+    _run(tmp_path / "b", [0.5, 0.45], 24.25)
+    _run(tmp_path / "diverged", [0.3, float("nan"), float("nan")], None)
+    with StatusWriter(tmp_path / "diverged" / "status.jsonl") as writer:  # measured: no PSNR
+        writer.write_extension("evaluation", EvaluationValue("clean.tif", 17.0, None))
+    assert main(["status", str(tmp_path), "--summary", "--json"]) == 0
+    summary = json.loads(capsys.readouterr().out)
+    ranked = [(row["run"], row["rank"]) for row in summary["runs"]]
+    assert ranked == [("b", 1), ("a", 2), ("diverged", None)]
+    assert main(["status", str(tmp_path), "--summary"]) == 0
+    out = capsys.readouterr().out
+    assert "ranked by PSNR against the ground truth" in out and "best: b (PSNR 24.25 dB)" in out

@@ -67,6 +67,9 @@ def result_row(
         "phase": summary["phase"],
         "state": summary["state"],
         "psnr": summary.get("psnr"),
+        # measured against the ground truth: a null psnr then means a prediction that is not
+        # finite (a training that diverged), not a run that cannot be compared
+        "evaluated": summary.get("evaluation") is not None,
         "preview_psnr": summary.get("preview_psnr"),
         "preview": summary.get("preview"),
         # the val_loss of the model the run offers (its best checkpoint), where recorded: a
@@ -113,8 +116,10 @@ def ranking_metric(rows: Iterable[dict[str, Any]]) -> str:
     ``psnr`` (the whole image's, measured after training) when every DONE run has one; else
     ``preview_psnr`` (the crop's, of the last preview) when every DONE run has that; else
     ``best_val_loss``. Never a mix: a crop's PSNR is not comparable with a whole image's.
-    A DONE run with no finite value of any of them (a training that diverged to NaN) has no
-    say: it is ranked last whatever the metric, and must not switch the whole sweep to val_loss.
+    A DONE run that diverged has no say: it is ranked last, and must not switch the whole sweep
+    to val_loss. That is a run with no finite value of any of them, and, for ``psnr``, a run
+    that was measured against the ground truth and got no finite PSNR (its early val_losses may
+    well be finite).
     """
     done = [
         row
@@ -122,9 +127,12 @@ def ranking_metric(rows: Iterable[dict[str, Any]]) -> str:
         if row.get("phase", row["state"]) == "DONE"
         and any(_finite(row.get(metric)) for metric in METRIC_NAMES)
     ]
-    for metric in ("psnr", "preview_psnr"):
-        if done and all(_finite(row.get(metric)) for row in done):
-            return metric
+    if any(_finite(row.get("psnr")) for row in done) and all(
+        _finite(row.get("psnr")) or row.get("evaluated") for row in done
+    ):
+        return "psnr"
+    if done and all(_finite(row.get("preview_psnr")) for row in done):
+        return "preview_psnr"
     return "best_val_loss"
 
 
