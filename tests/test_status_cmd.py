@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import math
+import os
 import subprocess
 import sys
 from pathlib import Path
@@ -120,3 +121,49 @@ def test_console_script_and_module_entry(runs: Path) -> None:
     hpc_runner = Path(sys.executable).parent / "hpc-runner"
     result = subprocess.run([str(hpc_runner), "status", str(runs)], capture_output=True, text=True)
     assert result.returncode == 0 and "sweep/a-run" in result.stdout
+
+
+@pytest.mark.parametrize(("newer_val_loss", "best_kept"), [(0.4, False), (0.6, True)])
+def test_a_model_recorded_by_an_earlier_attempt_names_the_newest_checkpoint(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], newer_val_loss: float, best_kept: bool
+) -> None:
+    """Attempt 0 recorded its model and stopped; attempt 1 (resumed) trained on and was
+    killed. The views named attempt 0's last checkpoint, not the newer one a resume continues
+    from, and kept its best val_loss though a newer validation was lower (the best checkpoint
+    may then be the newer model, whose loss is not recorded)."""
+    from hpc_runner.stream.record_values import ModelLocation
+    from hpc_runner.stream.run_state import replay
+    from hpc_runner.tui.model import RunEntry
+    from hpc_runner.tui.run_info import info_text
+    from hpc_runner.watch.meta import load_meta
+    from hpc_runner.watch.report import needs_disk
+
+    run_dir = tmp_path / "run"
+    checkpoints = run_dir / "work" / "checkpoints"
+    older, newer, best = (checkpoints / "run_0" / "last.ckpt", checkpoints / "run_1" / "last.ckpt",
+                          checkpoints / "best" / "best.ckpt")  # fmt: skip
+    recorded = ModelLocation(str(older), str(best), best_val_loss=0.5, best_epoch=2)
+    with StatusWriter(run_dir / "status.jsonl", attempt=0) as writer:
+        writer.write(TrainUpdate(T.STATE, TrainingState.TRAINING))
+        writer.write(TrainUpdate(T.VAL_LOSS, 0.5))
+        writer.write(TrainUpdate(T.CAREAMIST, recorded))
+        writer.write(TrainUpdate(T.STATE, TrainingState.STOPPED))
+    make_run(run_dir, TrainUpdate(T.STATE, TrainingState.TRAINING),
+             TrainUpdate(T.VAL_LOSS, newer_val_loss), attempt=1)  # fmt: skip
+    for index, path in enumerate((best, older, newer)):
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_bytes(b"")
+        os.utime(path, (1000 + index, 1000 + index))
+    assert main(["status", str(tmp_path), "--json"]) == 0
+    model = json.loads(capsys.readouterr().out)[0]["model"]
+    assert model["checkpoint"] == str(newer.absolute())
+    assert model["best_checkpoint"] == str(best)
+    assert (model.get("best_val_loss"), model.get("best_epoch")) == (
+        (0.5, 2) if best_kept else (None, None)
+    )
+    entry = RunEntry(str(run_dir), "run", run_dir)  # the detail view's facts: the same rule
+    entry.run = replay(run_dir / "status.jsonl")
+    meta = load_meta(run_dir, checkpoints=needs_disk(entry.run))
+    shown = info_text(entry, meta, now=2000.0).plain
+    assert "last checkpoint  work/checkpoints/run_1/last.ckpt" in shown
+    assert ("saved at       val_loss 0.5" in shown) is best_kept

@@ -68,6 +68,9 @@ class RunState:
         of" the crash before.
     model : ModelLocation | None
         Where the trained model lives, once recorded.
+    model_attempt : int
+        The attempt that recorded ``model``: a newer attempt may have written newer
+        checkpoints since (see :func:`hpc_runner.watch.report.run_summary`).
     attempt : int
         Highest attempt seen (0 = first run, +1 per requeue or resume).
     state_attempt : int
@@ -100,6 +103,7 @@ class RunState:
     debug: deque[tuple[float, str]] = field(default_factory=lambda: deque(maxlen=100))
     exception: RecordedException | None = None
     model: ModelLocation | None = None
+    model_attempt: int = 0
     attempt: int = 0
     state_attempt: int = 0
     evaluation: EvaluationValue | None = None
@@ -199,7 +203,8 @@ class RunState:
                 if record.attempt == attempt:
                     self.exception = RecordedException(value.type, value.message, value.traceback)
             elif cls is CareamistRecord:
-                self.model = value
+                if self.model is None or record.attempt >= self.model_attempt:
+                    self.model, self.model_attempt = value, record.attempt
             elif cls is EvaluationRecord:
                 self.evaluation = value
             elif cls is SystemRecord:

@@ -27,6 +27,7 @@ from hpc_runner.tui.run_info import RunInfo
 from hpc_runner.tui.run_screen import RunScreen
 from hpc_runner.tui.text import literal
 from hpc_runner.watch.meta import RunMeta, load_meta
+from hpc_runner.watch.report import needs_disk
 
 
 def title_text(entry: RunEntry, now: float, *, removed: bool = False) -> Text:
@@ -206,7 +207,7 @@ class DetailScreen(RunScreen):
 
     def _load_meta(self) -> None:
         run_dir, key = self.entry.run_dir, self.entry.key
-        find_checkpoints = self.entry.run.model is None  # a run killed early names what it left
+        find_checkpoints = needs_disk(self.entry.run)  # what a run killed early left, ...
         self._meta_requests += 1
         request = self._meta_requests
 

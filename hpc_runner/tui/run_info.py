@@ -13,6 +13,7 @@ from hpc_runner.tui.model import RunEntry, format_number, format_progress
 from hpc_runner.tui.text import literal
 from hpc_runner.tui.text_panel import TextPanel
 from hpc_runner.watch.meta import RunMeta
+from hpc_runner.watch.report import offered_model
 
 
 def shown_path(path: Path, entry: RunEntry) -> str:
@@ -81,7 +82,7 @@ def info_text(entry: RunEntry, meta: RunMeta | None, now: float) -> Text:
         logs = [shown_path(path, entry) for path in (meta.stdout, meta.stderr) if path is not None]
         none = "none yet" if (meta.job or entry.job) is not None else "none (no job.json)"
         rows.append(("logs", "\n".join(logs) if logs else none))
-    model = run.model or (meta.checkpoints if meta is not None else None)
+    model = offered_model(run, meta.checkpoints if meta is not None else None)
     if model is not None:
         rows.extend(model_facts(entry, model, recorded=run.model is not None))
     if run.evaluation is not None:

@@ -17,6 +17,8 @@ import time
 from pathlib import Path
 from typing import Any
 
+import msgspec
+
 from hpc_runner.control.jobfile import JobRecord
 from hpc_runner.control.phase import Phase, derive_phase
 from hpc_runner.control.scheduler import SchedulerState
@@ -60,9 +62,9 @@ def run_summary(
     now = time.time() if now is None else now
     status = run.status
     phase = derive_phase(run, job, scheduler, now=now)
-    model = run.model
-    if model is None and run_dir is not None and phase.phase.final:
-        model = checkpoints_on_disk(run_dir)
+    look = phase.phase.final or run.model is not None
+    on_disk = checkpoints_on_disk(run_dir) if run_dir and look and needs_disk(run) else None
+    model = offered_model(run, on_disk)
     evaluation = run.evaluation
     outlook = run_forecast(run, now) if phase.phase is Phase.TRAINING else None
     return {
@@ -132,6 +134,36 @@ def _exception(run: RunState) -> str | None:
     if run.exception is None:
         return None
     return f"{run.exception.exc_type}: {run.exception.message}"
+
+
+def needs_disk(run: RunState) -> bool:
+    """Whether the checkpoints on disk say more than the run recorded: it recorded no model (it
+    was killed, or still trains), or an earlier attempt did and a newer one trained since."""
+    return run.model is None or run.model_attempt < run.attempt
+
+
+def offered_model(run: RunState, on_disk: ModelLocation | None) -> ModelLocation | None:
+    """The model a run offers, for every view: the one it recorded, else what is on disk
+    (:func:`checkpoints_on_disk`, looked up by the caller where :func:`needs_disk`).
+
+    A model recorded by an earlier attempt is taken as it stands after the newer attempts
+    (they train, crashed or were killed without recording theirs): the last checkpoint is the
+    newest on disk, where a resume continues from. The best one keeps its path, but its
+    recorded val_loss and epoch hold only while no newer validation was lower; else the best
+    checkpoint may be a newer model, whose loss is not recorded, and they are unknown.
+    """
+    model = run.model
+    if model is None or run.model_attempt >= run.attempt:
+        return model if model is not None else on_disk
+    best, recorded = run.best_val_loss, model.best_val_loss
+    stale = recorded is not None and best is not None and best < recorded
+    newest = on_disk.checkpoint if on_disk is not None else None
+    return msgspec.structs.replace(
+        model,
+        checkpoint=newest or model.checkpoint,
+        best_val_loss=None if stale else recorded,
+        best_epoch=None if stale else model.best_epoch,
+    )
 
 
 def checkpoints_on_disk(run_dir: Path) -> ModelLocation | None:
