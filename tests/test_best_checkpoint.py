@@ -81,3 +81,33 @@ def test_a_restart_with_nothing_to_resume_keeps_the_better_earlier_best(tmp_path
     model = replay(again).model
     assert model is not None
     assert (model.best_checkpoint, model.best_epoch, model.best_val_loss) == (str(best), 7, 1e-9)
+
+
+class _Planted:
+    """What a hostile best.ckpt unpickles to: a ``touch`` (the file it makes is the proof)."""
+
+    def __init__(self, proof: Path) -> None:
+        self.proof = proof
+
+    def __reduce__(self) -> tuple[object, tuple[str]]:
+        import os
+
+        return (os.system, (f"touch {self.proof}",))
+
+
+def test_a_planted_best_checkpoint_is_not_unpickled(tmp_path: Path) -> None:
+    """The earlier best is read from a file in the run directory, which anyone who can write
+    there may replace: a full unpickling ran the code it named on every resume without a
+    checkpoint (found by the submission helper: ``resume --cluster debug`` made the file). It is
+    read with torch's restricted loader: the planted file is passed over as unreadable."""
+    import torch
+
+    from hpc_runner.node.best_checkpoint import BestCheckpoint
+
+    proof = tmp_path / "ran"
+    callback = BestCheckpoint(tmp_path / "best")
+    callback.path.parent.mkdir()
+    torch.save({"callbacks": {"BestCheckpoint": _Planted(proof)}}, callback.path)
+    callback._adopt_earlier_best()
+    assert not proof.exists()
+    assert (callback.best_val_loss, callback.best_epoch) == (None, None)

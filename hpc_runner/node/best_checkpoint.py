@@ -65,13 +65,18 @@ class BestCheckpoint(Callback):
 
     def _adopt_earlier_best(self) -> None:
         """Take the best value and epoch stored in an existing ``best.ckpt`` (this callback's
-        state in it), so that only a better validation replaces it."""
+        state in it), so that only a better validation replaces it.
+
+        ``weights_only``: the file lies in a run directory, which anyone who can write there
+        may have replaced; a full unpickling would run whatever code it names (on every
+        ``resume`` without a checkpoint). A genuine ``best.ckpt`` holds only what torch's
+        restricted loader takes."""
         if not self.path.is_file():
             return
         import torch
 
         try:
-            saved = torch.load(self.path, map_location="cpu", weights_only=False)
+            saved = torch.load(self.path, map_location="cpu", weights_only=True)
             states = saved.get("callbacks", {}) if isinstance(saved, dict) else {}
             state = next(v for k, v in states.items() if type(self).__name__ in str(k))
             best = float(state["best_val_loss"])
