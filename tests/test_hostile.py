@@ -23,7 +23,7 @@ from hpc_runner.stream.runs import STATUS_FILE, find_runs, safe_run_name
 from hpc_runner.stream.status import TrainingState
 from hpc_runner.stream.tail import StatusTail
 from tests.run_support import cli, write_spec
-from tests.tui_support import FakeTraining
+from tests.tui_support import FakeTraining, write_run_spec
 
 GOOD_LINE = b'{"v":1,"type":"state","value":"TRAINING","t":1.0,"seq":0,"attempt":0}\n'
 
@@ -490,3 +490,44 @@ def test_cancel_never_signals_a_process_that_a_planted_job_file_names(tmp_path: 
     finally:
         victim.kill()
         victim.wait()
+
+
+@pytest.mark.parametrize(
+    ("key", "value", "words"),
+    [
+        ("additional_parameters", {"wckey=x\ntouch /tmp/p\n#x": "y"}, "is not an sbatch flag name"),
+        ("additional_parameters", {"comment": "a\ntouch /tmp/p"}, "control character '\\n'"),
+        ("partition", "cpu\ntouch /tmp/p", "control character '\\n'"),
+        ("mem_gb", float("inf"), "expected a number of GB > 0"),
+    ],
+)
+def test_a_run_yaml_changed_to_run_commands_is_refused(
+    tmp_path: Path, key: str, value: object, words: str
+) -> None:
+    """run.yaml's resolved profile went into a resumed job's batch script unchecked: an sbatch
+    flag named ``wckey=x\\ntouch ...`` (or a value with a line break) started a line of its own,
+    which ran as a shell command on the node (found by the submission helper on the SLURM test
+    cluster), and every #SBATCH line after it was ignored. run.yaml is checked again as a
+    profile is, and a profile file or job spec giving the same is refused too."""
+    import yaml
+
+    from hpc_runner.spec.errors import SpecError
+    from hpc_runner.spec.job import load_run_spec
+    from hpc_runner.spec.profile_fields import Bad, check_field
+
+    run_dir = tmp_path / "runs" / "changed"  # crashed: resume would submit its next attempt
+    FakeTraining(run_dir).begin(3, 4).epoch(0, [0.5], val_loss=0.3).crash("ValueError", "x")
+    write_run_spec(run_dir, profile="test_cpu")
+    document = yaml.safe_load((run_dir / "run.yaml").read_text())
+    document["cluster"]["resolved"][key] = value
+    (run_dir / "run.yaml").write_text(yaml.safe_dump(document))
+    with pytest.raises(SpecError) as caught:
+        load_run_spec(run_dir)
+    (line,) = str(caught.value).splitlines()
+    assert line.startswith(f"{run_dir / 'run.yaml'}: cluster.resolved.{key}: ")
+    assert words in line and line.endswith("resubmit the job spec)")
+    checked = check_field(key, value)  # a profile or a job spec's cluster: the same check
+    assert isinstance(checked, Bad) and words in checked.reason
+    answer = cli("resume", str(run_dir), timeout=120)
+    assert answer.returncode == 1 and "Traceback" not in answer.stderr
+    assert f"cluster.resolved.{key}" in answer.stderr and "submitted" not in answer.stdout

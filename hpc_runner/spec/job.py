@@ -62,6 +62,7 @@ from hpc_runner.spec.errors import (
 )
 from hpc_runner.spec.monitor_section import MonitorSpec, monitor_section
 from hpc_runner.spec.preview_section import PreviewSpec, preview_section
+from hpc_runner.spec.profile_fields import Bad, check_field
 from hpc_runner.spec.profiles import PROFILE_KEYS, ClusterProfile, load_profile
 from hpc_runner.spec.provenance import SourceFile, file_sha256, provenance
 from hpc_runner.stream.runs import RUN_SPEC_FILE, safe_run_name
@@ -314,7 +315,7 @@ def load_run_spec(run_dir: str | os.PathLike[str]) -> JobSpec:
     assert document is not None
     try:
         cluster = document["cluster"]
-        resolved = dict(cluster["resolved"])
+        resolved = _recorded_profile(cluster["resolved"], problems)
         resolved["setup"] = tuple(resolved.get("setup") or ())
         profile = ClusterProfile(name=cluster["profile"], **resolved)
         return JobSpec(
@@ -332,6 +333,27 @@ def load_run_spec(run_dir: str | os.PathLike[str]) -> JobSpec:
             monitor=MonitorSpec.from_dict(document.get("monitor")),
             preview=PreviewSpec.from_dict(document.get("preview")),
         )
-    except (KeyError, TypeError) as error:
+    except (KeyError, TypeError, ValueError) as error:
         problems.add("-", f"not a valid run.yaml ({error!r}): resubmit the job spec")
         raise SpecError(problems.items) from error
+
+
+def _recorded_profile(resolved: Any, problems: Problems) -> dict[str, Any]:
+    """``run.yaml``'s resolved profile, checked again as a profile file is: the run directory
+    may have been changed since (another user's, a copy), and these values go into the batch
+    script of a resumed job (a line break in one would run the rest as a command). ``setup``
+    is not checked here: a resume takes it from the user's own profile
+    (:func:`hpc_runner.control.submit.trusted_profile`)."""
+    if not isinstance(resolved, dict):
+        problems.add("cluster.resolved", f"expected a mapping, got {type_name(resolved)}")
+        problems.raise_if_any()
+    for key, value in resolved.items():
+        checked = check_field(key, value) if key in PROFILE_KEYS and key != "setup" else None
+        if isinstance(checked, Bad):
+            problems.add(
+                f"cluster.resolved.{key}",
+                f"{checked.reason} (run.yaml was changed since hpc-runner wrote it: resubmit "
+                "the job spec)",
+            )
+    problems.raise_if_any()
+    return dict(resolved)

@@ -31,6 +31,23 @@ _OWN_FLAGS = {
     "job-name": "the spec's name",
 }
 _GRES_GPU = re.compile(r"^gpu(?::[A-Za-z0-9_.-]+)?:(\d+)$")
+#: An sbatch flag's name (``mail-type``, ``exclusive``): submitit writes it, and its value,
+#: into the batch script as ``#SBATCH --NAME=VALUE`` without quoting either.
+_FLAG_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_-]*$")
+#: What no value in a batch script's ``#SBATCH`` line may hold: a line break would end the
+#: line, and what follows would run as a shell command on the compute node.
+_CONTROL = re.compile(r"[\x00-\x1f\x7f]")
+
+
+def _script_safe(text: str) -> Bad | None:
+    """A :class:`Bad` if ``text`` cannot go on one ``#SBATCH`` line."""
+    found = _CONTROL.search(text)
+    if found is None:
+        return None
+    return Bad(
+        f"{text!r} holds the control character {found.group()!r} (a line break would "
+        "end the batch script's #SBATCH line and run the rest): write it on one line"
+    )
 
 
 @dataclass(frozen=True)
@@ -114,8 +131,10 @@ def check_field(key: str, value: Any) -> Any:
             value if isinstance(value, str) else Bad(f"expected a string, got {type_name(value)}")
         )
     if key in optional_str:
-        if value is None or (isinstance(value, str) and value.strip()):
-            return value
+        if value is None:
+            return None
+        if isinstance(value, str) and value.strip():
+            return _script_safe(value) or value
         return Bad(f"expected a non-empty string or null, got {type_name(value)} {value!r}")
     if key in {"gpus_per_node", "cpus_per_task"}:
         if isinstance(value, int) and not isinstance(value, bool) and value >= 0:
@@ -127,7 +146,9 @@ def check_field(key: str, value: Any) -> Any:
         return Bad(f"expected a whole number of minutes >= 1, got {type_name(value)} {value!r}")
     if key == "mem_gb":
         if value is None or (
-            isinstance(value, int | float) and not isinstance(value, bool) and value > 0
+            isinstance(value, int | float)
+            and not isinstance(value, bool)
+            and 0 < value < float("inf")
         ):
             return None if value is None else float(value)
         return Bad(f"expected a number of GB > 0 or null, got {type_name(value)} {value!r}")
@@ -154,12 +175,19 @@ def _check_additional(value: Any) -> Any:
     reasons = []
     for flag, flag_value in value.items():
         name = str(flag).lstrip("-").replace("_", "-")
-        if name in _OWN_FLAGS:
+        if _FLAG_NAME.match(name) is None:
+            reasons.append(
+                f"{str(flag)!r} is not an sbatch flag name (letters, digits, '-' and '_', as "
+                "in 'mail-type')"
+            )
+        elif name in _OWN_FLAGS:
             reasons.append(f"'{flag}' has its own field (set '{_OWN_FLAGS[name]}' instead)")
         elif not isinstance(flag_value, str | int | float | bool):
             reasons.append(
                 f"'{flag}' must be a string, number or true, got {type_name(flag_value)}"
             )
+        elif isinstance(flag_value, str) and (bad := _script_safe(flag_value)) is not None:
+            reasons.append(f"'{flag}': {bad.reason}")
     if reasons:
         return Bad("; ".join(reasons))
     return {str(flag).lstrip("-"): flag_value for flag, flag_value in value.items()}
