@@ -17,6 +17,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+import yaml
 
 from hpc_runner.control.jobfile import read_job_file
 from hpc_runner.control.submit import SubmittedRun, submit_specs
@@ -248,6 +249,16 @@ def test_a_refused_submission_is_reported_and_leaves_nothing(
     assert "hpc-runner submit: the slurm submission failed: " in answer.stderr
     assert "invalid partition" in answer.stderr.lower() and "Traceback" not in answer.stderr
     assert list(runs.iterdir()) == []
+    # a sweep over that spec: the same one line (it ended in a traceback), nothing left
+    sweep = tmp_path / "spec" / "sweep.yaml"
+    sweep.write_text(
+        yaml.safe_dump({"name": "s", "base": spec.name, "grid": {"training.seed": [1]}})
+    )
+    answer = cli("sweep", str(sweep), "--cluster", "slurm", "--runs-dir", str(runs))
+    assert answer.returncode == 1, answer.stderr
+    assert "hpc-runner sweep: the slurm submission failed: " in answer.stderr
+    assert "invalid partition" in answer.stderr.lower() and "Traceback" not in answer.stderr
+    assert [path.name for path in (runs / "s").iterdir() if path.name != "submitit"] == []
 
 
 # -- phases on the cluster (issue 9): what every view shows at each moment of a run's life --------

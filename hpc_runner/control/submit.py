@@ -36,6 +36,7 @@ import submitit
 from submitit.core.utils import FailedJobError, FailedSubmissionError
 from submitit.local.local import LocalExecutor, LocalJob
 
+from hpc_runner.control.held_interrupts import interrupts_held
 from hpc_runner.control.jobfile import JobRecord, read_job_file, write_job_file
 from hpc_runner.errors import HpcRunnerError, UsageError
 from hpc_runner.stream.processes import (
@@ -182,29 +183,32 @@ def submit_specs(
         raise UsageError("runs submitted together must use the same cluster profile")
     parent = Path(runs_dir)
     run_dirs: list[Path] = []
-    try:
-        run_dirs = [prepare_run(spec, parent) for spec in specs]
-        folder = run_dirs[0] / SUBMITIT_DIR if len(specs) == 1 else parent.absolute() / SUBMITIT_DIR
-        name = specs[0].name if len(specs) == 1 else parent.absolute().name
-        jobs = _submit(
-            scheduler, folder, profile, name, [(run_dir, 0, None) for run_dir in run_dirs]
-        )
-    except BaseException:
-        for run_dir in run_dirs:
-            shutil.rmtree(run_dir, ignore_errors=True)
-        raise
-    submitted = []
-    for run_dir, job in zip(run_dirs, jobs, strict=True):
-        record = JobRecord(
-            scheduler=scheduler,
-            submissions=[],
-            submitit_folder=os.path.relpath(folder, run_dir),
-            python=sys.executable,
-        )
-        job_id = str(job.job_id)
-        record.add_submission(0, job_id, "submit", job_process(scheduler, job_id))
-        write_job_file(run_dir, record)
-        submitted.append(SubmittedRun(run_dir, scheduler, job_id, job, profile.setup))
+    with interrupts_held(scheduler != "debug"):  # (until job.json names the jobs)
+        try:
+            run_dirs = [prepare_run(spec, parent) for spec in specs]
+            folder = (
+                run_dirs[0] / SUBMITIT_DIR if len(specs) == 1 else parent.absolute() / SUBMITIT_DIR
+            )
+            name = specs[0].name if len(specs) == 1 else parent.absolute().name
+            jobs = _submit(
+                scheduler, folder, profile, name, [(run_dir, 0, None) for run_dir in run_dirs]
+            )
+        except BaseException:
+            for run_dir in run_dirs:
+                shutil.rmtree(run_dir, ignore_errors=True)
+            raise
+        submitted = []
+        for run_dir, job in zip(run_dirs, jobs, strict=True):
+            record = JobRecord(
+                scheduler=scheduler,
+                submissions=[],
+                submitit_folder=os.path.relpath(folder, run_dir),
+                python=sys.executable,
+            )
+            job_id = str(job.job_id)
+            record.add_submission(0, job_id, "submit", job_process(scheduler, job_id))
+            write_job_file(run_dir, record)
+            submitted.append(SubmittedRun(run_dir, scheduler, job_id, job, profile.setup))
     return submitted
 
 
@@ -225,15 +229,16 @@ def resubmit(
     scheduler = choose_cluster(cluster or (record.scheduler if record else "auto"))
     (run_dir / STOP_FILE).unlink(missing_ok=True)  # a stop request was for the previous job
     folder = run_dir / SUBMITIT_DIR
-    (job,) = _submit(scheduler, folder, profile, spec.name, [(run_dir, attempt, checkpoint)])
-    if record is None:
-        record = JobRecord(scheduler=scheduler, submissions=[])
-    record.scheduler = scheduler
-    record.submitit_folder = SUBMITIT_DIR
-    record.python = sys.executable
-    job_id = str(job.job_id)
-    record.add_submission(attempt, job_id, "resume", job_process(scheduler, job_id))
-    write_job_file(run_dir, record)
+    with interrupts_held(scheduler != "debug"):  # (until job.json names the job)
+        (job,) = _submit(scheduler, folder, profile, spec.name, [(run_dir, attempt, checkpoint)])
+        if record is None:
+            record = JobRecord(scheduler=scheduler, submissions=[])
+        record.scheduler = scheduler
+        record.submitit_folder = SUBMITIT_DIR
+        record.python = sys.executable
+        job_id = str(job.job_id)
+        record.add_submission(attempt, job_id, "resume", job_process(scheduler, job_id))
+        write_job_file(run_dir, record)
     return SubmittedRun(run_dir, scheduler, job_id, job, profile.setup)
 
 

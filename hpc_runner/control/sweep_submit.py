@@ -22,6 +22,7 @@ import sys
 from pathlib import Path
 from typing import TYPE_CHECKING
 
+from hpc_runner.control.held_interrupts import interrupts_held
 from hpc_runner.control.jobfile import JobFileError, JobRecord, read_job_file, write_job_file
 from hpc_runner.control.run_lock import run_lock
 from hpc_runner.control.sweep_plan import PlannedRun, plan_sweep, retry_reason
@@ -77,13 +78,14 @@ def submit_plan(
     with contextlib.ExitStack() as locks:
         for run_dir in sorted(item.run_dir.absolute() for item in todo if item.action == "retry"):
             locks.enter_context(run_lock(run_dir))  # (in one order: two sweeps never deadlock)
-        return _submit_locked(todo, sweep, sweep_dir, scheduler)
+        with interrupts_held(scheduler != "debug"):  # (until job.json names the jobs)
+            return _submit_locked(todo, sweep, sweep_dir, scheduler)
 
 
 def _submit_locked(
     todo: list[PlannedRun], sweep: SweepSpec, sweep_dir: Path, scheduler: str
 ) -> list[SubmittedRun]:
-    from submitit.core.utils import FailedSubmissionError
+    from submitit.core.utils import FailedJobError, FailedSubmissionError
 
     from hpc_runner.control.submit import (
         SubmittedRun,
@@ -128,7 +130,8 @@ def _submit_locked(
                 executor.submit(NodeJob(str(run_dir), item.attempt, item.checkpoint))
                 for run_dir, item in items
             ]
-    except (FailedSubmissionError, subprocess.CalledProcessError, OSError) as exc:
+    except (FailedJobError, FailedSubmissionError, subprocess.CalledProcessError, OSError) as exc:
+        # (FailedJobError carries sbatch's stderr: "sbatch: error: invalid partition ...")
         _remove(created)
         raise HpcRunnerError(f"the {scheduler} submission failed: {_message(exc)}") from None
     except BaseException:
