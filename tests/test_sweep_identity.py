@@ -404,17 +404,26 @@ def test_a_run_trained_with_other_settings_is_never_skipped_as_this_sweeps(
             "with: give this sweep another name (its 'name:'), or move that sweep directory "
             "away\n"
         )
-    # crashed with nothing to continue from, it is trained again from its start, with the
-    # settings of now (its run.yaml is replaced): nothing would be credited wrongly
+    # crashed with nothing to continue from, a retry would still keep its best checkpoint of
+    # the settings of then: refused too
     with StatusWriter(run_dir / STATUS_FILE) as writer:
         writer.write(TrainUpdate(TrainUpdateType.STATE, TrainingState.CRASHED))
     for checkpoint in (run_dir / "work").rglob("*.ckpt"):
-        checkpoint.unlink()
-    assert main([*args, "--only-failed"]) == 0
-    (entry,) = json.loads(capsys.readouterr().out)
-    assert (entry["run"], entry["action"]) == ("seed=1", "retry")
-    assert main(args) == 2  # (without --only-failed it would be kept)
+        if checkpoint.parent.name != "best":
+            checkpoint.unlink()
+    assert main([*args, "--only-failed"]) == 2
     assert "seed=1: careamics.training_config" in capsys.readouterr().err
+
+    # a key careamics passes on as given, set now and not before (torch's default then)
+    base["training"]["epochs"] = 1
+    base["training"]["optimizer_params"] = {"lr": 0.5}
+    spec_path.write_text(yaml.safe_dump(base))
+    assert main(args) == 2
+    assert (
+        "  seed=1: careamics.algorithm_config.optimizer.parameters.lr: unset there, 0.5 now\n"
+        in capsys.readouterr().err
+    )
+    del base["training"]["optimizer_params"]
 
     base["training"]["epochs"] = 1  # back, in another key order and with a comment
     spec_path.write_text("# the base\n" + yaml.safe_dump(dict(reversed(list(base.items())))))
@@ -452,6 +461,7 @@ def test_a_run_trained_with_other_settings_is_never_skipped_as_this_sweeps(
 def test_training_changes_compare_what_both_sides_hold(
     recorded: Any, now: Any, changes: list[tuple[str, Any, Any]]
 ) -> None:
-    from hpc_runner.control.sweep_runs import training_changes
+    from hpc_runner.control.sweep_runs import UNSET, training_changes
 
-    assert training_changes({"careamics": recorded}, {"careamics": now}) == changes
+    found = training_changes({"careamics": recorded}, {"careamics": now})
+    assert [(key, repr(old) if old is UNSET else old, new) for key, old, new in found] == changes

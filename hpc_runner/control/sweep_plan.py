@@ -132,8 +132,9 @@ def _refuse_other_trainings(plan: list[PlannedRun], sweep_dir: Path) -> None:
     A run is found by the values the sweep varies; the base job spec (or the sweep file's
     other keys) may have changed since: another ``base:``, more epochs, other data. Skipping
     such a run as existing would credit this sweep with a training it never asked for, and its
-    ``--summary`` would rank results of other settings. A run retried from its start is not
-    kept: it trains with the settings of now (its ``run.yaml`` is replaced).
+    ``--summary`` would rank results of other settings. A run retried by ``--only-failed``
+    is refused as well, even from its start: it would keep its best checkpoint, trained with
+    the settings of then, until the new training beats it.
 
     Raises
     ------
@@ -145,7 +146,7 @@ def _refuse_other_trainings(plan: list[PlannedRun], sweep_dir: Path) -> None:
 
     differing = []
     for item in plan:
-        if item.action == "new" or (item.action == "retry" and item.checkpoint is None):
+        if item.action == "new":
             continue
         recorded = recorded_training(item.run_dir)
         changes = training_changes(recorded, training_settings(item.spec)) if recorded else []
@@ -175,6 +176,10 @@ def _refuse_other_trainings(plan: list[PlannedRun], sweep_dir: Path) -> None:
 
 
 def _shown(value: Any) -> str:
+    from hpc_runner.control.sweep_runs import UNSET
+
+    if value is UNSET:
+        return "unset"
     text = json.dumps(value, default=str)
     return text if len(text) <= 60 else text[:57] + "..."
 

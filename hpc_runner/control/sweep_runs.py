@@ -209,6 +209,26 @@ def _legacy(run_dir: Path, entry: dict[str, Any], manifest: dict[str, Any]) -> R
 TRAINING_SECTIONS = ("data", "careamics")
 #: careamics keys that name the run or the configuration's format, not what it trains.
 NOT_TRAINING = {("careamics", "version"), ("careamics", "experiment_name")}
+#: Mappings careamics passes on as the user gave them (to torch and Lightning), with no
+#: defaults of its own: a key set on one side only is a difference there.
+FREE_FORM = {
+    ("careamics", "algorithm_config", "optimizer", "parameters"),
+    ("careamics", "algorithm_config", "lr_scheduler", "parameters"),
+    ("careamics", "training_config", "trainer_params"),
+    ("careamics", "data_config", "train_dataloader_params"),
+    ("careamics", "data_config", "val_dataloader_params"),
+    ("careamics", "data_config", "pred_dataloader_params"),
+}
+
+
+class _Unset:
+    """A key one side of :func:`training_changes` does not set."""
+
+    def __repr__(self) -> str:
+        return "unset"
+
+
+UNSET: Any = _Unset()
 
 
 def recorded_training(run_dir: Path) -> dict[str, Any] | None:
@@ -228,16 +248,22 @@ def training_changes(
 
     Keys only one side has are passed over: an upgraded careamics adds fields with their
     defaults (or drops some) and trains the same, and a run must not be taken for another one
-    because of it. So are the keys of :data:`NOT_TRAINING`.
+    because of it. Not so in the mappings of :data:`FREE_FORM`, which hold only what the user
+    set (a learning rate set now, unset before, is :data:`UNSET` there). The keys of
+    :data:`NOT_TRAINING` are passed over.
     """
     if path in NOT_TRAINING:
         return []
     if isinstance(recorded, dict) and isinstance(now, dict):
+        free = path in FREE_FORM
+        keys = [*recorded, *(key for key in now if key not in recorded)] if free else recorded
         return [
             change
-            for key in recorded
-            if key in now
-            for change in training_changes(recorded[key], now[key], (*path, str(key)))
+            for key in keys
+            if free or key in now
+            for change in training_changes(
+                recorded.get(key, UNSET), now.get(key, UNSET), (*path, str(key))
+            )
         ]
     if isinstance(recorded, list) and isinstance(now, list) and len(recorded) == len(now):
         return [
