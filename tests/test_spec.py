@@ -348,6 +348,28 @@ def test_images_must_fit_axes_and_patch(job_dir: Path) -> None:
     assert len(lines) == 1 and "image smaller than the patch (Y=64 < 128, X=64 < 128)" in lines[0]
 
 
+def test_nan_and_infinity_are_refused_where_careamics_would_read_them_as_unset(
+    job_dir: Path,
+) -> None:
+    """careamics' JSON dump writes NaN as null, which then means "not set": ``epochs: .nan``
+    validated and trained for Lightning's default of 1000 epochs (found by the submission
+    helper). Every NaN or infinity in the training section or a full configuration is named."""
+    training = {**TINY_N2V, "epochs": float("nan"), "optimizer_params": {"lr": float("inf")}}
+    assert [line.split(": ", 1)[1] for line in problems_of(
+        write_spec(job_dir, n2v_spec(training=training))
+    )] == [
+        "training.epochs: nan is not a finite number: write a number",
+        "training.optimizer_params.lr: inf is not a finite number: write a number",
+    ]  # fmt: skip
+    config = job_dir / "careamics.yml"
+    config.write_text("algorithm_config:\n  optimizer:\n    parameters: {lr: .nan}\n")
+    lines = problems_of(write_spec(job_dir, n2v_spec(training={"config": "careamics.yml"})))
+    assert lines == [
+        f"{config}: algorithm_config.optimizer.parameters.lr: nan is not a finite number: "
+        "write a number"
+    ]
+
+
 def test_validation_patches_must_leave_training_patches(job_dir: Path) -> None:
     """Without data.val, careamics sets n_val_patches of the training patches aside, and with
     none left it stopped on the node (ValueError in create_val_split) after a valid spec. The

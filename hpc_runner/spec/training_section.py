@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import copy
 import inspect
+import math
 import os
 import re
 import warnings
@@ -91,6 +92,8 @@ def resolve_training(
 def _resolve_short(
     section: dict[str, Any], name: str, data_type: str, problems: Problems
 ) -> tuple[dict[str, Any] | None, list[str]]:
+    if _non_finite(section, "training", problems):
+        return None, []
     algorithm = section.get("algorithm")
     if algorithm not in ALGORITHMS:
         reason = (
@@ -163,6 +166,10 @@ def _resolve_full(
         config = loaded
     if not isinstance(config, dict):
         problems.add(key_prefix, "expected a careamics configuration mapping or a YAML file path")
+        return None, []
+    if _non_finite(config, key_prefix, target):
+        if target is not problems:
+            problems.extend(target.items)
         return None, []
     config = copy.deepcopy(config)
     notes: list[str] = []
@@ -304,6 +311,25 @@ _NUMBER = re.compile(
     r"(?P<mantissa>[-+]?(?:[0-9]+(?:\.[0-9]*)?|\.[0-9]+))"
     r"(?:(?P<e>[eE])(?P<sign>[-+]?)(?P<power>[0-9]+))?"
 )
+
+
+def _non_finite(value: Any, key: str, problems: Problems) -> bool:
+    """Report every NaN or infinity (``.nan``, ``.inf`` in YAML) below ``key``; True if any.
+
+    careamics' JSON dump of its configuration writes them as null, which then means "not
+    set": ``epochs: .nan`` validated and trained for Lightning's default of 1000 epochs."""
+    if isinstance(value, float) and not math.isfinite(value):
+        problems.add(key, f"{value!r} is not a finite number: write a number")
+        return True
+    if isinstance(value, dict):
+        found = [_non_finite(item, join_key(key, name), problems) for name, item in value.items()]
+        return any(found)
+    if isinstance(value, list):
+        found = [
+            _non_finite(item, join_key(key, index), problems) for index, item in enumerate(value)
+        ]
+        return any(found)
+    return False
 
 
 def _text_number_fix(value: object) -> str:
