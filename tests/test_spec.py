@@ -208,6 +208,24 @@ def test_duplicate_key_is_reported(job_dir: Path) -> None:
     assert any("duplicate key 'name'" in line for line in lines), lines
 
 
+def test_yaml_merge_keys_are_read_as_yaml_reads_them(tmp_path: Path) -> None:
+    """``<<: *defaults`` was refused as a syntax error ("could not determine a constructor for
+    the tag ... merge"), though PyYAML's safe_load reads it; a key written beside it overrides
+    the merged one, which is not a duplicate. (One loader reads specs, sweeps and profiles.)"""
+    from hpc_runner.spec.errors import Problems, load_yaml_mapping
+
+    text = "base: &base {epochs: 2, lr: 0.1}\nrun:\n  <<: *base\n  epochs: 1\n"
+    path = tmp_path / "merge.yaml"
+    path.write_text(text)
+    problems = Problems(path)
+    assert load_yaml_mapping(path, problems) == yaml.safe_load(text)
+    assert yaml.safe_load(text)["run"] == {"epochs": 1, "lr": 0.1} and not problems.items
+    path.write_text(text + "  epochs: 3\n")
+    problems = Problems(path)
+    load_yaml_mapping(path, problems)
+    assert ["duplicate key 'epochs'" in item.reason for item in problems.items] == [True]
+
+
 def test_wrong_types(job_dir: Path) -> None:
     spec = n2v_spec(name=["a"], training=["n2v"], data="noisy.tif", cluster={"profile": 3})
     keys = [line.split(": ")[1] for line in problems_of(write_spec(job_dir, spec))]

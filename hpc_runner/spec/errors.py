@@ -182,6 +182,8 @@ def _strict_loader(problems: Problems) -> type:
         def construct_mapping(self, node: Any, deep: bool = False) -> dict[Any, Any]:
             seen: set[Any] = set()
             for key_node, _ in node.value:
+                if key_node.tag == "tag:yaml.org,2002:merge":
+                    continue  # '<<: *defaults': merged below; the keys written here override
                 key = self.construct_object(key_node, deep=deep)
                 try:
                     duplicate = key in seen
