@@ -93,6 +93,10 @@ def test_time_limit_threshold_and_requeues() -> None:
     assert suggestion(requeued, "wall_time") == (
         "needed 2 attempts: a time limit of 2h15m would finish in one"
     )
+    # stopped and resumed (or crashed), 2m12s of a day: the limit was not why (it said that a
+    # limit of 3m18s would finish a run stopped at 7 of 150 epochs in one attempt)
+    resumed = EfficiencyFacts(wall_s=132.0, time_limit_s=86400.0, attempts=2)
+    assert suggestion(resumed, "wall_time") is None
 
 
 def test_a_sweep_adds_up_its_runs() -> None:

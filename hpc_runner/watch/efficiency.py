@@ -218,10 +218,12 @@ def _time(facts: EfficiencyFacts) -> Finding:
     suggestion = None
     if facts.attempts > 1:
         value += f", {facts.attempts} attempts"
-        suggestion = (
-            f"needed {facts.attempts} attempts: a time limit of "
-            f"{format_duration(wall * TIME_HEADROOM)} would finish in one"
-        )
+        if wall >= limit:  # (no attempt outlives the limit: more time each would have helped)
+            suggestion = (
+                f"needed {facts.attempts} attempts: a time limit of "
+                f"{format_duration(wall * TIME_HEADROOM)} would finish in one"
+            )
+        # else the attempts were stops, crashes or resumes, not the limit: nothing to say
     elif wall / limit < TIME_LIMIT_LOW_SHARE:
         suggestion = (
             f"used {format_duration(wall)} of {format_duration(limit)}: a limit of "
