@@ -388,6 +388,25 @@ def test_nan_and_infinity_are_refused_where_careamics_would_read_them_as_unset(
     ]
 
 
+def test_a_nul_in_a_data_path_is_reported_not_raised(
+    job_dir: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """``data.train: "noisy\\0.tif"`` ended in ValueError: embedded null byte (a traceback),
+    in submit and, through the sweep's path check, in sweep (found by the submission helper)."""
+    from hpc_runner.cli import main
+
+    spec = write_spec(job_dir, n2v_spec(data={"train": "data/noisy\0.tif"}))
+    (line,) = problems_of(spec)
+    assert line.endswith("data.train: 'data/noisy\\x00.tif' holds a NUL character, which no file "
+                         "name can: remove it")  # fmt: skip
+    write_spec(job_dir, n2v_spec(), "base.yaml")
+    sweep = {"name": "s", "base": "base.yaml", "grid": {"data.train": ["data/noisy\0.tif"]}}
+    path = write_spec(job_dir, sweep, "sweep.yaml")
+    assert main(["sweep", str(path), "--dry-run", "--runs-dir", str(job_dir / "runs")]) == 2
+    error = capsys.readouterr().err
+    assert "holds a NUL character" in error and "Traceback" not in error
+
+
 def test_validation_patches_must_leave_training_patches(job_dir: Path) -> None:
     """Without data.val, careamics sets n_val_patches of the training patches aside, and with
     none left it stopped on the node (ValueError in create_val_split) after a valid spec. The

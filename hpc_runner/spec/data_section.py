@@ -46,6 +46,9 @@ def _source(value: Any, key: str, spec_dir: Path, problems: Problems) -> str | N
     if not isinstance(value, str) or not value.strip():
         problems.add(key, f"expected a file path (string), got {type_name(value)}")
         return None
+    if "\0" in value:  # (the system refuses such a name: it raised ValueError, a traceback)
+        problems.add(key, f"{value!r} holds a NUL character, which no file name can: remove it")
+        return None
     file, inner = split_source(value.strip())
     file_path = Path(file).expanduser()
     file_path = file_path if file_path.is_absolute() else spec_dir / file_path

@@ -59,7 +59,7 @@ def rebase_paths(path: str, value: Any, directory: Path, *, real: bool = False) 
         resolved = Path(file).expanduser()
         if not resolved.is_absolute():
             resolved = directory / resolved
-        if real:
+        if real and "\0" not in value:  # (a NUL is reported where the run's spec is checked)
             resolved = Path(os.path.realpath(resolved))
         return f"{resolved}:{inner}" if inner else str(resolved)
     return value
