@@ -407,6 +407,21 @@ def test_a_nul_in_a_data_path_is_reported_not_raised(
     assert "holds a NUL character" in error and "Traceback" not in error
 
 
+def test_a_sweep_value_with_keys_of_mixed_types_is_reported_not_raised(
+    job_dir: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """A grid value ``{1: a, b: c}`` ended in "TypeError: '<' not supported" while the runs
+    were named (JSON cannot sort keys of two types; found by the submission helper)."""
+    from hpc_runner.cli import main
+
+    write_spec(job_dir, n2v_spec(), "base.yaml")
+    grid = {"training.optimizer_params": [{1: "a", "b": "c"}, {None: 1, "lr": 0.1}]}
+    path = write_spec(job_dir, {"name": "s", "base": "base.yaml", "grid": grid}, "sweep.yaml")
+    assert main(["sweep", str(path), "--dry-run", "--runs-dir", str(job_dir / "runs")]) == 2
+    error = capsys.readouterr().err
+    assert "training.optimizer_params" in error and "Traceback" not in error
+
+
 def test_validation_patches_must_leave_training_patches(job_dir: Path) -> None:
     """Without data.val, careamics sets n_val_patches of the training patches aside, and with
     none left it stopped on the node (ValueError in create_val_split) after a valid spec. The

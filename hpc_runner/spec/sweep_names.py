@@ -52,10 +52,23 @@ _LONGER = (10, 16, 64)
 
 
 def canonical(value: Any) -> str:
-    """One text per value: JSON with sorted keys; types stay apart (``1``, ``1.0``, ``"1"``)."""
+    """One text per value: JSON with sorted keys; types stay apart (``1``, ``1.0``, ``"1"``),
+    also as mapping keys (YAML allows ``{1: a, b: c}``, which JSON could not sort)."""
     return json.dumps(
-        value, sort_keys=True, ensure_ascii=False, separators=(",", ":"), default=_tagged
-    )
+        _text_keys(value), sort_keys=True, ensure_ascii=False, separators=(",", ":"),
+        default=_tagged,
+    )  # fmt: skip
+
+
+def _text_keys(value: Any) -> Any:
+    if isinstance(value, dict):
+        return {
+            key if isinstance(key, str) else _tagged(key): _text_keys(item)
+            for key, item in value.items()
+        }
+    if isinstance(value, list | tuple):
+        return [_text_keys(item) for item in value]
+    return value
 
 
 def _tagged(value: Any) -> str:
