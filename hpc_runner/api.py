@@ -122,14 +122,12 @@ class Sweep:
         """Validate and submit the runs that do not exist yet (``only_failed``: also those that
         crashed, were cancelled or never started) as one job array into
         ``runs_dir/<name>/``; returns what was submitted (empty when nothing was)."""
-        from hpc_runner.control.sweep_submit import plan_sweep, submit_plan, write_sweep_file
+        from hpc_runner.control.sweep_submit import plan_sweep, submit_plan
 
         checked = self.validate(profile=profile)
         sweep_dir = Path(runs_dir or default_runs_dir()) / self.spec.name
         plan = plan_sweep(checked, sweep_dir, only_failed=only_failed)
         submitted = submit_plan(plan, self.spec, sweep_dir, cluster=cluster)
-        if submitted:
-            write_sweep_file(self.spec, sweep_dir, [item.run for item in plan])
         self.directory = sweep_dir.absolute()
         if submitted and submitted[0].scheduler == "debug":
             from hpc_runner.control.submit import run_debug

@@ -465,3 +465,25 @@ def test_training_changes_compare_what_both_sides_hold(
 
     found = training_changes({"careamics": recorded}, {"careamics": now})
     assert [(key, repr(old) if old is UNSET else old, new) for key, old, new in found] == changes
+
+
+@pytest.mark.training  # validates the run as a job spec: imports careamics (trains nothing)
+def test_a_sweep_that_cannot_be_recorded_submits_nothing(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """sweep.yaml was written after the jobs were submitted: where it could not be (here a
+    directory of that name), the command said it failed while its job ran, and printed no job
+    (found by the submission helper). It is written first now: nothing is submitted."""
+    write_spec(tmp_path, epochs=1)
+    tifffile.imwrite(tmp_path / "noisy.tif", np.zeros((64, 64), np.float32))
+    write_sweep(tmp_path / "sweep.yaml", ["noisy.tif"])
+    sweep_dir = tmp_path / "runs" / "ident"
+    (sweep_dir / "sweep.yaml").mkdir(parents=True)
+    args = ["sweep", str(tmp_path / "sweep.yaml"), "--cluster", "local"]
+    assert main([*args, "--runs-dir", str(tmp_path / "runs")]) == 1
+    last = capsys.readouterr().err.splitlines()[-1]  # (after careamics' notes)
+    assert last == (
+        f"hpc-runner sweep: cannot record the sweep in {sweep_dir}/sweep.yaml: is a directory "
+        "(nothing was submitted)"
+    )
+    assert sorted(path.name for path in sweep_dir.iterdir()) == ["sweep.yaml"]

@@ -97,7 +97,7 @@ def run(args: argparse.Namespace) -> int:
 
 
 def submit(plan: list[Any], sweep: Any, sweep_dir: Path, args: argparse.Namespace) -> int:
-    from hpc_runner.control.sweep_submit import submit_plan, write_sweep_file
+    from hpc_runner.control.sweep_submit import submit_plan
     from hpc_runner.errors import HpcRunnerError
 
     skipped = [item for item in plan if item.action == "skip"]
@@ -108,7 +108,6 @@ def submit(plan: list[Any], sweep: Any, sweep_dir: Path, args: argparse.Namespac
         print(terminal_safe(f"nothing to submit: all {len(plan)} runs of {sweep_dir} exist{hint}"))
         return watch(sweep_dir) if args.watch else 0
     submitted = submit_plan(plan, sweep, sweep_dir, cluster=args.cluster)
-    write_sweep_file(sweep, sweep_dir, [item.run for item in plan])
     print(terminal_safe(f"sweep directory: {sweep_dir.absolute()}", one_line=True))
     for item, one in zip([i for i in plan if i.action != "skip"], submitted, strict=True):
         again = f" ({item.reason}, attempt {item.attempt})" if item.action == "retry" else ""

@@ -35,7 +35,7 @@ from hpc_runner.control.sweep_runs import (
     write_sweep_file,
 )
 from hpc_runner.errors import HpcRunnerError
-from hpc_runner.stream.files import replace_file
+from hpc_runner.stream.files import reason_of, replace_file
 from hpc_runner.stream.runs import RUN_SPEC_FILE, STOP_FILE, SUBMITIT_DIR
 
 if TYPE_CHECKING:
@@ -56,7 +56,8 @@ __all__ = [
 def submit_plan(
     plan: list[PlannedRun], sweep: SweepSpec, sweep_dir: Path, *, cluster: str = "auto"
 ) -> list[SubmittedRun]:
-    """Submit every ``new`` and ``retry`` run of the plan as one batch (one SLURM job array).
+    """Submit every ``new`` and ``retry`` run of the plan as one batch (one SLURM job array),
+    after recording the sweep and its runs' values in ``sweep.yaml``.
 
     New run directories are removed again if the submission fails. Retried runs are locked
     (:mod:`~hpc_runner.control.run_lock`, as ``resume`` does) from the check that their job is
@@ -75,6 +76,13 @@ def submit_plan(
     if not todo:
         return []
     scheduler = choose_cluster(cluster)
+    try:  # before any job exists: a sweep.yaml that cannot be written stops nothing half-done
+        write_sweep_file(sweep, sweep_dir, [item.run for item in plan])
+    except OSError as error:
+        raise HpcRunnerError(
+            f"cannot record the sweep in {sweep_dir / SWEEP_FILE}: {reason_of(error)} "
+            "(nothing was submitted)"
+        ) from None
     with contextlib.ExitStack() as locks:
         for run_dir in sorted(item.run_dir.absolute() for item in todo if item.action == "retry"):
             locks.enter_context(run_lock(run_dir))  # (in one order: two sweeps never deadlock)
