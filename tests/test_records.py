@@ -124,6 +124,8 @@ def test_live_exception_keeps_type_message_and_traceback() -> None:
         (b'{"v":1,"type":"weather","value":1,"t":0,"seq":1,"attempt":0}', "unknown_type"),
         (b'{"v":2,"type":"loss","value":1.0,"t":0,"seq":1,"attempt":0}', "newer_version"),
         (b"[1,2,3]", "invalid"),
+        # an attempt before the first: it made a DONE run "starting, attempt 0" (hostile file)
+        (b'{"v":1,"type":"state","value":"DONE","t":0,"seq":1,"attempt":-3}', "invalid"),
     ],
 )
 def test_bad_lines_are_rejected_with_a_reason(line: bytes, reason: str) -> None:

@@ -74,7 +74,7 @@ class Record(msgspec.Struct, tag_field="type", kw_only=True, omit_defaults=True,
     v: Annotated[int, msgspec.Meta(ge=1, le=SCHEMA_VERSION)]
     t: float
     seq: Int64
-    attempt: Int64
+    attempt: Annotated[int, msgspec.Meta(ge=0, le=2**63 - 1)]  # 0 = the first; never negative
     job: str | None = None
     host: str | None = None
     rank: Int64 | None = None
