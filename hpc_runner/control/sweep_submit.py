@@ -76,22 +76,19 @@ def submit_plan(
     if not todo:
         return []
     scheduler = choose_cluster(cluster)
-    try:  # before any job exists: a sweep.yaml that cannot be written stops nothing half-done
-        write_sweep_file(sweep, sweep_dir, [item.run for item in plan])
-    except OSError as error:
-        raise HpcRunnerError(
-            f"cannot record the sweep in {sweep_dir / SWEEP_FILE}: {reason_of(error)} "
-            "(nothing was submitted)"
-        ) from None
     with contextlib.ExitStack() as locks:
         for run_dir in sorted(item.run_dir.absolute() for item in todo if item.action == "retry"):
             locks.enter_context(run_lock(run_dir))  # (in one order: two sweeps never deadlock)
         with interrupts_held(scheduler != "debug"):  # (until job.json names the jobs)
-            return _submit_locked(todo, sweep, sweep_dir, scheduler)
+            return _submit_locked(todo, [item.run for item in plan], sweep, sweep_dir, scheduler)
 
 
 def _submit_locked(
-    todo: list[PlannedRun], sweep: SweepSpec, sweep_dir: Path, scheduler: str
+    todo: list[PlannedRun],
+    runs: list[SweepRun],
+    sweep: SweepSpec,
+    sweep_dir: Path,
+    scheduler: str,
 ) -> list[SubmittedRun]:
     from submitit.core.utils import FailedJobError, FailedSubmissionError
 
@@ -108,6 +105,7 @@ def _submit_locked(
     folder = sweep_dir.absolute() / SUBMITIT_DIR
     created: list[Path] = []
     items: list[tuple[Path, PlannedRun]] = []
+    recorded: bytes | None = None  # sweep.yaml as it was, once this submission rewrote it
     try:
         for item in todo:
             if item.action == "new":
@@ -130,6 +128,7 @@ def _submit_locked(
                 if not (run_dir / RUN_VALUES_FILE).exists():  # a run of an older hpc-runner
                     _record_values(run_dir, item.run, sweep)
             items.append((run_dir, item))
+        recorded = _record_sweep(sweep, sweep_dir, runs)  # before any job exists
         executor = make_executor(scheduler, folder, todo[0].spec.profile, sweep.name)
         if scheduler == "slurm" and sweep.array_parallelism:
             executor.update_parameters(slurm_array_parallelism=sweep.array_parallelism)
@@ -141,9 +140,11 @@ def _submit_locked(
     except (FailedJobError, FailedSubmissionError, subprocess.CalledProcessError, OSError) as exc:
         # (FailedJobError carries sbatch's stderr: "sbatch: error: invalid partition ...")
         _remove(created)
+        _restore_sweep_file(sweep_dir, recorded)
         raise HpcRunnerError(f"the {scheduler} submission failed: {_message(exc)}") from None
     except BaseException:
         _remove(created)
+        _restore_sweep_file(sweep_dir, recorded)
         raise
     submitted = []
     for (run_dir, item), job in zip(items, jobs, strict=True):
@@ -166,6 +167,34 @@ def _record_values(run_dir: Path, run: SweepRun, sweep: SweepSpec) -> None:
         overrides=run.overrides,
         values=run.values or run.overrides,
     )
+
+
+def _record_sweep(sweep: SweepSpec, sweep_dir: Path, runs: list[SweepRun]) -> bytes:
+    """Write ``sweep.yaml`` before any job exists: written after, one that could not be
+    written (a directory of that name) made the command report a failure while its jobs ran.
+    Returns what the file held before (``b""``: there was none), to put back if the
+    submission fails."""
+    path = sweep_dir / SWEEP_FILE
+    try:
+        before = path.read_bytes() if path.is_file() else b""
+        write_sweep_file(sweep, sweep_dir, runs)
+    except OSError as error:
+        raise HpcRunnerError(
+            f"cannot record the sweep in {path}: {reason_of(error)} (nothing was submitted)"
+        ) from None
+    return before
+
+
+def _restore_sweep_file(sweep_dir: Path, before: bytes | None) -> None:
+    """``sweep.yaml`` as it was before a submission that failed (None: not rewritten)."""
+    if before is None:
+        return
+    path = sweep_dir / SWEEP_FILE
+    with contextlib.suppress(OSError):
+        if before:
+            replace_file(path, before)
+        else:
+            path.unlink()
 
 
 def _remove(run_dirs: list[Path]) -> None:
