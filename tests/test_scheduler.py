@@ -510,3 +510,42 @@ def test_a_debug_job_runs_in_the_process_that_holds_its_status_file(tmp_path: Pa
         for process in (holder, other):
             process.kill()
             process.wait()
+
+
+def test_a_copy_of_a_training_debug_run_is_not_its_job(tmp_path: Path) -> None:
+    """``cp -a`` of a debug run that trains copies its job.json, which names the submitting
+    hpc-runner process: that process runs the original directory, not the copy, so the copy's
+    job is not running and cancelling the copy leaves the original's training alone."""
+    from hpc_runner.control.jobs import ActionRefused, cancel_run
+    from hpc_runner.stream.processes import identify_path
+
+    original = tmp_path / "run"
+    original.mkdir()
+    # an hpc-runner command that trains the run in another folder (its status writer's file is
+    # not open here, as between two epochs' writes of a real writer that reopens it)
+    command = [sys.executable, "-c", "import time; time.sleep(60)", "hpc_runner", "submit"]
+    submitter = subprocess.Popen(command)
+    try:
+        process = identify(submitter.pid)
+        submission = Submission(
+            0, "DEBUG_1", time.time(), process=process, directory=identify_path(original)
+        )
+        record = JobRecord(scheduler="debug", submissions=[submission])
+        write_job_file(original, record)
+        (original / "status.jsonl").write_text(
+            '{"v":1,"type":"state","value":"TRAINING","t":1.0,"seq":1,"attempt":0}\n'
+        )
+        copy = tmp_path / "copy"
+        subprocess.run(["cp", "-a", str(original), str(copy)], check=True)
+
+        assert local_state(original, record).state == "RUNNING"
+        assert local_state(copy, record).state != "RUNNING"
+        with pytest.raises(ActionRefused, match="copy is LOST"):
+            cancel_run(copy, wait_s=1.0)
+        assert submitter.poll() is None  # the original trains on
+        moved = tmp_path / "moved"
+        original.rename(moved)  # a renamed directory is still the one submitted
+        assert local_state(moved, record).state == "RUNNING"
+    finally:
+        submitter.kill()
+        submitter.wait()

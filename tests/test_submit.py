@@ -282,3 +282,37 @@ def test_a_job_never_imports_code_from_the_directory_it_was_submitted_from(
     assert not marker.exists(), marker.read_text()
     assert answer.returncode == 0, answer.stdout + answer.stderr
     assert any(line.startswith("DONE  epoch 2/2") for line in answer.stdout.splitlines())
+
+
+def test_cancelling_a_copy_of_a_training_debug_run_leaves_the_original_training(
+    tmp_path: Path,
+) -> None:
+    """``cp -a`` of a debug run that trains copies its job.json, which names the ``submit``
+    process that trains the original: the copy's ``cancel`` stopped the original's training."""
+    import subprocess
+    import time
+
+    spec = write_spec(tmp_path / "spec", epochs=1000)
+    runs = tmp_path / "runs"
+    command = [sys.executable, "-m", "hpc_runner", "submit", str(spec), "--cluster", "debug"]
+    submitter = subprocess.Popen(
+        [*command, "--runs-dir", str(runs)], stdout=subprocess.DEVNULL, stderr=subprocess.PIPE
+    )
+    try:
+        wait_state(
+            runs / "tiny",
+            lambda run: run.status.state is TrainingState.TRAINING and run.status.epoch_idx >= 1,
+            timeout=120,
+            what="training",
+        )
+        subprocess.run(["cp", "-a", str(runs / "tiny"), str(runs / "copy")], check=True)
+        answer = cli("cancel", str(runs / "copy"))
+        assert answer.returncode == 1, answer.stdout
+        assert "copy is LOST" in answer.stderr
+        time.sleep(1.0)
+        assert submitter.poll() is None  # the original trains on
+        assert cli("cancel", str(runs / "tiny")).returncode == 0
+        assert submitter.wait(timeout=60) != 0
+    finally:
+        submitter.kill()
+        submitter.wait()

@@ -22,7 +22,7 @@ import msgspec
 from hpc_runner.control.slurm_query import SLURM_JOB_ID
 from hpc_runner.errors import HpcRunnerError
 from hpc_runner.stream.files import read_regular, replace_file
-from hpc_runner.stream.processes import ProcessId
+from hpc_runner.stream.processes import PathId, ProcessId
 from hpc_runner.stream.runs import JOB_FILE, SUBMITIT_DIR
 
 #: Version of the job.json layout; a reader treats a file of a newer version as unreadable.
@@ -57,6 +57,10 @@ class Submission(msgspec.Struct, frozen=True):
     folder : str | None
         submitit's folder of this job, relative to the run directory (a sweep's array shares
         ``../submitit``; a resumed run uses its own): each attempt's logs stay findable.
+    directory : PathId | None
+        Debug runs: the run directory's identity when it was submitted. The submitting process
+        trains that directory, not a copy of it (``cp -a`` of a training debug run copies this
+        file, and the copy's ``cancel`` must not stop the original's training).
     """
 
     attempt: int
@@ -65,6 +69,12 @@ class Submission(msgspec.Struct, frozen=True):
     how: str = "submit"
     process: ProcessId | None = None
     folder: str | None = None
+    directory: PathId | None = None
+
+    @property
+    def debug(self) -> bool:
+        """Whether this submission ran in the submitting process (``--cluster debug``)."""
+        return self.job_id.startswith("DEBUG_")
 
 
 class JobRecord(msgspec.Struct, kw_only=True):
@@ -116,10 +126,17 @@ class JobRecord(msgspec.Struct, kw_only=True):
         return (Path(run_dir) / relative).resolve()
 
     def add_submission(
-        self, attempt: int, job_id: str, how: str, process: ProcessId | None = None
+        self,
+        attempt: int,
+        job_id: str,
+        how: str,
+        process: ProcessId | None = None,
+        directory: PathId | None = None,
     ) -> None:
         folder = self.submitit_folder  # set by the caller for this submission
-        self.submissions.append(Submission(attempt, job_id, time.time(), how, process, folder))
+        self.submissions.append(
+            Submission(attempt, job_id, time.time(), how, process, folder, directory)
+        )
         self.cancelled = None
 
 

@@ -29,7 +29,7 @@ from hpc_runner.control.phase import ACTIONS, Phase, RunPhase, derive_phase
 from hpc_runner.control.run_lock import run_lock
 from hpc_runner.control.scheduler import (
     SchedulerState,
-    debug_status_file,
+    debug_run,
     scheduler_states,
     submission_states,
 )
@@ -182,8 +182,8 @@ def _end_local(run_dir: Path, record: JobRecord, live: set[str], wait_s: float) 
     for submission in record.submissions:
         if submission.job_id in live:
             folder = record.folder(run_dir, submission)
-            debug = debug_status_file(run_dir, record)
-            found = job_processes(folder, submission.job_id, submission.process, debug_status=debug)
+            debug = debug_run(run_dir, submission)
+            found = job_processes(folder, submission.job_id, submission.process, debug=debug)
             tasks += found[0]
             others += found[1]
     return end_processes(tasks, others, wait_s)

@@ -41,8 +41,8 @@ from hpc_runner.control.jobfile import JobRecord, read_job_file, write_job_file
 from hpc_runner.errors import HpcRunnerError, UsageError
 from hpc_runner.stream.processes import (
     JobProcesses,
-    ProcessId,
     identify,
+    identify_path,
     read_processes,
     this_process,
     write_processes,
@@ -68,14 +68,19 @@ class SubmittedRun:
     setup: tuple[str, ...] = ()
 
 
-def job_process(scheduler: str, job_id: str) -> ProcessId | None:
-    """The process that runs a local job (its controller) or a debug job (this one), recorded
-    in ``job.json`` with its start time so that a reused pid is never taken for it."""
+def add_submission(
+    record: JobRecord, run_dir: Path, scheduler: str, attempt: int, job_id: str, how: str
+) -> None:
+    """Add a job to ``record`` with what proves, later, which process runs it: a local job's
+    controller, or a debug job's process (this one) and the run directory it trains. Each is
+    recorded with its identity (a pid with its start time, a directory with its inode), so that
+    neither a reused pid nor a copy of the run directory is ever taken for the job's own."""
+    process, directory = None, None
     if scheduler == "local" and job_id.isdigit():
-        return identify(int(job_id))
-    if scheduler == "debug":
-        return this_process()
-    return None
+        process = identify(int(job_id))
+    elif scheduler == "debug":
+        process, directory = this_process(), identify_path(run_dir)
+    record.add_submission(attempt, job_id, how, process, directory)
 
 
 def choose_cluster(cluster: str = "auto") -> str:
@@ -206,7 +211,7 @@ def submit_specs(
                 python=sys.executable,
             )
             job_id = str(job.job_id)
-            record.add_submission(0, job_id, "submit", job_process(scheduler, job_id))
+            add_submission(record, run_dir, scheduler, 0, job_id, "submit")
             write_job_file(run_dir, record)
             submitted.append(SubmittedRun(run_dir, scheduler, job_id, job, profile.setup))
     return submitted
@@ -237,7 +242,7 @@ def resubmit(
         record.submitit_folder = SUBMITIT_DIR
         record.python = sys.executable
         job_id = str(job.job_id)
-        record.add_submission(attempt, job_id, "resume", job_process(scheduler, job_id))
+        add_submission(record, run_dir, scheduler, attempt, job_id, "resume")
         write_job_file(run_dir, record)
     return SubmittedRun(run_dir, scheduler, job_id, job, profile.setup)
 

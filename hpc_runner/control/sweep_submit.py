@@ -94,7 +94,7 @@ def _submit_locked(
 
     from hpc_runner.control.submit import (
         SubmittedRun,
-        job_process,
+        add_submission,
         make_executor,
         prepare_run,
         quiet_submission,
@@ -152,7 +152,7 @@ def _submit_locked(
         record.submitit_folder = os.path.relpath(folder, run_dir)
         how = "submit" if item.action == "new" else "resume"
         job_id = str(job.job_id)
-        record.add_submission(item.attempt, job_id, how, job_process(scheduler, job_id))
+        add_submission(record, run_dir, scheduler, item.attempt, job_id, how)
         write_job_file(run_dir, record)
         submitted.append(SubmittedRun(run_dir, scheduler, job_id, job))
     return submitted

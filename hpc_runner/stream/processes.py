@@ -60,6 +60,23 @@ class JobProcesses(msgspec.Struct, kw_only=True):
     exit_codes: list[Int64 | None] | None = None
 
 
+class PathId(msgspec.Struct, frozen=True):
+    """One file or directory as the filesystem knows it (device and inode): a copy of it has
+    another, a rename keeps it."""
+
+    device: Int64
+    inode: Int64
+
+
+def identify_path(path: str | os.PathLike[str]) -> PathId | None:
+    """The identity of ``path`` (links followed); None if it cannot be looked at."""
+    try:
+        found = os.stat(path)
+    except (OSError, ValueError):  # (ValueError: a NUL byte in a name)
+        return None
+    return PathId(found.st_dev, found.st_ino)
+
+
 def identify(pid: int) -> ProcessId | None:
     """The running process ``pid`` (None if there is none, or it is a zombie)."""
     try:
