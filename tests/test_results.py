@@ -110,3 +110,42 @@ def test_a_run_diverged_after_a_finite_val_loss_ranks_last_by_psnr(
     assert main(["status", str(tmp_path), "--summary"]) == 0
     out = capsys.readouterr().out
     assert "ranked by PSNR against the ground truth" in out and "best: b (PSNR 24.25 dB)" in out
+
+
+def test_the_summary_shows_a_run_that_diverged_as_nan_not_as_unknown(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """A run whose every val_loss was NaN (the writer records null) showed BEST_VAL_LOSS '-',
+    as a run that has not validated yet; it ranks last and is never best, and JSON and CSV
+    keep their null / empty cell."""
+    import csv
+    import io
+    import json
+
+    _run(tmp_path / "a", [0.4, 0.2], None)
+    _run(tmp_path / "diverged", [float("nan"), float("nan")], None)
+    _run(tmp_path / "unvalidated", [], None)
+    assert main(["status", str(tmp_path), "--summary"]) == 0
+    out = capsys.readouterr().out
+    table = {line.split()[1]: line.split() for line in out.splitlines()[1:4]}
+    assert [table[run][:5] for run in ("a", "diverged", "unvalidated")] == [
+        ["1", "a", "DONE", "-", "0.2"],
+        ["-", "diverged", "DONE", "-", "nan"],
+        ["-", "unvalidated", "DONE", "-", "-"],
+    ]
+    assert "best: a (best val_loss 0.2)" in out
+    assert main(["status", str(tmp_path), "--summary", "--json"]) == 0
+    summary = json.loads(capsys.readouterr().out)  # strict: NaN would not parse as null
+    assert summary["best"]["run"] == "a"
+    assert [(r["run"], r["rank"], r["best_val_loss"]) for r in summary["runs"]] == [
+        ("a", 1, 0.2),
+        ("diverged", None, None),
+        ("unvalidated", None, None),
+    ]
+    assert main(["status", str(tmp_path), "--summary", "--csv"]) == 0
+    rows = list(csv.DictReader(io.StringIO(capsys.readouterr().out)))
+    assert [(r["run"], r["best_val_loss"], r["val_loss"]) for r in rows] == [
+        ("a", "0.2", "0.2"),
+        ("diverged", "", ""),
+        ("unvalidated", "", "-1"),
+    ]

@@ -102,6 +102,26 @@ def test_table(runs: Path, capsys: pytest.CaptureFixture[str]) -> None:
     assert lines[2].split()[:2] == ["sweep/a-run", "DONE"]
 
 
+def test_a_loss_that_diverged_reads_nan_not_unknown(
+    runs: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """b-run's loss is NaN (the writer records null): the table showed '-', as for a loss not
+    known yet (its val_loss, never recorded). --json and --csv keep null and an empty cell."""
+    import csv
+    import io
+
+    assert main(["status", str(runs)]) == 0
+    lines = capsys.readouterr().out.splitlines()
+    header = lines[0].split()
+    b_run = dict(zip(header, lines[1].split(), strict=False))
+    assert (b_run["RUN"], b_run["LOSS"], b_run["VAL_LOSS"]) == ("b-run", "nan", "-")
+    assert main(["status", str(runs), "--json"]) == 0
+    assert json.loads(capsys.readouterr().out)[0]["loss"] is None  # strict JSON: no NaN
+    assert main(["status", str(runs), "--csv"]) == 0
+    rows = list(csv.DictReader(io.StringIO(capsys.readouterr().out)))
+    assert (rows[0]["run"], rows[0]["loss"], rows[0]["val_loss"]) == ("b-run", "", "-1")
+
+
 def test_empty_and_missing_directories(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
     assert main(["status", str(tmp_path), "--json"]) == 0
     assert json.loads(capsys.readouterr().out) == []

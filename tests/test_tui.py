@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 import os
 import threading
 import time
@@ -110,6 +111,21 @@ async def test_records_appended_to_a_real_file_show_up(runs_root: Path, poll) ->
         await until(pilot, lambda: str(epoch_label.content) == "Epoch 4/5")
         await until(pilot, lambda: "epoch 4 done" in screen_text(app))
         assert app.entries[key].run.best_val_loss == 0.2
+
+
+async def test_a_run_that_diverged_reads_nan_not_unknown(runs_root: Path) -> None:
+    """Its loss and its only val_loss NaN (null in the file, as the writer records them): the
+    Loss and Best val cells showed '-', as for a run that has reported neither yet."""
+    diverged = FakeTraining(runs_root / "diverged", start=T0 + 100, job="4245_0").begin(5, 4)
+    diverged.epoch(0, [0.5, math.nan, math.nan, math.nan], val_loss=math.nan)
+    app = RecordingApp(runs_root)
+    async with app.run_test(size=(120, 40)) as pilot:
+        table = await started(pilot)
+        key = str(runs_root / "diverged")
+        await until(pilot, lambda: cell(table, key, "batch") == "4/4")
+        assert (cell(table, key, "loss"), cell(table, key, "best")) == ("nan", "nan")
+        queued = str(runs_root / "[b]queued[/b]")  # nothing reported yet
+        assert (cell(table, queued, "loss"), cell(table, queued, "best")) == ("-", "-")
 
 
 async def test_the_detail_view_shows_its_newest_look_at_the_run_directory(

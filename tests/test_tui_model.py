@@ -18,13 +18,13 @@ from hpc_runner.tui.model import (
     RunEntry,
     elapsed,
     eta,
-    format_number,
     format_progress,
     next_filter,
     present_phases,
 )
 from hpc_runner.tui.status_bar import scheduler_freshness, status_line
 from hpc_runner.tui.text import literal, printable, strip_ansi
+from hpc_runner.watch.numbers import format_loss
 
 
 def record(kind: str, value: object, t: float, attempt: int = 0) -> Record:
@@ -80,8 +80,9 @@ def test_progress_and_numbers() -> None:
     assert format_progress(-1, 10) == "-"
     assert format_progress(2, 10) == "3/10"
     assert format_progress(4, -1) == "5"
-    assert format_number(-1) == format_number(None) == "-"
-    assert format_number(0.000123456) == "0.0001235"
+    assert format_loss(-1) == format_loss(None) == "-"
+    assert format_loss(0.000123456) == "0.0001235"
+    assert format_loss(0.000123456, digits=6) == "0.000123456"
 
 
 def test_elapsed_and_eta_follow_the_clock_while_training() -> None:

@@ -93,11 +93,8 @@ def _progress(index: int, total: int) -> str:
     return f"{index + 1}/{total}" if total > 0 else str(index + 1)
 
 
-def _number(value: float | None) -> str:
-    return "-" if value is None or value == -1 else f"{value:.4g}"
-
-
 def table_row(summary: dict[str, Any], psnr: bool = False) -> tuple[str, ...]:
+    from hpc_runner.watch.numbers import format_loss
     from hpc_runner.watch.resources import gpu_cell, memory_cell
 
     resources = summary.get("resources")
@@ -106,8 +103,8 @@ def table_row(summary: dict[str, Any], psnr: bool = False) -> tuple[str, ...]:
         summary["phase"],
         _progress(summary["epoch_idx"], summary["max_epochs"]),
         _progress(summary["batch_idx"], summary["max_batches"]),
-        _number(summary["loss"]),
-        _number(summary["val_loss"]),
+        format_loss(summary["loss"]),
+        format_loss(summary["val_loss"]),
         gpu_cell(resources),
         memory_cell(resources),
         str(summary["attempt"]),

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import csv
 import io
+import math
 from pathlib import Path
 from typing import Any
 
@@ -22,6 +23,7 @@ def print_summary(
     """Print the ranked runs below ``root`` (table, JSON object or CSV); exit code 0."""
     from hpc_runner.stream.text import json_text, terminal_safe
     from hpc_runner.watch.efficiency import efficiency_json
+    from hpc_runner.watch.numbers import format_loss
     from hpc_runner.watch.results import best, metric_text, ranking_metric, sweep_results, to_csv
 
     rows = sweep_results(root, cache=cache)
@@ -61,9 +63,8 @@ def print_summary(
     print(f"best: {_printable(winner['run'])} ({metric_text(winner, metric)})")
     saved = ""
     if winner["best_epoch"] is not None and winner["model_val_loss"] is not None:
-        saved = (
-            f" (saved at epoch {winner['best_epoch'] + 1}, val_loss {winner['model_val_loss']:.6g})"
-        )
+        val_loss = format_loss(winner["model_val_loss"], digits=6)
+        saved = f" (saved at epoch {winner['best_epoch'] + 1}, val_loss {val_loss})"
     print(f"  model: {_printable(winner['model'] or '-')}{saved}")
     for key in ("bmz_archive", "predictions"):
         if winner[key]:
@@ -108,13 +109,14 @@ def _quality_notes(rows: list[dict[str, Any]], metric: str) -> list[str]:
 
 
 def _summary_row(row: dict[str, Any]) -> tuple[str, ...]:
-    loss = row["best_val_loss"]
+    from hpc_runner.watch.numbers import format_loss
+
     return (
         str(row["rank"]) if row["rank"] is not None else "-",
         _printable(row["run"]),
         row["phase"],
         "-" if row.get("psnr") is None else f"{row['psnr']:.2f}",
-        "-" if loss is None else f"{loss:.6g}",
+        format_loss(row["best_val_loss"], digits=6),
         f"{row['epoch']}/{row['max_epochs']}" if row["max_epochs"] else str(row["epoch"] or "-"),
         str(row["attempt"]),
         _printable(row["model"] or "-"),
@@ -153,8 +155,8 @@ def status_csv(summaries: list[dict[str, Any]]) -> str:
 def _cell(value: Any) -> str:
     from hpc_runner.stream.text import spreadsheet_safe, terminal_safe
 
-    if value is None:
-        return ""
+    if value is None or (isinstance(value, float) and not math.isfinite(value)):
+        return ""  # as --json's null: a loss that diverged (see watch.numbers)
     if isinstance(value, str):  # numbers stay numbers: a negative loss is not a formula
         return terminal_safe(spreadsheet_safe(value))
     return str(value)

@@ -23,12 +23,12 @@ from hpc_runner.tui.model import (
     elapsed,
     eta,
     eta_cell,
-    format_number,
     format_progress,
     phase_text,
     steps_done,
 )
 from hpc_runner.tui.text import literal
+from hpc_runner.watch.numbers import format_loss
 from hpc_runner.watch.resources import gpu_cell, memory_cell
 
 #: What a cell shows: the run, its ``status --json`` summary, the time.
@@ -152,7 +152,7 @@ FIXED: tuple[Column, ...] = (
         "loss",
         "Loss",
         9,
-        lambda entry, s, now: _number_cell(format_number(s["loss"])),
+        lambda entry, s, now: _number_cell(format_loss(s["loss"])),
         _loss,
         right=True,
     ),
@@ -160,7 +160,7 @@ FIXED: tuple[Column, ...] = (
         "best",
         "Best val",
         9,
-        lambda entry, s, now: _number_cell(format_number(s["best_val_loss"])),
+        lambda entry, s, now: _number_cell(format_loss(s["best_val_loss"])),
         lambda entry, now, phase: entry.run.best_val_loss,
         right=True,
     ),

@@ -201,13 +201,6 @@ def eta(entry: RunEntry, now: float) -> float | None:
     return max(0.0, max(0, total - done) / rate - since_last)
 
 
-def format_number(value: float | None) -> str:
-    """Losses with four significant digits; ``-`` for unknown (-1) or missing values."""
-    if value is None or value == -1:
-        return "-"
-    return f"{value:.4g}"
-
-
 def format_progress(index: int, total: int) -> str:
     """``3/10`` for the 0-based ``index`` 2 of 10; ``-`` before the first one."""
     if index < 0:

@@ -9,10 +9,11 @@ from rich.text import Text
 
 from hpc_runner.control.phase import format_duration
 from hpc_runner.stream.record_values import ModelLocation
-from hpc_runner.tui.model import RunEntry, format_number, format_progress
+from hpc_runner.tui.model import RunEntry, format_progress
 from hpc_runner.tui.text import literal
 from hpc_runner.tui.text_panel import TextPanel
 from hpc_runner.watch.meta import RunMeta
+from hpc_runner.watch.numbers import format_loss
 from hpc_runner.watch.report import offered_model
 
 
@@ -50,7 +51,7 @@ def model_facts(entry: RunEntry, model: ModelLocation, recorded: bool) -> list[t
         rows.append(("best model", shown_path(Path(model.best_checkpoint), entry)))
         saved = []
         if model.best_val_loss is not None:
-            saved.append(f"val_loss {format_number(model.best_val_loss)}")
+            saved.append(f"val_loss {format_loss(model.best_val_loss)}")
         if model.best_epoch is not None:
             saved.append(f"epoch {format_progress(model.best_epoch, status.max_epochs)}")
         if saved:

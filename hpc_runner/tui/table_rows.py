@@ -16,8 +16,9 @@ from rich.text import Text
 
 from hpc_runner.control.phase import Phase, RunPhase
 from hpc_runner.tui.columns import param_headers, sorted_keys
-from hpc_runner.tui.model import PHASE_ORDER, PHASE_STYLES, RunEntry, format_number
+from hpc_runner.tui.model import PHASE_ORDER, PHASE_STYLES, RunEntry
 from hpc_runner.tui.text import literal
+from hpc_runner.watch.numbers import format_loss
 
 #: Keys of group rows start with NUL: a run's key is a path, which never holds one.
 GROUP_PREFIX = "\x00sweep:"
@@ -127,7 +128,7 @@ def group_text(
     best = [entry.run.best_val_loss for entry in members]
     finite = [value for value in best if value is not None]
     if finite:
-        text.append(f"  best val {format_number(min(finite))}", style="dim")
+        text.append(f"  best val {format_loss(min(finite))}", style="dim")
     psnrs = [
         entry.run.evaluation.psnr_after
         for entry in members

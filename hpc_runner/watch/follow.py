@@ -21,6 +21,7 @@ from hpc_runner.stream.run_state import RunState, follow, replay
 from hpc_runner.stream.runs import STATUS_FILE
 from hpc_runner.stream.tail import StatusTail
 from hpc_runner.watch.events import EVENT_PHASES, EventCommand, RunEvent
+from hpc_runner.watch.numbers import format_loss
 from hpc_runner.watch.report import run_summary
 
 
@@ -92,9 +93,9 @@ def progress_line(run: RunState, phase: RunPhase) -> str:
     if status.batch_idx >= 0:
         parts.append(f"batch {status.batch_idx + 1}/{status.max_batches}")
     if status.loss != -1:
-        parts.append(f"loss {status.loss:.4g}")
+        parts.append(f"loss {format_loss(status.loss)}")
     if status.val_loss != -1:
-        parts.append(f"val {status.val_loss:.4g}")
+        parts.append(f"val {format_loss(status.val_loss)}")
     parts.append(f"attempt {run.attempt}")
     if phase.reason:
         parts.append(f"({phase.reason})")
@@ -136,7 +137,7 @@ def final_summary(run_dir: Path) -> tuple[list[str], RunPhase]:
     if best:
         saved = []
         if model.get("best_val_loss") is not None:
-            saved.append(f"val_loss {model['best_val_loss']:.4g}")
+            saved.append(f"val_loss {format_loss(model['best_val_loss'])}")
         if model.get("best_epoch") is not None:
             saved.append(f"epoch {model['best_epoch'] + 1}")
         lines.append(f"  model: {best}" + (f" ({', '.join(saved)})" if saved else ""))

@@ -6,8 +6,10 @@ derive_phase`, so that no two views can tell a run's story differently.
 
 Values: the TrainingStatus fields (``max_epochs``, ``epoch_idx``, ``max_batches``,
 ``batch_idx``, ``loss``, ``val_loss``) keep the seed's ``-1`` for "unknown", as the contract in
-shared/DESIGN.md says (a NaN loss, which JSON cannot write, is ``null``); every key beyond them is
-``null`` when unknown.
+shared/DESIGN.md says; every key beyond them is ``null`` (None) when unknown. A loss that was
+recorded but is not finite (the training diverged) stays NaN (or infinity) in these objects, so
+that a text view can say so (:func:`hpc_runner.watch.numbers.format_loss`); JSON, which cannot
+write it, has ``null`` (:func:`hpc_runner.stream.text.json_text`), CSV an empty cell.
 """
 
 from __future__ import annotations
@@ -38,10 +40,12 @@ from hpc_runner.watch.efficiency import efficiency_json, facts_of
 from hpc_runner.watch.resources import environment_json, resources_json, run_forecast
 
 
-def _finite_or_none(value: float) -> float | None:
-    """A loss as JSON: -1 stays -1 (the seed's "unknown"); NaN, which JSON cannot write (the
-    training diverged), becomes null."""
-    return value if math.isfinite(value) else None
+def best_val_loss(run: RunState) -> float | None:
+    """The lowest finite val_loss; NaN when every val_loss recorded was not finite (the
+    training diverged before its first finite validation), None before the first one. Ranking
+    passes over both (:mod:`hpc_runner.watch.results`); a text view shows them apart."""
+    best = run.best_val_loss
+    return math.nan if best is None and run.val_losses else best
 
 
 def run_summary(
@@ -76,9 +80,9 @@ def run_summary(
         "epoch_idx": status.epoch_idx,
         "max_batches": status.max_batches,
         "batch_idx": status.batch_idx,
-        "loss": _finite_or_none(status.loss),
-        "val_loss": _finite_or_none(status.val_loss),
-        "best_val_loss": run.best_val_loss,
+        "loss": status.loss,
+        "val_loss": status.val_loss,
+        "best_val_loss": best_val_loss(run),
         "attempt": run.attempt,
         "skipped_lines": run.skipped_lines,
         "error": run.error,

@@ -24,6 +24,7 @@ from typing import Any
 
 from hpc_runner.stream.files import open_regular
 from hpc_runner.stream.runs import RUN_SPEC_FILE
+from hpc_runner.watch.numbers import format_loss
 
 #: The columns of a result row, in CSV order (the sweep's keys follow as ``set:KEY`` columns).
 COLUMNS = (
@@ -142,7 +143,7 @@ def metric_text(row: dict[str, Any], metric: str) -> str:
     if not _finite(value):
         return f"{METRIC_NAMES[metric]}: none"
     if metric == "best_val_loss":
-        return f"best val_loss {value:.6g}"
+        return f"best val_loss {format_loss(value, digits=6)}"
     return f"{'preview ' if metric == 'preview_psnr' else ''}PSNR {value:.2f} dB"
 
 
@@ -251,8 +252,8 @@ def _cell(value: Any) -> str:
     """A CSV cell; text a spreadsheet would run as a formula is made text (``spreadsheet_safe``)."""
     from hpc_runner.stream.text import spreadsheet_safe
 
-    if value is None:
-        return ""
+    if value is None or (isinstance(value, float) and not math.isfinite(value)):
+        return ""  # as --json's null: a loss that diverged (see watch.numbers)
     if isinstance(value, list | dict):
         import json
 
