@@ -17,7 +17,7 @@ import pytest
 from hpc_runner.control.jobfile import read_job_file
 from hpc_runner.control.jobs import ActionRefused, cancel_run, log_files, resume_run
 from hpc_runner.control.submit import choose_cluster, create_run_dir, submit_specs
-from hpc_runner.errors import UsageError
+from hpc_runner.errors import HpcRunnerError, UsageError
 from hpc_runner.stream.status import TrainingState
 from tests.run_support import (
     cli,
@@ -223,7 +223,6 @@ def test_bad_spec_exits_2_and_writes_nothing(tmp_path: Path) -> None:
 def test_a_failed_submission_leaves_no_run_directory(
     tmp_path: Path, no_slurm_path: str, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    from hpc_runner.errors import HpcRunnerError
     from hpc_runner.spec.job import load_job_spec
 
     spec = load_job_spec(write_spec(tmp_path / "spec"))
@@ -243,6 +242,42 @@ def test_debug_cluster_trains_inside_submit(tmp_path: Path) -> None:
     cancel = cli("cancel", str(tmp_path / "runs" / "tiny"))
     assert cancel.returncode == 1 and "is DONE" in cancel.stderr
     assert "nothing to cancel" in cancel.stderr
+
+
+def _crashed_debug_run(tmp_path: Path) -> tuple[Path, Exception]:
+    """A debug run whose training crashed (its data made 3-D after the spec was checked), and
+    what run_debug raised."""
+    import numpy as np
+
+    from hpc_runner.control.submit import run_debug
+    from hpc_runner.spec.job import load_job_spec
+
+    spec = load_job_spec(write_spec(tmp_path / "spec", "crash"))  # valid when checked ...
+    np.save(tmp_path / "spec" / "crash.npy", np.zeros((3, 64, 64), np.float32))  # ... then 3-D
+    (submitted,) = submit_specs([spec], tmp_path / "runs", cluster="debug")
+    with pytest.raises(Exception, match="Axes 'YX'") as raised:
+        run_debug(submitted)
+    assert run_state(submitted.run_dir).status.state is TrainingState.CRASHED
+    return submitted.run_dir, raised.value
+
+
+def test_resume_of_a_debug_run_that_crashes_again_ends_in_one_line(tmp_path: Path) -> None:
+    """`resume --cluster debug` trains in the command; a crash there ended in the training's
+    traceback (submit's debug path had its own handling, resume none): now run_debug, which
+    submit, sweep and resume share, ends it in one line naming the run and its status file."""
+    run_dir, error = _crashed_debug_run(tmp_path)
+    answer = cli("resume", str(run_dir), "--cluster", "debug")
+    assert answer.returncode == 1, answer.stdout + answer.stderr
+    assert "Traceback" not in answer.stderr, answer.stderr
+    last = answer.stderr.splitlines()[-1]
+    assert last.startswith("hpc-runner resume: crash: the training failed: ValueError: Axes"), last
+    assert last.endswith(f"(its traceback is in {run_dir / 'status.jsonl'}; "
+                         "`hpc-runner status` shows the run)")  # fmt: skip
+    run = run_state(run_dir)
+    assert run.status.state is TrainingState.CRASHED and run.attempt == 1
+    # the API's run_debug (Sweep.submit) says the same, the training's error as its cause
+    assert isinstance(error, HpcRunnerError) and isinstance(error.__cause__, ValueError)
+    assert str(error).startswith("crash: the training failed: ValueError: Axes 'YX'")
 
 
 def test_control_commands_name_a_missing_run(tmp_path: Path) -> None:

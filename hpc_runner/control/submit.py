@@ -320,13 +320,24 @@ def make_executor(
     return executor
 
 
+class TrainingFailed(HpcRunnerError):
+    """A ``debug`` run's training raised (exit code 1); the exception is the ``__cause__``, and
+    the run's status file holds it with its traceback."""
+
+
 def run_debug(submitted: SubmittedRun) -> Any:
-    """Run a ``debug`` run's job here and now; its failures are in its status file too.
+    """Run a ``debug`` run's job here and now; returns the job's result.
 
     submitit's own ``DebugJob.result()`` opens a debugger on an exception; a command line must
     not, so the job's environment is set up here and the job called directly. This process is
     recorded as the job's process (:mod:`hpc_runner.stream.processes`), with how it ended, so
     that the monitor can tell a debug run that was killed from one that trains.
+
+    Raises
+    ------
+    TrainingFailed
+        The training raised: one line naming the run and the exception, and where its
+        traceback is (``submit``, ``sweep`` and ``resume`` all end here, never in a traceback).
     """
     job = submitted.job
     job_file = read_job_file(submitted.run_dir)  # a sweep's runs share the sweep's folder
@@ -342,6 +353,14 @@ def run_debug(submitted: SubmittedRun) -> Any:
         result = job.submission().result()
         code = 0
         return result
+    except Exception as exc:  # the training's own error; the node recorded it
+        first = str(exc).strip().splitlines()[:1]
+        status = submitted.run_dir / STATUS_FILE
+        raise TrainingFailed(
+            f"{submitted.run_dir.name}: the training failed: "
+            + ": ".join([type(exc).__name__, *first])
+            + f" (its traceback is in {status}; `hpc-runner status` shows the run)"
+        ) from exc
     finally:
         os.environ.clear()
         os.environ.update(saved)
