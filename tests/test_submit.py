@@ -114,7 +114,7 @@ def test_submit_returns_while_the_training_goes_on_then_stop(
         what="the stopped job's process to exit",
     )
     # resume: the next attempt continues from the last checkpoint (and the STOP file is gone)
-    plan, job_id = resume_run(run_dir)
+    plan, resumed_job = resume_run(run_dir)
     assert plan.attempt == 1 and str(plan.checkpoint).endswith(".ckpt")
     stopped_at = run.status.epoch_idx
     resumed = wait_state(
@@ -128,7 +128,7 @@ def test_submit_returns_while_the_training_goes_on_then_stop(
     ), (steps, debug_messages(resumed))
     record = read_job_file(run_dir)
     assert record is not None and [s.how for s in record.submissions] == ["submit", "resume"]
-    assert record.job_id == job_id
+    assert record.job_id == resumed_job.job_id and resumed_job.scheduler == "local"
     with pytest.raises(ActionRefused, match="stop or cancel it first"):
         resume_run(run_dir)  # its job is running
 
@@ -278,6 +278,33 @@ def test_resume_of_a_debug_run_that_crashes_again_ends_in_one_line(tmp_path: Pat
     # the API's run_debug (Sweep.submit) says the same, the training's error as its cause
     assert isinstance(error, HpcRunnerError) and isinstance(error.__cause__, ValueError)
     assert str(error).startswith("crash: the training failed: ValueError: Axes 'YX'")
+
+
+def test_resume_debug_says_what_it_resumes_before_it_trains(tmp_path: Path) -> None:
+    """`resume --cluster debug` trains inside the command: its plan and job were printed only
+    after the training had run. Now they come first, as `submit --cluster debug` prints its
+    run directory and job before training (stdout and stderr in one pipe, in order)."""
+    import subprocess
+
+    run_dir, _ = _crashed_debug_run(tmp_path)
+    write_spec(tmp_path / "spec", "crash")  # 2-D data again: this attempt trains to the end
+    answer = subprocess.run(
+        [sys.executable, "-m", "hpc_runner", "resume", str(run_dir), "--cluster", "debug"],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+        timeout=300,
+        check=False,
+    )
+    lines = answer.stdout.splitlines()
+    assert answer.returncode == 0, answer.stdout
+    plan = lines.index("attempt 1 from the start: no checkpoint")
+    job = next(i for i, line in enumerate(lines) if line.startswith("submitted: job DEBUG_"))
+    training = next(i for i, line in enumerate(lines) if line.startswith("GPU available"))
+    assert plan < job < training, lines  # said before lightning starts the training
+    assert lines[job].endswith(" (debug)")
+    assert lines[-1] == "state: DONE"
+    assert run_state(run_dir).status.state is TrainingState.DONE
 
 
 def test_control_commands_name_a_missing_run(tmp_path: Path) -> None:

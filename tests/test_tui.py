@@ -233,6 +233,7 @@ async def test_cancel_and_resume_ask_then_call_the_jobs_module(
     runs_root: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     import hpc_runner.control.jobs
+    from hpc_runner.control.submit import SubmittedRun
 
     # The scheduler side of cancel and resume (scancel, a new submission) is replaced here: this
     # test is about the TUI asking first and running them off the UI thread (the real ones are
@@ -244,9 +245,9 @@ async def test_cancel_and_resume_ask_then_call_the_jobs_module(
         lambda d: calls.append(("cancel", d)) or "scancel 4243",
     )
 
-    def resume(run_dir: Path, cluster: str | None = None) -> tuple[object, str]:
+    def resume(run_dir: Path, cluster: str | None = None) -> tuple[object, SubmittedRun]:
         calls.append(("resume", run_dir))
-        return hpc_runner.control.jobs.plan_resume(run_dir), "4250"
+        return hpc_runner.control.jobs.plan_resume(run_dir), SubmittedRun(run_dir, "slurm", "4250")
 
     monkeypatch.setattr(hpc_runner.control.jobs, "resume_run", resume)
     crashed = runs_root / "sweep" / "lr_0.1"

@@ -121,11 +121,14 @@ def cancel(args: argparse.Namespace) -> int:
 
 def resume(args: argparse.Namespace) -> int:
     from hpc_runner.control.jobs import resume_run
+    from hpc_runner.control.submit import run_debug
 
-    plan, job_id = resume_run(_run_dir(args), cluster=args.cluster)
+    plan, submitted = resume_run(_run_dir(args), cluster=args.cluster)
     for line in plan.describe():
         print(terminal_safe(line))
-    print(f"submitted: job {job_id}")
+    print(f"submitted: job {submitted.job_id} ({submitted.scheduler})", flush=True)
+    if submitted.scheduler == "debug":  # trains here and now, as submit's; said first
+        print(f"state: {run_debug(submitted)['state']}")
     return 0
 
 

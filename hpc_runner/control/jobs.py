@@ -39,6 +39,7 @@ from hpc_runner.stream.run_state import RunState, replay
 from hpc_runner.stream.runs import JOB_FILE, RUN_SPEC_FILE, STATUS_FILE, STOP_FILE, default_runs_dir
 
 if TYPE_CHECKING:
+    from hpc_runner.control.submit import SubmittedRun
     from hpc_runner.spec.profiles import ClusterProfile
 
 
@@ -265,11 +266,13 @@ def plan_resume(run_dir: Path, view: RunView | None = None) -> ResumePlan:
     )
 
 
-def resume_run(run_dir: Path, *, cluster: str | None = None) -> tuple[ResumePlan, str]:
-    """Submit the run's next attempt from its newest checkpoint; returns the plan and job id.
+def resume_run(run_dir: Path, *, cluster: str | None = None) -> tuple[ResumePlan, SubmittedRun]:
+    """Submit the run's next attempt from its newest checkpoint; returns the plan and the job.
 
     The decision and the submission happen under the run's lock, so a second ``resume`` (or
-    one racing a fresh submission) sees the new job and is refused.
+    one racing a fresh submission) sees the new job and is refused. A ``debug`` job trains
+    in this process: as after :func:`~hpc_runner.control.submit.submit_specs`, the caller runs
+    it with :func:`~hpc_runner.control.submit.run_debug`, after saying what it resumes.
 
     Raises
     ------
@@ -287,11 +290,7 @@ def resume_run(run_dir: Path, *, cluster: str | None = None) -> tuple[ResumePlan
             profile=plan.profile,
             cluster=cluster,
         )
-    if submitted.scheduler == "debug":
-        from hpc_runner.control.submit import run_debug
-
-        run_debug(submitted)
-    return plan, submitted.job_id
+    return plan, submitted
 
 
 def log_files(run_dir: Path, attempt: int | None = None, run: RunState | None = None) -> list[Path]:

@@ -47,5 +47,5 @@ def resume_run(run_dir: Path) -> str:
 
     record = read_job_file(run_dir)
     cluster = "local" if record is not None and record.scheduler == "debug" else None
-    plan, job_id = resume(run_dir, cluster=cluster)
-    return f"resubmitted {run_dir.name}: job {job_id}, {plan.describe()[0]}"
+    plan, submitted = resume(run_dir, cluster=cluster)
+    return f"resubmitted {run_dir.name}: job {submitted.job_id}, {plan.describe()[0]}"
