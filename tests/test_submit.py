@@ -314,6 +314,40 @@ def test_control_commands_name_a_missing_run(tmp_path: Path) -> None:
         assert answer.stderr.startswith(f"hpc-runner {command}: nope: no such run")
 
 
+def test_a_run_name_is_found_in_either_unicode_spelling(tmp_path: Path) -> None:
+    """A run directory `café` (NFC, as safe_run_name writes it) and `cafe` + a combining accent
+    typed (NFD: macOS terminals, copy-pastes) were no such run for stop, cancel and resume;
+    two directories that differ only so are an error naming both, never one picked."""
+    from hpc_runner.control.jobs import resolve_run
+
+    nfc, nfd = "caf\u00e9", "cafe\u0301"
+    runs = tmp_path / "runs"
+    run_dir = runs / "sweep" / nfc
+    run_dir.mkdir(parents=True)
+    (run_dir / "status.jsonl").touch()
+    assert resolve_run(f"sweep/{nfd}", runs) == run_dir.absolute()
+    assert resolve_run(str(runs / "sweep" / nfd)) == run_dir.absolute()  # a path, too
+    assert resolve_run(f"sweep/{nfc}", runs) == run_dir.absolute()
+    answer = cli("stop", f"sweep/{nfd}", "--runs-dir", str(runs))
+    assert answer.returncode == 0 and (run_dir / "STOP").exists(), answer.stderr
+    (run_dir / "STOP").unlink()
+    for command in ("cancel", "resume"):  # found, and refused: it has no job
+        answer = cli(command, f"sweep/{nfd}", "--runs-dir", str(runs))
+        assert answer.returncode != 0 and "no such run" not in answer.stderr, answer.stderr
+        assert nfc in answer.stderr, answer.stderr
+
+    (runs / "sweep" / nfd).mkdir()
+    (runs / "sweep" / nfd / "status.jsonl").touch()
+    for typed in (nfd, nfc):
+        with pytest.raises(UsageError, match="differ only in their Unicode spelling") as refused:
+            resolve_run(f"sweep/{typed}", runs)
+        assert str(runs / "sweep" / nfc) in str(refused.value)
+        assert str(runs / "sweep" / nfd) in str(refused.value)
+    answer = cli("stop", f"sweep/{nfd}", "--runs-dir", str(runs))
+    assert answer.returncode == 2 and "differ only in their Unicode spelling" in answer.stderr
+    assert not (run_dir / "STOP").exists() and not (runs / "sweep" / nfd / "STOP").exists()
+
+
 def test_a_job_never_imports_code_from_the_directory_it_was_submitted_from(
     tmp_path: Path,
 ) -> None:

@@ -36,7 +36,14 @@ from hpc_runner.control.scheduler import (
 from hpc_runner.errors import HpcRunnerError, UsageError
 from hpc_runner.stream.files import same_file, write_new
 from hpc_runner.stream.run_state import RunState, replay
-from hpc_runner.stream.runs import JOB_FILE, RUN_SPEC_FILE, STATUS_FILE, STOP_FILE, default_runs_dir
+from hpc_runner.stream.runs import (
+    JOB_FILE,
+    RUN_SPEC_FILE,
+    STATUS_FILE,
+    STOP_FILE,
+    default_runs_dir,
+    spelled_path,
+)
 
 if TYPE_CHECKING:
     from hpc_runner.control.submit import SubmittedRun
@@ -48,17 +55,22 @@ class ActionRefused(HpcRunnerError):
 
 
 def resolve_run(run: str, runs_dir: str | os.PathLike[str] | None = None) -> Path:
-    """A run directory from a path, or from a name below the runs directory.
+    """A run directory from a path, or from a name below the runs directory; names equal after
+    Unicode normalisation are one name (:func:`~hpc_runner.stream.runs.spelled_path`).
 
     Raises
     ------
     UsageError
-        Neither is a run directory (one holding ``run.yaml``, ``job.json`` or ``status.jsonl``).
+        Neither is a run directory (one holding ``run.yaml``, ``job.json`` or ``status.jsonl``),
+        or two directories differ only in their Unicode spelling.
     """
     root = Path(runs_dir) if runs_dir is not None else default_runs_dir()
-    for candidate in (Path(run), root / run):
-        if candidate.is_dir() and any(
-            (candidate / name).exists() for name in (RUN_SPEC_FILE, JOB_FILE, STATUS_FILE)
+    for base in (Path(), root):
+        candidate = spelled_path(base, run)
+        if (
+            candidate is not None
+            and candidate.is_dir()
+            and any((candidate / name).exists() for name in (RUN_SPEC_FILE, JOB_FILE, STATUS_FILE))
         ):
             return candidate.absolute()
     raise UsageError(

@@ -58,7 +58,7 @@ def safe_run_name(name: str, *, suffix: str = "") -> str:
     """
 
     def clean(text: str) -> str:
-        text = unicodedata.normalize("NFC", text)
+        text = name_key(text)
         safe = "".join(char if _safe_char(char) else "\0" for char in text)
         safe = re.sub("\0+", "_", safe)
         return re.sub(r"\.{2,}", ".", safe)
@@ -68,6 +68,46 @@ def safe_run_name(name: str, *, suffix: str = "") -> str:
     head = clean(name).lstrip(".")
     head = head.encode()[: max(budget, 0)].decode("utf-8", errors="ignore")
     return (head + tail).lstrip(".") or "run"
+
+
+def name_key(name: str) -> str:
+    """A name in its one spelling: NFC-normalised. ``é`` typed as ``e`` and a combining accent
+    (as macOS terminals and some copy-pastes give it) is the ``é`` of a run name."""
+    return unicodedata.normalize("NFC", name)
+
+
+def spelled_path(base: Path, relative: str) -> Path | None:
+    """``base / relative`` as it is spelt on disk, each component of ``relative`` matched by
+    :func:`name_key`; None when one does not exist.
+
+    Raises
+    ------
+    UsageError
+        Two entries of one directory differ only in their Unicode spelling: neither is taken
+        for the other (``stop`` would stop the wrong run).
+    """
+    from hpc_runner.errors import UsageError
+
+    current = base
+    for part in Path(relative).parts:
+        if part == ".." or part == Path(part).anchor:
+            current = current / part
+            continue
+        key = name_key(part)
+        try:
+            names = sorted(name for name in os.listdir(current) if name_key(name) == key)
+        except OSError:  # not a listable directory: only the spelling given can be there
+            names = [part] if os.path.lexists(current / part) else []
+        if len(names) > 1:
+            both = " and ".join(path_text(str(current / name)) for name in names)
+            raise UsageError(
+                f"{path_text(relative)}: {both} differ only in their Unicode spelling: "
+                "rename one of them"
+            )
+        if not names:
+            return None
+        current = current / names[0]
+    return current
 
 
 def find_runs(root: str | os.PathLike[str]) -> list[Path]:
