@@ -83,7 +83,7 @@ class Sweep:
         raw: dict[str, Any] = {"name": name, "base": os.fspath(base)}
         for key, section in (("grid", grid), ("zip", zip), ("cluster", cluster)):
             if section:
-                raw[key] = _plain(dict(section))
+                raw[key] = dict(section)  # (numpy values: parse_sweep makes them plain)
         problems = Problems(f"Sweep({name!r})")
         self.spec: SweepSpec = parse_sweep(raw, folder / f"{name}.yaml", problems)
         self.directory: Path | None = None  # the sweep's directory, once submitted
@@ -246,12 +246,3 @@ def _fraction(run: Any) -> float:
         return 0.0
     within = (status.batch_idx + 1) / status.max_batches if status.max_batches > 0 else 0.0
     return min(0.99, max(0.0, (status.epoch_idx + min(within, 1.0)) / status.max_epochs))
-
-
-def _plain(value: Any) -> Any:
-    """Tuples as lists (a sweep's values are YAML data: they go into sweep.yaml as written)."""
-    if isinstance(value, Mapping):
-        return {key: _plain(item) for key, item in value.items()}
-    if isinstance(value, list | tuple):
-        return [_plain(item) for item in value]
-    return value

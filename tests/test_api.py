@@ -14,6 +14,7 @@ import shutil
 import subprocess
 import sys
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -80,6 +81,37 @@ def test_sweep_in_code_expands_and_checks_its_shape(tmp_path: Path) -> None:
         )
     with pytest.raises(RuntimeError, match="submit the sweep first"):
         sweep.results()
+
+
+@pytest.mark.training
+def test_numpy_values_are_the_runs_of_the_plain_numbers(tmp_path: Path) -> None:
+    """A grid built with numpy (``np.logspace``, ``np.int64``, ``np.bool_``) names the runs of
+    the plain numbers, and submitting it after the plain sweep trains nothing twice (it raised
+    a serialization error, and ``np.float64(1e-3)`` was a run named ``np.float64_0.001_``)."""
+    import numpy as np
+
+    write_spec(tmp_path, epochs=1)
+    keys = ("training.optimizer_params.lr", "training.batch_size", "training.use_n2v2")
+
+    def sweep(lr: Any, batch: Any, n2v2: Any) -> Sweep:
+        return Sweep(
+            "tiny.yaml", grid=dict(zip(keys, (lr, batch, n2v2), strict=True)), directory=tmp_path
+        )
+
+    plain = sweep([1e-3], [4], [True])
+    numpy = sweep(np.logspace(-3, -3, 1), [np.int64(4)], [np.bool_(True)])
+    names = [run.name for run in plain.expand()]
+    assert names == ["lr=0.001_batch_size=4_use_n2v2=true"]
+    assert [run.name for run in numpy.expand()] == names
+    assert [run.identity for run in numpy.expand()] == [run.identity for run in plain.expand()]
+    assert [type(v) for v in numpy.expand()[0].overrides.values()] == [float, int, bool]
+    runs = tmp_path / "runs"
+    assert len(numpy.submit(runs, cluster="debug")) == 1  # recorded and trained
+    assert plain.submit(runs, cluster="debug") == []  # the same run: it exists
+    assert sorted(path.name for path in (runs / "tiny_sweep").iterdir() if path.is_dir()) == [
+        *names,
+        "submitit",
+    ]
 
 
 def csv_best_val_loss(run_dir: Path) -> float:

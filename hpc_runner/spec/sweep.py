@@ -35,7 +35,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from hpc_runner.spec.errors import type_name
-from hpc_runner.spec.sweep_names import run_identity, run_names
+from hpc_runner.spec.sweep_names import plain_value, run_identity, run_names
 
 SWEEP_KEYS = ("name", "base", "grid", "zip", "cluster")
 #: Top-level job spec sections a sweep may vary (``name`` is the run's; ``cluster`` is shared
@@ -134,7 +134,7 @@ def expand(
         When the zip lists differ in length, a key is in both, or two runs would set the
         same values (a value listed twice).
     """
-    zipped = zipped or {}
+    grid, zipped = plain_value(grid), plain_value(zipped or {})  # (numpy values from a script)
     lengths = {len(values) for values in zipped.values()}
     if len(lengths) > 1:
         raise ValueError(f"zip lists differ in length: {sorted(lengths)}")

@@ -23,7 +23,7 @@ from hpc_runner.spec.sweep import (
     run_count,
 )
 from hpc_runner.spec.sweep_check import rebase_paths
-from hpc_runner.spec.sweep_names import canonical
+from hpc_runner.spec.sweep_names import canonical, plain_value
 from hpc_runner.stream.runs import safe_run_name
 
 
@@ -44,8 +44,14 @@ def load_sweep(path: str | os.PathLike[str]) -> SweepSpec:
 
 
 def parse_sweep(raw: Mapping[str, Any], sweep_path: Path, problems: Problems) -> SweepSpec:
-    """Check a sweep mapping read from ``sweep_path``; raise every problem at once."""
+    """Check a sweep mapping read from ``sweep_path``; raise every problem at once.
+
+    Values built by a script (numpy numbers and arrays, tuples) are taken as the plain data
+    they equal (:func:`~hpc_runner.spec.sweep_names.plain_value`), as a sweep file gives them.
+    """
     from hpc_runner.spec.profiles import PROFILE_KEYS
+
+    raw = plain_value(raw)
 
     check_keys(raw, SWEEP_KEYS, "", problems)
     name = raw.get("name", sweep_path.stem)

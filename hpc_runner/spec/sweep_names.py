@@ -24,7 +24,9 @@ their values, so nothing trains twice.)
 
 A run's *identity* (:func:`run_identity`) is the canonical JSON of its values with relative
 paths made absolute (``hpc_runner.spec.sweep_check.resolved_values``): a submission matches the
-runs that exist by identity, not by name. Pure; standard library only.
+runs that exist by identity, not by name. Values from a script are first made the plain data a
+YAML file would give (:func:`plain_value`: ``np.float64(1e-3)`` is the run ``1e-3``).
+Pure; standard library only.
 """
 
 from __future__ import annotations
@@ -51,11 +53,32 @@ _KEYWORDS = frozenset({"none", "null", "true", "false", "inf", "nan", "yes", "no
 _LONGER = (10, 16, 64)
 
 
+def plain_value(value: Any) -> Any:
+    """A value as the plain data a YAML file would give: numpy scalars and arrays as the Python
+    numbers and lists they equal (``.tolist()``), tuples as lists, mappings as dicts.
+
+    Scripts build grids with ``numpy.linspace``/``logspace``: ``np.float64(1e-3)`` is the run of
+    ``1e-3`` (one name, one identity), and a value must be writable to ``sweep.yaml`` and
+    ``run.yaml``. Duck-typed (a ``shape`` tuple and ``tolist``): numpy is not imported.
+    """
+    if isinstance(value, Mapping):
+        return {plain_value(key): plain_value(item) for key, item in value.items()}
+    if isinstance(value, list | tuple):
+        return [plain_value(item) for item in value]
+    if value is None or type(value) in (str, bool, int, float):
+        return value
+    tolist = getattr(value, "tolist", None)
+    if isinstance(getattr(value, "shape", None), tuple) and callable(tolist):
+        return plain_value(tolist())  # (np.float64 is a float, but writes as an object)
+    return value
+
+
 def canonical(value: Any) -> str:
     """One text per value: JSON with sorted keys; types stay apart (``1``, ``1.0``, ``"1"``),
-    also as mapping keys (YAML allows ``{1: a, b: c}``, which JSON could not sort)."""
+    also as mapping keys (YAML allows ``{1: a, b: c}``, which JSON could not sort); a numpy
+    number is the plain number it equals (:func:`plain_value`)."""
     return json.dumps(
-        _text_keys(value), sort_keys=True, ensure_ascii=False, separators=(",", ":"),
+        _text_keys(plain_value(value)), sort_keys=True, ensure_ascii=False, separators=(",", ":"),
         default=_tagged,
     )  # fmt: skip
 
