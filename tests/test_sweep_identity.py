@@ -28,6 +28,7 @@ from hpc_runner.cli import main
 from hpc_runner.control.jobfile import read_job_file
 from hpc_runner.control.submit import prepare_run
 from hpc_runner.control.sweep_runs import RUN_VALUES_FILE, recorded_run, write_sweep_file
+from hpc_runner.spec.errors import SpecError
 from hpc_runner.spec.sweep import SweepRun, SweepSpec
 from hpc_runner.spec.sweep_check import check_sweep
 from hpc_runner.spec.sweep_file import load_sweep
@@ -487,3 +488,44 @@ def test_a_sweep_that_cannot_be_recorded_submits_nothing(
         "(nothing was submitted)"
     )
     assert sorted(path.name for path in sweep_dir.iterdir()) == ["sweep.yaml"]
+
+
+@pytest.mark.training
+def test_one_hdf5_dataset_spelled_apart_is_one_run(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """``stack.h5:g/d``, ``stack.h5:/g//d`` and ``stack.h5:/g/d`` name one dataset: a sweep
+    submitted again with another spelling trained it a second time, listing two spellings
+    trained it twice, and a run recorded by an older hpc-runner (the inner path as the user
+    wrote it) was refused as trained on other data. Now all are the one run."""
+    import h5py
+
+    write_spec(tmp_path, epochs=1)
+    with h5py.File(tmp_path / "stack.h5", "w") as handle:
+        handle["g/d"] = np.random.default_rng(0).normal(size=(64, 64)).astype(np.float32)
+    sweep_path = tmp_path / "sweep.yaml"
+    with pytest.raises(SpecError, match="names the same file as"):
+        write_sweep(sweep_path, ["stack.h5:g/d", "stack.h5:/g//d"])
+        load_sweep(sweep_path)
+    write_sweep(sweep_path, ["stack.h5:g/d"])
+    runs = tmp_path / "runs"
+    first = cli("sweep", str(sweep_path), "--cluster", "debug", "--runs-dir", str(runs))
+    assert first.returncode == 0, first.stderr
+    (run_dir,) = [path for path in (runs / "ident").iterdir() if (path / STATUS_FILE).exists()]
+    assert trainings(run_dir) == 1
+    source = f"{tmp_path / 'stack.h5'}:/g/d"
+    assert trained_on(run_dir) == source
+
+    write_sweep(sweep_path, ["stack.h5:/g//d/"])
+    assert [(entry["run"], entry["action"]) for entry in plan(sweep_path, runs, capsys)] == [
+        (run_dir.name, "skip")
+    ]
+    # recorded as an older hpc-runner wrote the inner path: as the sweep file spelled it
+    for name in (RUN_VALUES_FILE, RUN_SPEC_FILE):
+        text = (run_dir / name).read_text(encoding="utf-8")
+        (run_dir / name).write_text(text.replace(source, f"{tmp_path / 'stack.h5'}:g/d"))
+    assert trained_on(run_dir).endswith("stack.h5:g/d")
+    assert [(entry["run"], entry["action"]) for entry in plan(sweep_path, runs, capsys)] == [
+        (run_dir.name, "skip")
+    ]
+    assert trainings(run_dir) == 1

@@ -75,8 +75,14 @@ class RecordedRun:
 
     @property
     def identity(self) -> str | None:
-        """The run's identity, or None when its values are not (all) known."""
-        return run_identity(self.values) if self.complete else None
+        """The run's identity, or None when its values are not (all) known. The recorded paths
+        are spelled as a submission spells them now (``file.h5:g/d`` recorded by an older
+        hpc-runner is ``file.h5:/g/d``), so that a run recorded then is found again."""
+        if not self.complete:
+            return None
+        from hpc_runner.spec.sweep_check import resolved_values
+
+        return run_identity(resolved_values(self.values, self.run_dir.parent))  # (absolute)
 
 
 def write_run_values(
@@ -183,7 +189,7 @@ def recorded_runs(sweep_dir: Path) -> dict[Path, RecordedRun]:
 def _legacy(run_dir: Path, entry: dict[str, Any], manifest: dict[str, Any]) -> RecordedRun:
     """A run of a sweep made before ``sweep_run.json``: ``sweep.yaml``'s entry, its paths
     resolved against the sweep file it names, checked against the run's ``run.yaml``."""
-    from hpc_runner.spec.sweep_check import resolved_values
+    from hpc_runner.spec.sweep_check import rebase_paths, resolved_values
 
     source = manifest.get("source")
     directory = Path(source).parent if isinstance(source, str) and source else run_dir.parent
@@ -195,7 +201,7 @@ def _legacy(run_dir: Path, entry: dict[str, Any], manifest: dict[str, Any]) -> R
     for key, (section, name) in CONFIRMABLE.items():
         part = spec.get(section)
         if key in entry and isinstance(part, dict) and part.get(name) is not None:
-            trained[key] = part[name]
+            trained[key] = rebase_paths(key, part[name], directory)  # (spelled as values are)
     if all(values[key] == value for key, value in trained.items()):
         return RecordedRun(run_dir, dict(entry), values, True, SWEEP_FILE)
     # sweep.yaml was rewritten by position: only what run.yaml confirms is the run's own
@@ -250,7 +256,8 @@ def training_changes(
     defaults (or drops some) and trains the same, and a run must not be taken for another one
     because of it. Not so in the mappings of :data:`FREE_FORM`, which hold only what the user
     set (a learning rate set now, unset before, is :data:`UNSET` there). The keys of
-    :data:`NOT_TRAINING` are passed over.
+    :data:`NOT_TRAINING` are passed over. Data sources compare in one spelling
+    (:func:`~hpc_runner.data.sources.canonical_source`).
     """
     if path in NOT_TRAINING:
         return []
@@ -271,6 +278,11 @@ def training_changes(
             for index, (old, new) in enumerate(zip(recorded, now, strict=True))
             for change in training_changes(old, new, (*path, str(index)))
         ]
+    if path[:1] == ("data",) and isinstance(recorded, str) and isinstance(now, str):
+        from hpc_runner.data.sources import canonical_source
+
+        # (one dataset, however an older hpc-runner spelled its inner path: file.h5:g/d)
+        recorded, now = canonical_source(recorded), canonical_source(now)
     if recorded == now and type(recorded) is type(now):
         return []
     numbers = isinstance(recorded, int | float) and isinstance(now, int | float)  # (bool too)

@@ -49,12 +49,32 @@ class DataSourceError(ValueError):
 def split_source(source: str) -> tuple[str, str | None]:
     """Split a container source: ``"data.h5:/train/noisy"`` → ``("data.h5", "/train/noisy")``.
 
-    Plain paths give ``(path, None)``.
+    Plain paths give ``(path, None)``. An HDF5 dataset path comes in one spelling
+    (:func:`canonical_inner`), so that every run, record and comparison of one dataset agrees.
     """
     match = _CONTAINER.match(source)
     if match is None:
         return source, None
-    return match.group("path"), match.group("inner") or None
+    path, inner = match.group("path"), match.group("inner") or None
+    if inner is not None and path.lower().endswith(HDF5_SUFFIXES):
+        inner = canonical_inner(inner)
+    return path, inner
+
+
+def canonical_inner(inner: str) -> str:
+    """An HDF5 dataset path in its one spelling: absolute, single slashes, no trailing slash.
+
+    HDF5 reads ``/g/d``, ``g/d``, ``/g//d`` and ``g/d/`` as one dataset: spelled apart, they
+    were two runs of a sweep and two trainings' data.
+    """
+    return "/" + "/".join(part for part in inner.split("/") if part)
+
+
+def canonical_source(source: str) -> str:
+    """A data source with its inner path in one spelling (:func:`split_source`); what sources
+    are compared and identified by (a record written by an older hpc-runner included)."""
+    path, inner = split_source(source)
+    return f"{path}:{inner}" if inner else path
 
 
 def source_kind(source: str) -> str:
