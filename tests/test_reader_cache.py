@@ -52,7 +52,8 @@ class Lines:
         elif kind == 1:
             record = make_record(T.BATCH, n, t=n, seq=n, attempt=n % 3, job=f"j{n % 4}")
         elif kind == 2:
-            record = make_record(T.VAL_LOSS, 1 / n, t=n, seq=n, attempt=0, host=f"h{n % 3}")
+            # (attempt 2, the newest these lines have: an older attempt's is passed over)
+            record = make_record(T.VAL_LOSS, 1 / n, t=n, seq=n, attempt=2, host=f"h{n % 3}")
         elif kind == 3:
             record = make_record(T.STATE, ["TRAINING", "DONE", "CRASHED"][n % 3], t=n, seq=n,
                                  attempt=n % 2)  # fmt: skip

@@ -122,6 +122,35 @@ def test_a_loss_that_diverged_reads_nan_not_unknown(
     assert (rows[0]["run"], rows[0]["loss"], rows[0]["val_loss"]) == ("b-run", "", "-1")
 
 
+def test_late_progress_of_a_replaced_attempt_is_not_the_runs(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """Attempt 0 outlived its requeue and wrote epoch 7 and a loss after attempt 1 began its
+    epoch 1: the table showed 7/10 and attempt 0's loss for attempt 1 (and --json the same)."""
+    run_dir = tmp_path / "requeued"
+    started = (TrainUpdate(T.MAX_EPOCH, 10), TrainUpdate(T.MAX_BATCH, 7))
+    training = TrainUpdate(T.STATE, TrainingState.TRAINING)
+    make_run(run_dir, *started, training, TrainUpdate(T.EPOCH, 5), TrainUpdate(T.LOSS, 0.5))
+    make_run(
+        run_dir,
+        *started,
+        training,
+        TrainUpdate(T.EPOCH, 0),
+        TrainUpdate(T.BATCH, 1),
+        TrainUpdate(T.LOSS, 2.0),
+        attempt=1,
+    )
+    late = (TrainUpdate(T.EPOCH, 6), TrainUpdate(T.BATCH, 0), TrainUpdate(T.LOSS, 0.45))
+    make_run(run_dir, *late, TrainUpdate(T.VAL_LOSS, 0.4))
+    assert main(["status", str(tmp_path), "--json"]) == 0
+    (summary,) = json.loads(capsys.readouterr().out)
+    assert (summary["attempt"], summary["epoch_idx"], summary["batch_idx"]) == (1, 0, 1)
+    assert (summary["loss"], summary["val_loss"], summary["best_val_loss"]) == (2.0, -1, None)
+    assert main(["status", str(tmp_path)]) == 0
+    row = capsys.readouterr().out.splitlines()[1].split()
+    assert row[:5] == ["requeued", "TRAINING", "1/10", "2/7", "2"]
+
+
 def test_empty_and_missing_directories(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
     assert main(["status", str(tmp_path), "--json"]) == 0
     assert json.loads(capsys.readouterr().out) == []
