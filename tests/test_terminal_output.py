@@ -105,6 +105,12 @@ def test_the_sanitiser_keeps_json_exact_and_csv_inert() -> None:
     assert terminal_safe("a\tb\nc") == "a\tb\nc"
     assert terminal_safe("a\tb\nc", one_line=True) == "a\\tb\\nc"
     assert terminal_safe("名前 é") == "名前 é"
+    assert terminal_safe("a b ", one_line=True) == "a b\\u0020"  # a cell's end shows no space
+    assert terminal_safe("a\u200bb\u00a0c") == "a\\u200bb\u00a0c"
+    assert terminal_safe("a\u00a0b", one_line=True) == "a\\u00a0b"
+    assert json.loads(terminal_safe(json.dumps(["\u200b \ufeff"], ensure_ascii=False))) == [
+        "\u200b \ufeff"
+    ]
     assert spreadsheet_safe("=HYPERLINK()") == "'=HYPERLINK()"
     assert spreadsheet_safe("-0.5 is text here") == "'-0.5 is text here"
     assert spreadsheet_safe("lr=0.1") == "lr=0.1"
@@ -142,6 +148,35 @@ def test_summary_shows_the_model_path_escaped(evil_runs: Path) -> None:
     text = run("status", str(evil_runs), "--summary").decode()
     model_line = next(line for line in text.splitlines() if line.startswith("  model: "))
     assert model_line == f"  model: {terminal_safe(f'/ckpt/{EVIL}.ckpt', one_line=True)}"
+
+
+def test_runs_whose_names_differ_in_what_a_terminal_hides_read_apart(tmp_path: Path) -> None:
+    """'run', 'run ', 'run' + a zero-width space and 'my run' with a no-break space printed as
+    'run', 'run', 'run' and 'my run': --summary ranked a crashed 'run' first and named 'best:
+    run' (which one?), and the TUI's rows read the same. Each is now shown apart, escaped."""
+    from hpc_runner.tui.columns import row_cells
+    from hpc_runner.tui.model import RunEntry
+    from hpc_runner.tui.text import printable
+    from tests.run_support import run_state
+
+    names = ["run", "run ", "run\u200b", "my\u00a0run", "\ufeffrun"]
+    for index, name in enumerate(names):
+        fake = FakeTraining(tmp_path / "runs" / name).begin(1, 1)
+        fake.epoch(0, [0.5], val_loss=0.1 * (index + 1)).finish()
+    for args in (["status"], ["status", "--summary"]):
+        lines = run(*args, str(tmp_path / "runs")).decode().splitlines()[1 : 1 + len(names)]
+        cells = {line.split()[args.count("--summary")] for line in lines}
+        assert len(cells & {"run", "run\\u0020", "run\\u200b", "my\\u00a0run"}) == 4, lines
+        assert "\\ufeffrun" in cells
+    summary = run("status", "--summary", str(tmp_path / "runs")).decode()
+    assert "best: run (best val_loss 0.1)" in summary.splitlines()
+    shown = []  # the TUI's name cells
+    for name in names:
+        run_dir = tmp_path / "runs" / name
+        entry = RunEntry(str(run_dir), name, run_dir, run_state(run_dir), loading=False)
+        shown.append(row_cells(entry, 0.0)[0].plain)
+    assert shown == ["run", "run\\u0020", "run\\u200b", "my\\u00a0run", "\\ufeffrun"]
+    assert printable("run\u200b") == "run\\u200b"  # every text view, not only names
 
 
 def test_csv_cells_are_not_formulas(evil_runs: Path) -> None:

@@ -22,12 +22,20 @@ from typing import Any
 
 #: What never reaches a terminal: C0 controls (tab and newline are decided per call), DEL, C1,
 #: the bidirectional marks, embeddings, overrides and isolates, the Unicode line and paragraph
-#: separators, and lone surrogates (undecodable bytes of a file name, which cannot be encoded).
+#: separators, lone surrogates (undecodable bytes of a file name, which cannot be encoded), and
+#: the characters a terminal draws as nothing (soft hyphen, zero-width space and joiners, word
+#: joiner, invisible operators, byte order mark): ``run\u200b`` would read as ``run``, another run.
 _UNSAFE_CHARS = (
-    "\x00-\x08\x0b-\x1f\x7f-\x9f\u061c\u200e\u200f\u2028-\u202e\u2066-\u2069\ud800-\udfff"
+    "\x00-\x08\x0b-\x1f\x7f-\x9f\u00ad\u061c\u180e\u200b-\u200f\u2028-\u202e\u2060-\u2064"
+    "\u2066-\u2069\ufeff\ud800-\udfff"
 )
 _UNSAFE = re.compile(f"[{_UNSAFE_CHARS}]")
-_UNSAFE_ONE_LINE = re.compile(f"[\t\n{_UNSAFE_CHARS}]")
+#: One line (a table cell, a label): also every space but the plain one (a no-break space reads
+#: as one), and plain spaces at either end, which a table cell shows as nothing (``run `` and
+#: ``run`` are two runs).
+_UNSAFE_ONE_LINE = re.compile(
+    f"[\t\n{_UNSAFE_CHARS}\u00a0\u1680\u2000-\u200a\u202f\u205f\u3000]|^ +| +$"
+)
 
 #: ANSI sequences as programs write them into logs: CSI (colours, cursor), OSC (titles, links)
 #: and two-character escapes.
@@ -39,8 +47,8 @@ _SHORT = {"\n": "\\n", "\t": "\\t", "\r": "\\r", "\b": "\\b", "\f": "\\f"}
 
 
 def _escape(match: re.Match[str]) -> str:
-    char = match.group()
-    return _SHORT.get(char) or f"\\u{ord(char):04x}"
+    chars = match.group()  # one character, or the spaces at an end of a line
+    return "".join(_SHORT.get(char) or f"\\u{ord(char):04x}" for char in chars)
 
 
 def json_text(value: Any) -> str:

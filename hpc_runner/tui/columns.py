@@ -27,7 +27,7 @@ from hpc_runner.tui.model import (
     phase_text,
     steps_done,
 )
-from hpc_runner.tui.text import literal
+from hpc_runner.tui.text import literal, name_text
 from hpc_runner.watch.numbers import format_loss
 from hpc_runner.watch.resources import gpu_cell, memory_cell
 
@@ -120,7 +120,7 @@ FIXED: tuple[Column, ...] = (
         "name",
         "Run",
         12,
-        lambda entry, summary, now: literal(entry.label),
+        lambda entry, summary, now: name_text(entry.label),
         lambda entry, now, phase: entry.label.casefold(),
         natural=48,
     ),

@@ -25,7 +25,7 @@ from hpc_runner.tui.progress_panel import TrainingProgress
 from hpc_runner.tui.resources_panel import ResourcesPanel
 from hpc_runner.tui.run_info import RunInfo
 from hpc_runner.tui.run_screen import RunScreen
-from hpc_runner.tui.text import literal
+from hpc_runner.tui.text import name_text
 from hpc_runner.watch.meta import RunMeta, load_meta
 from hpc_runner.watch.report import needs_disk
 
@@ -33,7 +33,7 @@ from hpc_runner.watch.report import needs_disk
 def title_text(entry: RunEntry, now: float, *, removed: bool = False) -> Text:
     """``name  PHASE  elapsed 3m05s  ETA 1m10s`` (name literal; the reason is in the facts)."""
     phase = entry.phase(now).phase
-    text = literal(entry.label, "bold")
+    text = name_text(entry.label, "bold")
     text.append("  ")
     text.append(phase.value, style=PHASE_STYLES[phase])
     text.append(f"  elapsed {format_duration(elapsed(entry, now))}")

@@ -29,7 +29,7 @@ from hpc_runner.tui.model import CLOCK_PHASES, RunEntry, next_filter, present_ph
 from hpc_runner.tui.table_keys import TableKeys
 from hpc_runner.tui.table_layout import layout_for
 from hpc_runner.tui.table_rows import arrange, group_key, group_text, is_group, sweep_of
-from hpc_runner.tui.text import literal
+from hpc_runner.tui.text import literal, name_text
 
 __all__ = ["COLUMN_KEYS", "RunsTable"]
 
@@ -249,7 +249,7 @@ class RunsTable(TableKeys, can_focus=True):
         cells = row_cells(entry, now)
         if entry.sweep is not None:  # under its sweep's header: its own name, indented
             inside = entry.label.removeprefix(entry.sweep + "/")
-            cells = (literal("  " + inside), *cells[1:])
+            cells = (Text("  ").append_text(name_text(inside)), *cells[1:])
         if self._cells.get(entry.key) == cells:
             return False
         self._cells[entry.key] = cells

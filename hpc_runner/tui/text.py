@@ -38,6 +38,13 @@ def literal(text: str, style: str = "", *, one_line: bool = True) -> Text:
     return Text(printable(text, one_line=one_line), style=style)
 
 
+def name_text(name: str, style: str = "") -> Text:
+    """A run's name (or label) as the command line's tables show it
+    (:func:`~hpc_runner.stream.text.terminal_safe` of one line): also spaces at either end and
+    spaces other than the plain one escaped, so that ``run `` is not read as ``run``."""
+    return Text(terminal_safe(name, one_line=True), style=style)
+
+
 def strip_ansi(text: str) -> str:
     """Log text as a terminal would leave it (see :func:`hpc_runner.stream.text.log_text`):
     ANSI sequences removed, ``\\r`` rewrites applied, other controls escaped; tabs as spaces."""
