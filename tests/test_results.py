@@ -149,3 +149,27 @@ def test_the_summary_shows_a_run_that_diverged_as_nan_not_as_unknown(
         ("diverged", "", ""),
         ("unvalidated", "", "-1"),
     ]
+
+
+def test_runs_of_equal_value_share_their_rank_and_the_best_says_so(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """Two runs of one seed whose swept value changed nothing reach the same PSNR: --summary
+    ranked them 1 and 2 and named 'best: a' alone, as if b were worse (only its name sorts
+    later). They share rank 1, the best line names the other, and --json lists it."""
+    import json
+
+    _run(tmp_path / "a", [0.4, 0.2], 24.25)
+    _run(tmp_path / "b", [0.4, 0.2], 24.25)
+    _run(tmp_path / "c", [0.5, 0.3], 21.5)
+    assert main(["status", str(tmp_path), "--summary"]) == 0
+    out = capsys.readouterr().out
+    table = {line.split()[1]: line.split()[0] for line in out.splitlines()[1:4]}
+    assert table == {"a": "1", "b": "1", "c": "3"}
+    lines = out.splitlines()
+    best_line = lines.index("best: a (PSNR 24.25 dB)")
+    assert lines[best_line + 1].startswith("  tied with: b ")
+    assert main(["status", str(tmp_path), "--summary", "--json"]) == 0
+    summary = json.loads(capsys.readouterr().out)
+    assert (summary["best"]["run"], summary["tied_with"]) == ("a", ["b"])
+    assert [(r["run"], r["rank"]) for r in summary["runs"]] == [("a", 1), ("b", 1), ("c", 3)]

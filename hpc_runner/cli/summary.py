@@ -24,7 +24,14 @@ def print_summary(
     from hpc_runner.stream.text import json_text, terminal_safe
     from hpc_runner.watch.efficiency import efficiency_json
     from hpc_runner.watch.numbers import format_loss
-    from hpc_runner.watch.results import best, metric_text, ranking_metric, sweep_results, to_csv
+    from hpc_runner.watch.results import (
+        best,
+        metric_text,
+        ranking_metric,
+        sweep_results,
+        tied_with,
+        to_csv,
+    )
 
     rows = sweep_results(root, cache=cache)
     winner = best(rows)
@@ -33,6 +40,7 @@ def print_summary(
     if as_json:
         payload = {
             "best": winner,
+            "tied_with": tied_with(rows, winner) if winner else [],
             "ranked_by": metric,
             "runs": rows,
             "efficiency": efficiency_json(efficiency),
@@ -61,6 +69,9 @@ def print_summary(
         print("best: none yet (no run is DONE with a value to rank by)")
         return 0
     print(f"best: {_printable(winner['run'])} ({metric_text(winner, metric)})")
+    tied = tied_with(rows, winner)
+    if tied:
+        print(f"  tied with: {', '.join(_printable(name) for name in tied)} (as good; named first)")
     saved = ""
     if winner["best_epoch"] is not None and winner["model_val_loss"] is not None:
         val_loss = format_loss(winner["model_val_loss"], digits=6)

@@ -149,17 +149,20 @@ def metric_text(row: dict[str, Any], metric: str) -> str:
 
 def rank(rows: Iterable[dict[str, Any]]) -> list[dict[str, Any]]:
     """Rows sorted by :func:`ranking_metric` (best first; runs without a value last, by name);
-    ``rank`` numbers the runs that have one, 1 = best."""
+    ``rank`` numbers the runs that have one, 1 = best. Runs of equal value share a rank (1, 1,
+    3): the name that sorts first is no better than the other."""
     rows = list(rows)
     metric = ranking_metric(rows)
     ordered = sorted(rows, key=lambda row: (_key(row, metric), row["run"]))
-    place = 0
-    for row in ordered:
-        if _key(row, metric) != math.inf:
-            place += 1
-            row["rank"] = place
-        else:
+    previous: tuple[float, int] | None = None
+    for place, row in enumerate(ordered, start=1):
+        key = _key(row, metric)
+        if key == math.inf:
             row["rank"] = None
+            continue
+        if previous is None or previous[0] != key:
+            previous = (key, place)
+        row["rank"] = previous[1]
     return ordered
 
 
@@ -185,6 +188,21 @@ def best(rows: Iterable[dict[str, Any]]) -> dict[str, Any] | None:
         if row.get("phase", row["state"]) == "DONE" and _key(row, metric) != math.inf
     ]
     return min(candidates, key=lambda row: (_key(row, metric), row["run"]), default=None)
+
+
+def tied_with(rows: Iterable[dict[str, Any]], winner: dict[str, Any]) -> list[str]:
+    """The other DONE runs exactly as good as ``winner`` (:func:`best` names one of them, the
+    first by name), by name."""
+    rows = list(rows)
+    metric = ranking_metric(rows)
+    key = _key(winner, metric)
+    return [
+        row["run"]
+        for row in sorted(rows, key=lambda row: row["run"])
+        if row is not winner
+        and row.get("phase", row["state"]) == "DONE"
+        and _key(row, metric) == key
+    ]
 
 
 def sweep_results(
