@@ -97,7 +97,7 @@ def evil_runs(tmp_path: Path) -> Path:
 
 
 def test_the_sanitiser_keeps_json_exact_and_csv_inert() -> None:
-    from hpc_runner.stream.text import spreadsheet_safe, terminal_safe
+    from hpc_runner.stream.text import cell_text, spreadsheet_safe, terminal_safe
 
     encoded = json.dumps([EVIL], ensure_ascii=False)
     assert json.loads(terminal_safe(encoded)) == [EVIL]  # escapes are JSON escapes
@@ -105,9 +105,11 @@ def test_the_sanitiser_keeps_json_exact_and_csv_inert() -> None:
     assert terminal_safe("a\tb\nc") == "a\tb\nc"
     assert terminal_safe("a\tb\nc", one_line=True) == "a\\tb\\nc"
     assert terminal_safe("名前 é") == "名前 é"
-    assert terminal_safe("a b ", one_line=True) == "a b\\u0020"  # a cell's end shows no space
+    assert cell_text("a b ") == "a b\\u0020"  # a cell's end shows no space
     assert terminal_safe("a\u200bb\u00a0c") == "a\\u200bb\u00a0c"
-    assert terminal_safe("a\u00a0b", one_line=True) == "a\\u00a0b"
+    assert cell_text("a\u00a0b") == "a\\u00a0b"
+    assert terminal_safe("a\u00a0b ", one_line=True) == "a\u00a0b "  # (a message's own)
+    assert cell_text(cell_text(" a\u3000")) == cell_text(" a\u3000")
     assert json.loads(terminal_safe(json.dumps(["\u200b \ufeff"], ensure_ascii=False))) == [
         "\u200b \ufeff"
     ]
@@ -154,6 +156,7 @@ def test_runs_whose_names_differ_in_what_a_terminal_hides_read_apart(tmp_path: P
     """'run', 'run ', 'run' + a zero-width space and 'my run' with a no-break space printed as
     'run', 'run', 'run' and 'my run': --summary ranked a crashed 'run' first and named 'best:
     run' (which one?), and the TUI's rows read the same. Each is now shown apart, escaped."""
+    from hpc_runner.stream.text import terminal_safe
     from hpc_runner.tui.columns import row_cells
     from hpc_runner.tui.model import RunEntry
     from hpc_runner.tui.text import printable
@@ -177,6 +180,9 @@ def test_runs_whose_names_differ_in_what_a_terminal_hides_read_apart(tmp_path: P
         shown.append(row_cells(entry, 0.0)[0].plain)
     assert shown == ["run", "run\\u0020", "run\\u200b", "my\\u00a0run", "\\ufeffrun"]
     assert printable("run\u200b") == "run\\u200b"  # every text view, not only names
+    # the space rule is a cell's: a message's lines keep their indentation (a sweep's refusal
+    # lists its runs indented, as "  seed=1: ...")
+    assert terminal_safe("  seed=1: 1 there", one_line=True) == "  seed=1: 1 there"
 
 
 def test_csv_cells_are_not_formulas(evil_runs: Path) -> None:

@@ -82,9 +82,9 @@ PSNR_COLUMN = "PSNR"
 
 def _printable(text: str) -> str:
     """Names come from the filesystem: show control characters escaped, never interpret them."""
-    from hpc_runner.stream.text import terminal_safe
+    from hpc_runner.stream.text import cell_text
 
-    return terminal_safe(text, one_line=True)
+    return cell_text(text)
 
 
 def _progress(index: int, total: int) -> str:

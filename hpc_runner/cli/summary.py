@@ -136,9 +136,9 @@ def _summary_row(row: dict[str, Any]) -> tuple[str, ...]:
 
 def _printable(text: str) -> str:
     """Run names and paths come from run directories: control characters shown escaped."""
-    from hpc_runner.stream.text import terminal_safe
+    from hpc_runner.stream.text import cell_text
 
-    return terminal_safe(text, one_line=True)
+    return cell_text(text)
 
 
 def status_csv(summaries: list[dict[str, Any]]) -> str:

@@ -30,10 +30,11 @@ _UNSAFE_CHARS = (
     "\u2066-\u2069\ufeff\ud800-\udfff"
 )
 _UNSAFE = re.compile(f"[{_UNSAFE_CHARS}]")
-#: One line (a table cell, a label): also every space but the plain one (a no-break space reads
-#: as one), and plain spaces at either end, which a table cell shows as nothing (``run `` and
-#: ``run`` are two runs).
-_UNSAFE_ONE_LINE = re.compile(
+_UNSAFE_ONE_LINE = re.compile(f"[\t\n{_UNSAFE_CHARS}]")
+#: A table cell or a run's name: also every space but the plain one (a no-break space reads as
+#: one), and plain spaces at either end, which a cell shows as nothing (``run `` and ``run`` are
+#: two runs). Not for whole lines of messages, whose indentation is theirs.
+_UNSAFE_CELL = re.compile(
     f"[\t\n{_UNSAFE_CHARS}\u00a0\u1680\u2000-\u200a\u202f\u205f\u3000]|^ +| +$"
 )
 
@@ -83,6 +84,15 @@ def terminal_safe(text: str, *, one_line: bool = False) -> str:
     if pattern.search(text) is None:
         return text
     return pattern.sub(_escape, text)
+
+
+def cell_text(text: str) -> str:
+    """A table cell or a run's name (:func:`terminal_safe` of one line), with spaces other
+    than the plain one and plain spaces at either end escaped too: runs whose names differ only
+    there must not read as one."""
+    if _UNSAFE_CELL.search(text) is None:
+        return text
+    return _UNSAFE_CELL.sub(_escape, text)
 
 
 def log_text(text: str) -> str:

@@ -13,7 +13,7 @@ from __future__ import annotations
 
 from rich.text import Text
 
-from hpc_runner.stream.text import log_text, terminal_safe
+from hpc_runner.stream.text import cell_text, log_text, terminal_safe
 
 _ONE_LINE = str.maketrans({"\n": " \u23ce ", "\t": " "})
 
@@ -40,9 +40,9 @@ def literal(text: str, style: str = "", *, one_line: bool = True) -> Text:
 
 def name_text(name: str, style: str = "") -> Text:
     """A run's name (or label) as the command line's tables show it
-    (:func:`~hpc_runner.stream.text.terminal_safe` of one line): also spaces at either end and
-    spaces other than the plain one escaped, so that ``run `` is not read as ``run``."""
-    return Text(terminal_safe(name, one_line=True), style=style)
+    (:func:`~hpc_runner.stream.text.cell_text`): also spaces at either end and spaces other
+    than the plain one escaped, so that ``run `` is not read as ``run``."""
+    return Text(cell_text(name), style=style)
 
 
 def strip_ansi(text: str) -> str:
