@@ -178,15 +178,20 @@ def _key(row: dict[str, Any], metric: str) -> float:
     return float(value) if metric == "best_val_loss" else -float(value)
 
 
-def best(rows: Iterable[dict[str, Any]]) -> dict[str, Any] | None:
-    """The DONE run ranked first, or None when no run is DONE with a value to rank by."""
-    rows = list(rows)
-    metric = ranking_metric(rows)
-    candidates = [
+def _contenders(rows: list[dict[str, Any]], metric: str) -> list[dict[str, Any]]:
+    """The runs that can be named best: DONE, with a value to rank by."""
+    return [
         row
         for row in rows
         if row.get("phase", row["state"]) == "DONE" and _key(row, metric) != math.inf
     ]
+
+
+def best(rows: Iterable[dict[str, Any]]) -> dict[str, Any] | None:
+    """The DONE run ranked first, or None when no run is DONE with a value to rank by."""
+    rows = list(rows)
+    metric = ranking_metric(rows)
+    candidates = _contenders(rows, metric)
     return min(candidates, key=lambda row: (_key(row, metric), row["run"]), default=None)
 
 
@@ -196,13 +201,11 @@ def tied_with(rows: Iterable[dict[str, Any]], winner: dict[str, Any]) -> list[st
     rows = list(rows)
     metric = ranking_metric(rows)
     key = _key(winner, metric)
-    return [
+    return sorted(
         row["run"]
-        for row in sorted(rows, key=lambda row: row["run"])
-        if row is not winner
-        and row.get("phase", row["state"]) == "DONE"
-        and _key(row, metric) == key
-    ]
+        for row in _contenders(rows, metric)
+        if row is not winner and _key(row, metric) == key
+    )
 
 
 def sweep_results(
