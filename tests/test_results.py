@@ -173,3 +173,27 @@ def test_runs_of_equal_value_share_their_rank_and_the_best_says_so(
     summary = json.loads(capsys.readouterr().out)
     assert (summary["best"]["run"], summary["tied_with"]) == ("a", ["b"])
     assert [(r["run"], r["rank"]) for r in summary["runs"]] == [("a", 1), ("b", 1), ("c", 3)]
+
+
+def test_the_summary_says_when_the_best_model_is_gone(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """Checkpoints deleted to free space: --summary named the best model's path as if it were
+    there, the file a user would load to denoise."""
+    from hpc_runner.stream.records import ModelLocation
+
+    _run(tmp_path / "a", [0.4, 0.2], None)
+    best = tmp_path / "a" / "work" / "checkpoints" / "best" / "best.ckpt"
+    best.parent.mkdir(parents=True)
+    best.write_bytes(b"weights")
+    with StatusWriter(tmp_path / "a" / "status.jsonl") as writer:
+        location = ModelLocation(
+            checkpoint=str(best), best_checkpoint=str(best), best_val_loss=0.2, best_epoch=1
+        )
+        writer.write(TrainUpdate(T.CAREAMIST, location))
+    assert main(["status", str(tmp_path), "--summary"]) == 0
+    assert f"  model: {best} (saved at epoch 2, val_loss 0.2)" in capsys.readouterr().out
+    best.unlink()
+    assert main(["status", str(tmp_path), "--summary"]) == 0
+    line = f"  model: {best} (saved at epoch 2, val_loss 0.2) - not on disk any more"
+    assert line in capsys.readouterr().out.splitlines()

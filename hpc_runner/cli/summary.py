@@ -11,6 +11,7 @@ from __future__ import annotations
 import csv
 import io
 import math
+import os
 from pathlib import Path
 from typing import Any
 
@@ -76,11 +77,20 @@ def print_summary(
     if winner["best_epoch"] is not None and winner["model_val_loss"] is not None:
         val_loss = format_loss(winner["model_val_loss"], digits=6)
         saved = f" (saved at epoch {winner['best_epoch'] + 1}, val_loss {val_loss})"
-    print(f"  model: {_printable(winner['model'] or '-')}{saved}")
+    print(f"  model: {_printable(winner['model'] or '-')}{saved}{_gone(winner['model'])}")
     for key in ("bmz_archive", "predictions"):
         if winner[key]:
-            print(f"  {key.replace('_', ' ')}: {_printable(winner[key])}")
+            print(f"  {key.replace('_', ' ')}: {_printable(winner[key])}{_gone(winner[key])}")
     return 0
+
+
+def _gone(path: str | None) -> str:
+    """A note for a file the run recorded that is no longer there (checkpoints deleted to free
+    space, a run directory copied without them): the summary is read days later, and must not
+    send the user to a model that does not exist."""
+    if not path or os.path.lexists(path):
+        return ""
+    return " - not on disk any more"
 
 
 def sweep_efficiency(rows: list[dict[str, Any]]) -> Any:
