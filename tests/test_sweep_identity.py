@@ -529,3 +529,94 @@ def test_one_hdf5_dataset_spelled_apart_is_one_run(
         (run_dir.name, "skip")
     ]
     assert trainings(run_dir) == 1
+
+
+@pytest.mark.training
+def test_a_key_listed_at_the_base_value_is_the_run_that_exists(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """The base trains with seed 42 and one epoch: a sweep that lists ``training.seed: [42]``
+    (in its grid or zip) or stops listing ``training.epochs: [1]`` names the runs that exist
+    with other values, and submitting it trained each a second time into a directory of its
+    own (``--summary`` listed both). Such a run is now the existing run, found by its settings
+    (said in a note), and nothing records it otherwise; a run that trains alike but is measured
+    against another ground truth is another run, and a run that two existing runs are is not
+    guessed at."""
+    import shutil
+
+    from hpc_runner.api import Sweep
+    from hpc_runner.control.sweep_runs import SWEEP_FILE
+
+    write_spec(tmp_path, epochs=1)
+    for seed, name in enumerate(("a", "b", "c")):
+        truth = np.random.default_rng(seed).normal(size=(64, 64)).astype(np.float32)
+        np.save(tmp_path / f"{name}.npy", truth)
+    sweep_path, runs = tmp_path / "sweep.yaml", tmp_path / "runs"
+    sweep_dir = runs / "ident"
+
+    def write(grid: dict[str, list[Any]], zipped: dict[str, list[Any]] | None = None) -> None:
+        document = {"name": "ident", "base": "tiny.yaml", "grid": grid, "zip": zipped or {}}
+        sweep_path.write_text(yaml.safe_dump(document, sort_keys=False))
+
+    def made() -> dict[str, str]:
+        """Ground truth -> run directory, by each run's own record of its values."""
+        return {
+            json.loads((path / RUN_VALUES_FILE).read_text())["overrides"][
+                "evaluate.ground_truth"
+            ]: path.name
+            for path in sweep_dir.iterdir()
+            if (path / STATUS_FILE).exists()
+        }
+
+    write({"evaluate.ground_truth": ["a.npy", "b.npy"], "training.epochs": [1]})
+    first = cli("sweep", str(sweep_path), "--cluster", "debug", "--runs-dir", str(runs))
+    assert first.returncode == 0, first.stderr
+    own = made()
+    assert sorted(own) == ["a.npy", "b.npy"]
+    records = {name: (sweep_dir / name / RUN_VALUES_FILE).read_bytes() for name in own.values()}
+    entries = yaml.safe_load((sweep_dir / SWEEP_FILE).read_text())["runs"]
+
+    # the base's seed listed, and a third ground truth: only that one trains, for real
+    write({"evaluate.ground_truth": ["a.npy", "b.npy", "c.npy"], "training.epochs": [1],
+           "training.seed": [42]})  # fmt: skip
+    again = cli("sweep", str(sweep_path), "--cluster", "debug", "--runs-dir", str(runs))
+    assert again.returncode == 0, again.stderr
+    for truth in ("a.npy", "b.npy"):
+        assert f"skipped {own[truth]}: exists: DONE" in again.stdout
+        assert f"is the existing run {own[truth]} (" in again.stderr
+    assert "1 runs submitted (debug)" in again.stdout
+    now = made()
+    assert {truth: now[truth] for truth in own} == own and "c.npy" in now
+    assert all(trainings(sweep_dir / name) == 1 for name in now.values())
+    assert sorted(summary_values(sweep_dir, capsys)) == sorted(now.values())
+    # the runs found by their settings keep their records: they stay the runs they were
+    assert {name: (sweep_dir / name / RUN_VALUES_FILE).read_bytes() for name in records} == records
+    kept = yaml.safe_load((sweep_dir / SWEEP_FILE).read_text())["runs"]
+    assert {name: kept[name] for name in entries} == entries
+
+    # the seed as a zip key, the epochs key dropped, the first sweep again: all three exist
+    sweeps = [
+        ({"evaluate.ground_truth": ["a.npy", "b.npy", "c.npy"]}, {"training.seed": [42]}),
+        ({"evaluate.ground_truth": ["a.npy", "b.npy", "c.npy"]}, None),
+        ({"evaluate.ground_truth": ["a.npy", "b.npy"], "training.epochs": [1]}, None),
+    ]
+    for grid, zipped in sweeps:
+        write(grid, zipped)
+        found = {e["overrides"]["evaluate.ground_truth"]: e for e in plan(sweep_path, runs, capsys)}
+        assert {truth: entry["run"] for truth, entry in found.items()} == {
+            truth: now[truth] for truth in grid["evaluate.ground_truth"]
+        }
+        assert {entry["action"] for entry in found.values()} == {"skip"}
+    # one planning function: the API's Sweep submits nothing either
+    sweep = Sweep("tiny.yaml", grid=sweeps[1][0], name="ident", directory=tmp_path)
+    assert sweep.submit(runs, cluster="debug") == []
+
+    # one training in two directories (copied by hand): which one a run is, is not guessed
+    shutil.copytree(sweep_dir / now["a.npy"], sweep_dir / "copy")
+    write({"evaluate.ground_truth": ["a.npy"], "training.seed": [7]})
+    assert [entry["action"] for entry in plan(sweep_path, runs, capsys)] == ["new"]
+    write({"evaluate.ground_truth": ["a.npy"]})
+    assert main(["sweep", str(sweep_path), "--dry-run", "--runs-dir", str(runs)]) == 2
+    error = capsys.readouterr().err
+    assert "2 runs of this sweep exist with the settings of its run ground_truth=" in error
+    assert f"{sorted(['copy', now['a.npy']])[0]}, " in error

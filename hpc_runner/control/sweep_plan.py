@@ -1,8 +1,10 @@
 """Planning a sweep's submission: per run, new, retried or skipped (submitting side).
 
 :func:`plan_sweep` finds each run of the sweep among the run directories that exist by the
-values they record (:mod:`hpc_runner.control.sweep_runs`), never by name or position: a run that
-exists is skipped (submitting a sweep twice, reordered or grown, duplicates nothing) unless
+values they record (:mod:`hpc_runner.control.sweep_runs`), never by name or position, else by
+the settings it is made with (:mod:`hpc_runner.control.sweep_same`: a key listed at the base
+spec's value, or a value written otherwise, is the run that exists): a run that exists is
+skipped (submitting a sweep twice, reordered or grown, duplicates nothing) unless
 ``only_failed`` asks for it and it CRASHED, was cancelled, or never started; then it continues
 as its next attempt from its newest checkpoint (an absolute path, as ``hpc-runner resume``
 passes it). A run that does not exist is new, under its own name
@@ -52,10 +54,14 @@ class PlannedRun:
     checkpoint : str or None
         A retried run continues from this checkpoint (an absolute path).
     note : str
-        A conflict worth telling the user (its own name was taken by other values).
+        Worth telling the user: its own name was taken by other values, or it is an existing
+        run of other values made with its settings.
     job_id : str or None
         A retried run's job when the plan was made: submitting re-checks it under the run's
         lock, so that a ``resume`` or another sweep that submitted it meanwhile is not doubled.
+    by_settings : bool
+        The run is an existing run of other values found by its settings: the records of its
+        values are left as they are (it stays the run it was, also for the sweep that made it).
     """
 
     run: SweepRun
@@ -67,6 +73,7 @@ class PlannedRun:
     checkpoint: str | None = None
     note: str = ""
     job_id: str | None = None
+    by_settings: bool = False
 
 
 def plan_sweep(
@@ -76,17 +83,22 @@ def plan_sweep(
 
     A run exists when a run directory of the sweep records the same values
     (:mod:`hpc_runner.control.sweep_runs`), whatever its name: a reordered or grown sweep finds
-    its runs again, and runs named by an older hpc-runner too. A new run whose name is taken by
-    a directory with other values gets a name of its own (see :func:`_own_name`).
+    its runs again, and runs named by an older hpc-runner too. A run whose values no directory
+    records is then looked for by its settings among the directories no run claimed
+    (:func:`~hpc_runner.control.sweep_same.same_runs`), with a note saying which it is. A new
+    run whose name is taken by a directory with other values gets a name of its own (see
+    :func:`_own_name`).
 
     Raises
     ------
     UsageError
         A new run's name is taken by a directory that records no values (it might be this very
-        run): the message names it. Or ``sweep_dir`` is a run's directory.
+        run): the message names it. Or ``sweep_dir`` is a run's directory. Or a run is made with
+        the settings of two existing runs (:func:`~hpc_runner.control.sweep_same.same_runs`).
     """
     from hpc_runner.control.scheduler import job_records, scheduler_states
     from hpc_runner.control.sweep_runs import recorded_runs
+    from hpc_runner.control.sweep_same import same_runs
 
     if is_run_dir(sweep_dir) or os.path.lexists(sweep_dir / RUN_SPEC_FILE):
         # (its runs would go inside that run: the array's logs in its submitit folder, and
@@ -105,6 +117,11 @@ def plan_sweep(
         found = by_identity.get(run.identity, [])
         if found:  # its own name first, else the first by name
             matched[run.name] = next((d for d in found if d.name == run.name), found[0])
+    read: dict[Path, Any] = {}  # run.yaml documents: each read once by this plan
+    claimed = set(matched.values())
+    unmatched = [(run, spec) for run, spec in checked if run.name not in matched]
+    same = same_runs(unmatched, [d for d in recorded if d not in claimed], read)
+    matched.update(same)
     records = job_records(matched.values())
     schedulers = scheduler_states(records)
     states = _states(matched.values())
@@ -116,17 +133,33 @@ def plan_sweep(
             plan.append(PlannedRun(run, spec, sweep_dir / name, "new", note=note))
             continue
         run_dir = matched[run.name]
+        listed = run
         run, spec = _renamed(run, spec, run_dir.name)
-        plan.append(_existing(run, spec, run_dir, records, schedulers, states, only_failed))
-    _refuse_other_trainings(plan, sweep_dir)
+        item = _existing(run, spec, run_dir, records, schedulers, states, only_failed)
+        if listed.name in same:
+            item = replace(item, note=_same_note(listed, recorded[run_dir]), by_settings=True)
+        plan.append(item)
+    _refuse_other_trainings(plan, sweep_dir, read)
     return plan
+
+
+def _same_note(listed: SweepRun, existing: RecordedRun) -> str:
+    """What the user is told about a run found by its settings."""
+    theirs = f" ({_values(existing.overrides)})" if existing.complete else ""
+    return (
+        f"{listed.name} ({_values(listed.overrides)}) is the existing run "
+        f"{existing.run_dir.name}{theirs}: the same settings (data, careamics configuration, "
+        "evaluate, after)"
+    )
 
 
 #: Runs named, and keys per run, in the message about runs trained with other settings.
 _SHOWN_RUNS, _SHOWN_KEYS = 5, 3
 
 
-def _refuse_other_trainings(plan: list[PlannedRun], sweep_dir: Path) -> None:
+def _refuse_other_trainings(
+    plan: list[PlannedRun], sweep_dir: Path, read: dict[Path, Any] | None = None
+) -> None:
     """Stop when runs this submission would keep were trained with other settings.
 
     A run is found by the values the sweep varies; the base job spec (or the sweep file's
@@ -134,7 +167,8 @@ def _refuse_other_trainings(plan: list[PlannedRun], sweep_dir: Path) -> None:
     such a run as existing would credit this sweep with a training it never asked for, and its
     ``--summary`` would rank results of other settings. A run retried by ``--only-failed``
     is refused as well, even from its start: it would keep its best checkpoint, trained with
-    the settings of then, until the new training beats it.
+    the settings of then, until the new training beats it. ``read``: the ``run.yaml``
+    documents the plan has read already (each file is read once).
 
     Raises
     ------
@@ -148,7 +182,7 @@ def _refuse_other_trainings(plan: list[PlannedRun], sweep_dir: Path) -> None:
     for item in plan:
         if item.action == "new":
             continue
-        recorded = recorded_training(item.run_dir)
+        recorded = recorded_training(item.run_dir, read)
         changes = training_changes(recorded, training_settings(item.spec)) if recorded else []
         if changes:
             differing.append((item.run_dir.name, changes))

@@ -237,10 +237,22 @@ class _Unset:
 UNSET: Any = _Unset()
 
 
-def recorded_training(run_dir: Path) -> dict[str, Any] | None:
-    """The data and careamics configuration a run was made with (its ``run.yaml``), or None
-    when that file is missing or unreadable (then nothing can be said about them)."""
-    spec = _read_yaml(run_dir / RUN_SPEC_FILE)
+def run_document(run_dir: Path, read: dict[Path, Any] | None = None) -> Any:
+    """The run's ``run.yaml`` as read (None when missing or unreadable); ``read`` holds the
+    documents read so far, so that one plan reads each run's file once."""
+    if read is not None and run_dir in read:
+        return read[run_dir]
+    document = _read_yaml(run_dir / RUN_SPEC_FILE)
+    if read is not None:
+        read[run_dir] = document
+    return document
+
+
+def recorded_training(run_dir: Path, read: dict[Path, Any] | None = None) -> dict[str, Any] | None:
+    """The data and careamics configuration a run was made with (its ``run.yaml``, through
+    :func:`run_document`), or None when that file is missing or unreadable (then nothing can be
+    said about them)."""
+    spec = run_document(run_dir, read)
     if not isinstance(spec, dict):
         return None
     sections = {name: spec.get(name) for name in TRAINING_SECTIONS}

@@ -80,7 +80,9 @@ def submit_plan(
         for run_dir in sorted(item.run_dir.absolute() for item in todo if item.action == "retry"):
             locks.enter_context(run_lock(run_dir))  # (in one order: two sweeps never deadlock)
         with interrupts_held(scheduler != "debug"):  # (until job.json names the jobs)
-            return _submit_locked(todo, [item.run for item in plan], sweep, sweep_dir, scheduler)
+            # (a run found by its settings keeps the values it records: it stays that run)
+            runs = [item.run for item in plan if not item.by_settings]
+            return _submit_locked(todo, runs, sweep, sweep_dir, scheduler)
 
 
 def _submit_locked(
@@ -125,7 +127,8 @@ def _submit_locked(
                 if item.checkpoint is None:  # starts over: with the sweep as it is now
                     # (replaced, never written through: a link planted there points elsewhere)
                     replace_file(run_dir / RUN_SPEC_FILE, dump_run_spec(item.spec).encode())
-                if not (run_dir / RUN_VALUES_FILE).exists():  # a run of an older hpc-runner
+                if not item.by_settings and not (run_dir / RUN_VALUES_FILE).exists():
+                    # (a run of an older hpc-runner)
                     _record_values(run_dir, item.run, sweep)
             items.append((run_dir, item))
         recorded = _record_sweep(sweep, sweep_dir, runs)  # before any job exists

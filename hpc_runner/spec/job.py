@@ -272,27 +272,39 @@ def training_settings(spec: JobSpec) -> dict[str, Any]:
     }
 
 
+def run_settings(spec: JobSpec) -> dict[str, Any]:
+    """What a run of ``spec`` is, as ``run.yaml`` records it: what it trains with
+    (:func:`training_settings`), what its results are measured against (``evaluate``) and what
+    it does once trained (``after``). Two runs of a sweep that agree on these are one run."""
+    return {
+        **training_settings(spec),
+        "evaluate": {"ground_truth": spec.ground_truth},
+        "after": spec.after.to_dict() if spec.after else None,
+    }
+
+
 def dump_run_spec(spec: JobSpec) -> str:
     """The resolved ``run.yaml`` text: what the node needs to run the job, careamics included."""
     import yaml
 
+    settings = run_settings(spec)
     document = {
         "version": RUN_SPEC_VERSION,
         "name": spec.name,
         "source": spec.source,
-        "data": training_settings(spec)["data"],
-        "evaluate": {"ground_truth": spec.ground_truth},
+        "data": settings["data"],
+        "evaluate": settings["evaluate"],
         "cluster": {
             "profile": spec.profile.name,
             "overrides": spec.profile_overrides,
             "resolved": {**spec.profile.to_dict(), "source": spec.profile.source},
         },
         "notes": list(spec.notes),
-        "after": spec.after.to_dict() if spec.after else None,
+        "after": settings["after"],
         "monitor": spec.monitor.to_dict(),
         "preview": spec.preview.to_dict(),
         "provenance": provenance(SourceFile(spec.source, spec.source_sha256), spec.sweep),
-        "careamics": spec.careamics,
+        "careamics": settings["careamics"],
     }
     header = f"# Resolved by hpc-runner from {spec.source}; used on the compute node.\n"
     return header + yaml.safe_dump(document, sort_keys=False, default_flow_style=False)

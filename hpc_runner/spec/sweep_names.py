@@ -24,7 +24,8 @@ their values, so nothing trains twice.)
 
 A run's *identity* (:func:`run_identity`) is the canonical JSON of its values with relative
 paths made absolute (``hpc_runner.spec.sweep_check.resolved_values``): a submission matches the
-runs that exist by identity, not by name. Values from a script are first made the plain data a
+runs that exist by identity, not by name (and a run no identity matches by the settings it is
+made with, ``hpc_runner.control.sweep_same``). Values from a script are first made the plain data a
 YAML file would give (:func:`plain_value`: ``np.float64(1e-3)`` is the run ``1e-3``).
 Pure; standard library only.
 """
