@@ -120,7 +120,10 @@ def plan_sweep(
     read: dict[Path, Any] = {}  # run.yaml documents: each read once by this plan
     claimed = set(matched.values())
     unmatched = [(run, spec) for run, spec in checked if run.name not in matched]
-    same = same_runs(unmatched, [d for d in recorded if d not in claimed], read)
+    # (among runs that record their values: one that records none might be this very run,
+    # and _own_name stops at it rather than guess)
+    unclaimed = [d for d, record in recorded.items() if record.complete and d not in claimed]
+    same = same_runs(unmatched, unclaimed, read)
     matched.update(same)
     records = job_records(matched.values())
     schedulers = scheduler_states(records)
@@ -145,11 +148,10 @@ def plan_sweep(
 
 def _same_note(listed: SweepRun, existing: RecordedRun) -> str:
     """What the user is told about a run found by its settings."""
-    theirs = f" ({_values(existing.overrides)})" if existing.complete else ""
     return (
         f"{listed.name} ({_values(listed.overrides)}) is the existing run "
-        f"{existing.run_dir.name}{theirs}: the same settings (data, careamics configuration, "
-        "evaluate, after)"
+        f"{existing.run_dir.name} ({_values(existing.overrides)}): the same settings (data, "
+        "careamics configuration, evaluate, after)"
     )
 
 
