@@ -8,6 +8,8 @@ import io
 import itertools
 import json
 import math
+import os
+import signal
 from pathlib import Path
 from typing import Any
 
@@ -23,7 +25,7 @@ from hpc_runner.spec.sweep_file import load_sweep
 from hpc_runner.spec.sweep_names import HASH_MARK, canonical, fragment, run_identity
 from hpc_runner.stream.runs import safe_run_name
 from hpc_runner.watch.results import best, rank, to_csv
-from tests.run_support import cli, write_spec
+from tests.run_support import cli, status_json, wait_state, write_spec
 
 # -- pure expansion ------------------------------------------------------------------------------
 
@@ -485,6 +487,50 @@ def test_debug_sweep_with_watch_prints_the_summary(tmp_path: Path) -> None:
     assert {"seed=1: DONE", "seed=2: DONE"} <= set(lines)
     best_line = next(line for line in lines if line.startswith("best: seed="))
     assert "100%" in answer.stderr and best_line.split()[1] in ("seed=1", "seed=2")
+
+
+def test_cancelling_a_copy_inside_the_sweep_leaves_the_original_training(tmp_path: Path) -> None:
+    """``cp -a`` of a training run of a local sweep, beside it in the sweep directory (a backup),
+    copies its job.json, which names the original's job in the sweep's shared submitit folder:
+    the processes name that folder, so the copy's ``cancel`` interrupted the original."""
+    import subprocess
+    import time
+
+    from hpc_runner.control.local_process import job_processes
+    from hpc_runner.control.scheduler import job_records
+    from hpc_runner.stream.processes import alive
+    from hpc_runner.stream.status import TrainingState
+
+    write_spec(tmp_path, epochs=1000)
+    path = sweep_file(tmp_path, {"name": "sw", "base": "tiny.yaml", "zip": {"training.seed": [1]}})
+    runs = tmp_path / "runs"
+    answer = cli("sweep", str(path), "--cluster", "local", "--runs-dir", str(runs))
+    assert answer.returncode == 0, answer.stderr
+    original, copy = runs / "sw" / "seed=1", runs / "sw" / "backup"
+    record = job_records([original])[original]
+    assert record is not None
+    try:
+        wait_state(
+            original,
+            lambda run: run.status.state is TrainingState.TRAINING,
+            timeout=120,
+            what="training",
+        )
+        subprocess.run(["cp", "-a", str(original), str(copy)], check=True)
+        answer = cli("cancel", str(copy))
+        assert answer.returncode == 1, answer.stdout
+        assert "backup is LOST (job" in answer.stderr and "a copy" in answer.stderr
+        time.sleep(1.0)
+        tasks, _ = job_processes(record.folder(original), record.job_id, record.current.process)
+        assert tasks  # the original trains on
+        assert status_json(runs / "sw")["seed=1"]["phase"] == "TRAINING"
+        answer = cli("cancel", str(original))
+        assert answer.returncode == 0, answer.stderr
+    finally:
+        tasks, others = job_processes(record.folder(original), record.job_id, None)
+        for process in [*tasks, *others, record.current.process]:
+            if process is not None and alive(process):
+                os.kill(process.pid, signal.SIGKILL)
 
 
 # -- results -------------------------------------------------------------------------------------

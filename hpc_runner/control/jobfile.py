@@ -58,9 +58,9 @@ class Submission(msgspec.Struct, frozen=True):
         submitit's folder of this job, relative to the run directory (a sweep's array shares
         ``../submitit``; a resumed run uses its own): each attempt's logs stay findable.
     directory : PathId | None
-        Debug runs: the run directory's identity when it was submitted. The submitting process
-        trains that directory, not a copy of it (``cp -a`` of a training debug run copies this
-        file, and the copy's ``cancel`` must not stop the original's training).
+        The run directory's identity when it was submitted (None in files of older versions).
+        The job trains that directory, not a copy of it (``cp -a`` of a training run copies
+        this file, and the copy's ``cancel`` must not stop the original's training).
     """
 
     attempt: int

@@ -224,6 +224,8 @@ def _submitted_reason(state: str) -> str | None:
 def lost_reason(scheduler: SchedulerState) -> str:
     """Why a job ended without a final record, in the scheduler's words made plain."""
     known = LOST_REASONS.get(scheduler.state)
+    if scheduler.state == "NOT_FOUND" and scheduler.reason:  # (a copy's: says why)
+        known = scheduler.reason
     exit_text = exit_description(scheduler.exit_code)
     if known:
         return known

@@ -32,7 +32,7 @@ from hpc_runner.control.slurm_query import (
     run_command,
     slurm_available,
 )
-from hpc_runner.stream.processes import read_processes
+from hpc_runner.stream.processes import identify_path, read_processes
 from hpc_runner.stream.runs import JOB_FILE, STATUS_FILE
 
 __all__ = [
@@ -63,12 +63,39 @@ def debug_run(run_dir: Path, submission: Submission) -> DebugRun | None:
     return DebugRun(run_dir / STATUS_FILE, run_dir, submission.directory)
 
 
+def copied_state(run_dir: Path, job: JobRecord, submission: Submission) -> SchedulerState | None:
+    """``NOT_FOUND`` for a job submitted for another directory than ``run_dir``, else None.
+
+    ``job.json`` is a file in the run directory: ``cp -a`` of a run copies it, and the copy
+    names the original's job. Inside a sweep the copy even shares the original's submitit
+    folder, so neither the processes' command lines nor SLURM's log folder tell them apart:
+    ``cancel`` of a backup copy ended the original's training. A submission records its run
+    directory's identity (device, inode; a rename keeps it, a copy does not), and a job is
+    never this run's when the directory is another (job.json of older versions records none).
+    Another host may number the devices of a shared filesystem otherwise (a SLURM run submitted
+    on one login node, cancelled on another): there the inode alone decides.
+    """
+    recorded, found = submission.directory, identify_path(run_dir)
+    if recorded is None or found is None or found == recorded:
+        return None
+    if job.host != hostname() and found.inode == recorded.inode:
+        return None
+    return SchedulerState(
+        submission.job_id,
+        "NOT_FOUND",
+        f"job {submission.job_id} was submitted for another directory (this one is a copy)",
+    )
+
+
 def local_state(
     run_dir: Path, job: JobRecord, submission: Submission | None = None
 ) -> SchedulerState:
     """A local or debug job's state from its processes (alive, orphaned, or how they ended)."""
     submission = submission or job.current
     job_id = submission.job_id
+    copied = copied_state(run_dir, job, submission)
+    if copied is not None:
+        return copied
     if job.host != hostname():
         return SchedulerState(job_id, "UNKNOWN", f"a local process on {job.host}")
     folder = job.folder(run_dir, submission)
@@ -201,9 +228,12 @@ def _ask(
         assert job is not None  # only runs with a job.json are asked about
         result[run_dir] = [
             replace(
-                _slurm_answer(submission, answers, job, now)
-                if job.scheduler == "slurm"
-                else local_state(run_dir, job, submission),
+                copied_state(run_dir, job, submission)
+                or (
+                    _slurm_answer(submission, answers, job, now)
+                    if job.scheduler == "slurm"
+                    else local_state(run_dir, job, submission)
+                ),
                 asked=now,
             )
             for submission in submissions

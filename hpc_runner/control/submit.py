@@ -74,12 +74,13 @@ def add_submission(
     """Add a job to ``record`` with what proves, later, which process runs it: a local job's
     controller, or a debug job's process (this one) and the run directory it trains. Each is
     recorded with its identity (a pid with its start time, a directory with its inode), so that
-    neither a reused pid nor a copy of the run directory is ever taken for the job's own."""
-    process, directory = None, None
+    neither a reused pid nor a copy of the run directory is ever taken for the job's own
+    (:func:`~hpc_runner.control.scheduler.copied_state`: every scheduler's job)."""
+    process, directory = None, identify_path(run_dir)
     if scheduler == "local" and job_id.isdigit():
         process = identify(int(job_id))
     elif scheduler == "debug":
-        process, directory = this_process(), identify_path(run_dir)
+        process = this_process()
     record.add_submission(attempt, job_id, how, process, directory)
 
 
