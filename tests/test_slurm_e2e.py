@@ -381,3 +381,49 @@ def test_array_tasks_behind_the_throttle_are_queued_and_have_no_log(
     assert f"{tasks['1']['job']}_0_log" not in own.stdout
     for task in ("0", "1", "2"):
         assert cli("cancel", str(runs / str(tasks[task]["run"]))).returncode == 0
+
+
+def test_cancel_of_a_local_run_resumed_on_slurm_asks_each_job_of_its_own_scheduler(
+    tmp_path: Path, slurm_cluster: SlurmCluster
+) -> None:
+    """A run submitted locally and resumed on SLURM: job.json had one scheduler for both jobs, so
+    ``cancel`` asked sacct about the local job's pid, and a SLURM job of that number (another
+    user's) made it refuse to cancel the run's own job. The fake: the local submission's pid is
+    set to a live stranger job's id, a collision that cannot be arranged for real."""
+    import msgspec
+
+    from hpc_runner.control.jobfile import write_job_file
+
+    spec = write_spec(tmp_path / "spec", epochs=1000, profile="test_cpu")
+    runs = tmp_path / "runs"
+    submitted = cli("submit", str(spec), "--cluster", "local", "--runs-dir", str(runs))
+    assert submitted.returncode == 0, submitted.stderr
+    run_dir = runs / "tiny"
+    assert cli("cancel", str(run_dir)).returncode == 0
+    stranger = subprocess.run(
+        ["sbatch", "--parsable", "-o", "/dev/null", "--wrap", "sleep 300"],
+        capture_output=True,
+        text=True,
+        check=True,
+        cwd=tmp_path,
+    ).stdout.strip()
+    try:
+        resumed = cli("resume", str(run_dir), "--cluster", "slurm")
+        assert resumed.returncode == 0, resumed.stderr
+        record = read_job_file(run_dir)
+        assert record is not None and len(record.submissions) == 2
+        first = msgspec.structs.replace(record.submissions[0], job_id=stranger)
+        record.submissions[0] = first
+        write_job_file(run_dir, record)
+        answer = cli("cancel", str(run_dir))
+        assert answer.returncode == 0, answer.stderr
+        assert f"scancel {record.job_id}" in answer.stdout
+        queued = subprocess.run(
+            ["squeue", "-h", "-j", stranger, "-o", "%T"], capture_output=True, text=True
+        )
+        assert queued.stdout.strip() in ("PENDING", "RUNNING")  # the stranger's job lives on
+    finally:
+        subprocess.run(["scancel", stranger], check=False)
+        current = read_job_file(run_dir)
+        if current is not None and current.scheduler == "slurm":
+            subprocess.run(["scancel", current.job_id], check=False)

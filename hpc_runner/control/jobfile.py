@@ -61,6 +61,9 @@ class Submission(msgspec.Struct, frozen=True):
         The run directory's identity when it was submitted (None in files of older versions).
         The job trains that directory, not a copy of it (``cp -a`` of a training run copies
         this file, and the copy's ``cancel`` must not stop the original's training).
+    scheduler : str | None
+        The scheduler of this job, one of :data:`SCHEDULERS` (None in files of older versions:
+        see :meth:`JobRecord.scheduler_of`). A run submitted locally can be resumed on SLURM.
     """
 
     attempt: int
@@ -70,6 +73,7 @@ class Submission(msgspec.Struct, frozen=True):
     process: ProcessId | None = None
     folder: str | None = None
     directory: PathId | None = None
+    scheduler: str | None = None
 
     @property
     def debug(self) -> bool:
@@ -109,6 +113,21 @@ class JobRecord(msgspec.Struct, kw_only=True):
         """The latest submission."""
         return self.submissions[-1]
 
+    def scheduler_of(self, submission: Submission) -> str:
+        """The scheduler that runs ``submission``'s job: its own, recorded with it.
+
+        ``scheduler`` above is the newest submission's. A run submitted locally and resumed on
+        SLURM had its local pid asked of ``sacct`` (another user's job of that number alive:
+        ``cancel`` refused, naming a stranger's job), a SLURM job id looked up as a pid. Files
+        of older versions record none: a debug job is told by its id, a local one by its
+        recorded process, the rest took the file's one scheduler.
+        """
+        if submission.scheduler is not None:
+            return submission.scheduler
+        if submission.debug:
+            return "debug"
+        return "local" if submission.process is not None else self.scheduler
+
     @property
     def job_id(self) -> str:
         """Job id of the latest submission."""
@@ -135,7 +154,9 @@ class JobRecord(msgspec.Struct, kw_only=True):
     ) -> None:
         folder = self.submitit_folder  # set by the caller for this submission
         self.submissions.append(
-            Submission(attempt, job_id, time.time(), how, process, folder, directory)
+            Submission(
+                attempt, job_id, time.time(), how, process, folder, directory, self.scheduler
+            )
         )
         self.cancelled = None
 
@@ -182,6 +203,8 @@ def _unusable(record: JobRecord) -> str | None:
     if record.v > JOB_FILE_VERSION or record.scheduler not in SCHEDULERS or not record.submissions:
         return f"unsupported job file (v={record.v}, scheduler={record.scheduler!r})"
     for index, submission in enumerate(record.submissions):
+        if submission.scheduler not in (None, *SCHEDULERS):
+            return f"submissions[{index}].scheduler {submission.scheduler!r} is not one of ours"
         if not JOB_ID.fullmatch(submission.job_id):
             return (
                 f"submissions[{index}].job_id {submission.job_id!r} is not a job id hpc-runner "

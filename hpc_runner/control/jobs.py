@@ -146,16 +146,24 @@ def cancel_run(run_dir: Path, *, wait_s: float = 15.0) -> str:
         refuse_unless("cancel", run_dir, view)
         record = job_record(run_dir)
         states = submission_states(run_dir, record)
-        live = [state for state in states if not state.ended and state.state != "NOT_FOUND"]
-        if record.scheduler == "slurm":
-            job_ids = [state.job_id for state in live] or [record.job_id]
-            _check_jobs_are_the_runs(run_dir, record, job_ids)
-            done = _scancel(job_ids)
-        else:
-            done = _end_local(run_dir, record, {state.job_id for state in live}, wait_s)
+        live = {
+            (record.scheduler_of(submission), state.job_id)
+            for submission, state in zip(record.submissions, states, strict=True)
+            if not state.ended and state.state != "NOT_FOUND"
+        }
+        # (each job by its own scheduler: a local run resumed on SLURM has a pid and a job id)
+        slurm = sorted(job_id for scheduler, job_id in live if scheduler == "slurm")
+        local = {job_id for scheduler, job_id in live if scheduler != "slurm"}
+        if not live and record.scheduler_of(record.current) == "slurm":
+            slurm = [record.job_id]
+        if slurm:
+            _check_jobs_are_the_runs(run_dir, record, slurm)
+        done = [_end_local(run_dir, record, local, wait_s)] if local or not slurm else []
+        if slurm:
+            done.append(_scancel(slurm))
         record.cancelled = time.time()
         write_job_file(run_dir, record)
-    return done
+    return "; ".join(done)
 
 
 def _check_jobs_are_the_runs(run_dir: Path, record: JobRecord, job_ids: list[str]) -> None:
@@ -193,7 +201,7 @@ def _end_local(run_dir: Path, record: JobRecord, live: set[str], wait_s: float) 
         raise HpcRunnerError(f"the run's processes run on {record.host}: cancel it there")
     tasks, others = [], []
     for submission in record.submissions:
-        if submission.job_id in live:
+        if submission.job_id in live and record.scheduler_of(submission) != "slurm":
             folder = record.folder(run_dir, submission)
             debug = debug_run(run_dir, submission)
             found = job_processes(folder, submission.job_id, submission.process, debug=debug)

@@ -216,8 +216,9 @@ def _ask(
     slurm_ids = [
         submission.job_id
         for run_dir, submissions in wanted.items()
-        if (job := jobs[run_dir]) is not None and job.scheduler == "slurm"
+        if (job := jobs[run_dir]) is not None
         for submission in submissions
+        if job.scheduler_of(submission) == "slurm"
     ]
     answers: dict[str, SchedulerState] | None = {}
     if slurm_ids:
@@ -231,7 +232,7 @@ def _ask(
                 copied_state(run_dir, job, submission)
                 or (
                     _slurm_answer(submission, answers, job, now)
-                    if job.scheduler == "slurm"
+                    if job.scheduler_of(submission) == "slurm"
                     else local_state(run_dir, job, submission)
                 ),
                 asked=now,
