@@ -29,7 +29,7 @@ from hpc_runner.control.phase import ACTIONS, Phase, RunPhase, derive_phase
 from hpc_runner.control.run_lock import run_lock
 from hpc_runner.control.scheduler import (
     SchedulerState,
-    debug_run,
+    debug_status_file,
     scheduler_states,
     submission_states,
 )
@@ -203,8 +203,8 @@ def _end_local(run_dir: Path, record: JobRecord, live: set[str], wait_s: float) 
     for submission in record.submissions:
         if submission.job_id in live and record.scheduler_of(submission) != "slurm":
             folder = record.folder(run_dir, submission)
-            debug = debug_run(run_dir, submission)
-            found = job_processes(folder, submission.job_id, submission.process, debug=debug)
+            debug = debug_status_file(run_dir, submission)
+            found = job_processes(folder, submission.job_id, submission.process, debug_status=debug)
             tasks += found[0]
             others += found[1]
     return end_processes(tasks, others, wait_s)

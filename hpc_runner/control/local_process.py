@@ -15,18 +15,10 @@ import shlex
 import signal
 import socket
 import time
-from dataclasses import dataclass
 from pathlib import Path
 
 from hpc_runner.stream.files import same_file
-from hpc_runner.stream.processes import (
-    PathId,
-    ProcessId,
-    alive,
-    identify,
-    identify_path,
-    read_processes,
-)
+from hpc_runner.stream.processes import ProcessId, alive, identify, read_processes
 
 #: What a training process' command line contains (``python -m submitit.core._submit``).
 TASK_MARKER = b"submitit.core._submit"
@@ -88,48 +80,21 @@ def is_hpc_runner(pid: int) -> bool:
     return b"hpc_runner" in line or b"hpc-runner" in line
 
 
-@dataclass(frozen=True)
-class DebugRun:
-    """A ``debug`` job's run: the job trains inside the process that submitted it (an
-    hpc-runner command or a script using the API), whose command line names no job folder.
-
-    Attributes
-    ----------
-    status : Path
-        The run's status file: the status writer holds it open while it trains.
-    run_dir : Path
-        The run directory.
-    directory : PathId | None
-        Its identity when the job was submitted (None in job.json of older versions).
-    """
-
-    status: Path
-    run_dir: Path
-    directory: PathId | None
-
-    def runs_in(self, pid: int) -> bool:
-        """Whether process ``pid`` runs this run: it holds the status file open, or it is an
-        hpc-runner command and this is the very directory it was submitted for - a copy of the
-        directory (``cp -a`` of a training run) names the same process in its ``job.json``, and
-        its ``cancel`` must not stop the original's training."""
-        if holds_open(pid, self.status):
-            return True
-        if self.directory is not None and identify_path(self.run_dir) != self.directory:
-            return False
-        return is_hpc_runner(pid)
-
-
-def runs_job(process: ProcessId, folder: Path, *, debug: DebugRun | None = None) -> bool:
+def runs_job(process: ProcessId, folder: Path, *, debug_status: Path | None = None) -> bool:
     """The very process recorded is alive and runs this job, by what it says itself: what
     ``cancel`` signals and what the monitor counts as the job still running.
 
-    A local job's processes name its submitit ``folder`` (:func:`names_folder`); a ``debug``
-    job's process is checked as :meth:`DebugRun.runs_in` says.
+    A local job's processes name its submitit ``folder`` (:func:`names_folder`). A ``debug``
+    job runs inside the process that submitted it (``debug_status``: the run's status file),
+    an hpc-runner command or a script using the API: it is an hpc-runner command, or it holds
+    the run's status file open (the status writer keeps it open while training). That a copy
+    of the run directory names the same process is told before, by the directory's identity
+    (:func:`hpc_runner.control.scheduler.copied_state`).
     """
     if not alive(process):
         return False
-    if debug is not None:
-        return debug.runs_in(process.pid)
+    if debug_status is not None:
+        return is_hpc_runner(process.pid) or holds_open(process.pid, debug_status)
     return names_folder(process.pid, folder)
 
 
@@ -182,7 +147,7 @@ def training_processes(controller: int) -> list[int]:
 
 
 def job_processes(
-    folder: Path, job_id: str, controller: ProcessId | None, *, debug: DebugRun | None = None
+    folder: Path, job_id: str, controller: ProcessId | None, *, debug_status: Path | None = None
 ) -> tuple[list[ProcessId], list[ProcessId]]:
     """The living processes of one local or debug job: (training tasks, everything else).
 
@@ -192,7 +157,7 @@ def job_processes(
     """
 
     def ours(process: ProcessId) -> bool:
-        return runs_job(process, folder, debug=debug)
+        return runs_job(process, folder, debug_status=debug_status)
 
     record = read_processes(folder, job_id)
     tasks = [task for task in (record.tasks if record else []) if ours(task)]

@@ -23,7 +23,7 @@ from dataclasses import replace
 from pathlib import Path
 
 from hpc_runner.control.jobfile import JobFileError, JobRecord, Submission, read_job_file
-from hpc_runner.control.local_process import DebugRun, hostname, is_controller, runs_job
+from hpc_runner.control.local_process import hostname, is_controller, runs_job
 from hpc_runner.control.slurm_query import (
     ENDED_STATES,
     Runner,
@@ -55,12 +55,10 @@ SUBMIT_GRACE_S = 60.0
 # -- local and debug processes ---------------------------------------------------------------
 
 
-def debug_run(run_dir: Path, submission: Submission) -> DebugRun | None:
-    """For a ``debug`` job, how its process is told from others (see
-    :class:`~hpc_runner.control.local_process.DebugRun`); None for other jobs."""
-    if not submission.debug:
-        return None
-    return DebugRun(run_dir / STATUS_FILE, run_dir, submission.directory)
+def debug_status_file(run_dir: Path, submission: Submission) -> Path | None:
+    """For a ``debug`` job, the status file its process holds open while it trains (how
+    :func:`~hpc_runner.control.local_process.runs_job` knows it); None for other jobs."""
+    return run_dir / STATUS_FILE if submission.debug else None
 
 
 def copied_state(run_dir: Path, job: JobRecord, submission: Submission) -> SchedulerState | None:
@@ -99,7 +97,7 @@ def local_state(
     if job.host != hostname():
         return SchedulerState(job_id, "UNKNOWN", f"a local process on {job.host}")
     folder = job.folder(run_dir, submission)
-    debug = debug_run(run_dir, submission)
+    debug = debug_status_file(run_dir, submission)
     record = read_processes(folder, job_id)
     started = record.started if record is not None else None
     if record is not None and record.exit_codes and None not in record.exit_codes:
@@ -107,13 +105,13 @@ def local_state(
         return _ended(job, submission, record.exit_codes, started)
     if submission.process is not None:
         heads = [submission.process, record.controller if record else None]
-        controller = any(runs_job(head, folder, debug=debug) for head in heads if head)
+        controller = any(runs_job(head, folder, debug_status=debug) for head in heads if head)
     else:  # job.json of an older hpc-runner: the pid alone, checked against its command line
         controller = submission.job_id.isdigit() and is_controller(int(submission.job_id))
     if controller:
         return SchedulerState(job_id, "RUNNING", started=started)
     tasks = record.tasks if record else []
-    orphans = [task.pid for task in tasks if runs_job(task, folder, debug=debug)]
+    orphans = [task.pid for task in tasks if runs_job(task, folder, debug_status=debug)]
     if orphans:
         pids = ", ".join(map(str, orphans))
         return SchedulerState(
