@@ -533,6 +533,50 @@ def test_cancelling_a_copy_inside_the_sweep_leaves_the_original_training(tmp_pat
                 os.kill(process.pid, signal.SIGKILL)
 
 
+def test_only_failed_does_not_retry_a_run_whose_job_has_not_exited(tmp_path: Path) -> None:
+    """A run's status file can say CRASHED (or CANCELLED, right after ``scancel``) while its job
+    still ends: ``resume`` refuses it until the job has exited, ``--only-failed`` retried it at
+    once, two jobs in one run directory. The CRASHED record is written here by the test (the
+    fake: a job that records its end and lingers cannot be made on cue); the job is real."""
+    from hpc_runner.control.local_process import job_processes
+    from hpc_runner.control.scheduler import job_records
+    from hpc_runner.stream.processes import alive
+    from hpc_runner.stream.status import TrainingState, TrainUpdate, TrainUpdateType
+    from hpc_runner.stream.writer import StatusWriter
+
+    write_spec(tmp_path, epochs=1000)
+    path = sweep_file(tmp_path, {"name": "sw", "base": "tiny.yaml", "zip": {"training.seed": [1]}})
+    runs = tmp_path / "runs"
+    answer = cli("sweep", str(path), "--cluster", "local", "--runs-dir", str(runs))
+    assert answer.returncode == 0, answer.stderr
+    run_dir = runs / "sw" / "seed=1"
+    record = job_records([run_dir])[run_dir]
+    assert record is not None
+    try:
+        wait_state(
+            run_dir,
+            lambda run: run.status.state is TrainingState.TRAINING,
+            timeout=120,
+            what="training",
+        )
+        with StatusWriter(run_dir / "status.jsonl") as writer:
+            writer.write(TrainUpdate(TrainUpdateType.STATE, TrainingState.CRASHED))
+        args = ["sweep", str(path), "--only-failed", "--dry-run", "--runs-dir", str(runs)]
+        answer = cli(*args, "--json")
+        assert answer.returncode == 0, answer.stderr
+        (planned,) = json.loads(answer.stdout)
+        assert planned["action"] == "skip", planned
+        assert f"job {record.job_id} (" in planned["reason"]
+        assert "has not exited yet" in planned["reason"]
+        resume = cli("resume", str(run_dir))
+        assert resume.returncode == 1 and "has not exited yet" in resume.stderr
+    finally:
+        tasks, others = job_processes(record.folder(run_dir), record.job_id, None)
+        for process in [*tasks, *others, record.current.process]:
+            if process is not None and alive(process):
+                os.kill(process.pid, signal.SIGKILL)
+
+
 # -- results -------------------------------------------------------------------------------------
 
 

@@ -30,6 +30,7 @@ from hpc_runner.control.run_lock import run_lock
 from hpc_runner.control.scheduler import (
     SchedulerState,
     debug_status_file,
+    live_jobs,
     scheduler_states,
     submission_states,
 )
@@ -260,11 +261,7 @@ def plan_resume(run_dir: Path, view: RunView | None = None) -> ResumePlan:
     refuse_unless("resume", run_dir, view)
     record = view.job
     if record is not None:
-        alive = [
-            state
-            for state in submission_states(run_dir, record)
-            if not state.ended and state.state not in ("NOT_FOUND", "UNKNOWN")
-        ]
+        alive = live_jobs({run_dir: record})[run_dir]
         if alive:
             jobs = ", ".join(f"{state.job_id} ({state.describe()})" for state in alive)
             raise ActionRefused(

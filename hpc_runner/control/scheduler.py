@@ -186,6 +186,25 @@ def scheduler_states(
     }
 
 
+def live_jobs(
+    jobs: Mapping[Path, JobRecord], *, run: Runner = run_command
+) -> dict[Path, list[SchedulerState]]:
+    """The jobs of each run that have not exited yet, of all its submissions (one SLURM query
+    for all runs): a run is submitted again (``resume``, ``sweep --only-failed``) only when none
+    is left. Its status file may say CRASHED or CANCELLED while the job still ends (``scancel``
+    sent, a node slow to kill it), or an older submission's job may still run; a job nobody can
+    be asked about (UNKNOWN) or that the scheduler does not know does not count."""
+    answers = _ask({run_dir: list(job.submissions) for run_dir, job in jobs.items()}, jobs, run)
+    return {
+        run_dir: [
+            state
+            for state in states
+            if not state.ended and state.state not in ("NOT_FOUND", "UNKNOWN")
+        ]
+        for run_dir, states in answers.items()
+    }
+
+
 def unusable_job_file(run_dir: Path) -> SchedulerState | None:
     """``UNKNOWN``, saying why, for a run whose ``job.json`` is there but cannot be used (corrupt,
     planted, a FIFO); None when there is none or it reads. Nobody can be asked about a job no

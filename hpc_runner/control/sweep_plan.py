@@ -143,7 +143,33 @@ def plan_sweep(
             item = replace(item, note=_same_note(listed, recorded[run_dir]), by_settings=True)
         plan.append(item)
     _refuse_other_trainings(plan, sweep_dir, read)
-    return plan
+    return _not_while_alive(plan, records)
+
+
+def _not_while_alive(
+    plan: list[PlannedRun], records: dict[Path, JobRecord | None]
+) -> list[PlannedRun]:
+    """Retries of runs a job of which has not exited yet are skipped, saying which job: the
+    run's status may say CRASHED or CANCELLED while its job still ends, and ``resume`` refuses
+    the same (:func:`~hpc_runner.control.scheduler.live_jobs`); submitting it again would have
+    two jobs write one run directory."""
+    from hpc_runner.control.scheduler import live_jobs
+
+    retried = {
+        item.run_dir: record
+        for item in plan
+        if item.action == "retry" and (record := records.get(item.run_dir)) is not None
+    }
+    alive = live_jobs(retried) if retried else {}
+    result = []
+    for item in plan:
+        jobs = alive.get(item.run_dir)
+        if jobs:
+            named = ", ".join(f"{state.job_id} ({state.describe()})" for state in jobs)
+            reason = f"{item.reason}, but job {named} has not exited yet: retry it when it has"
+            item = replace(item, action="skip", reason=reason, attempt=0, checkpoint=None)
+        result.append(item)
+    return result
 
 
 def _same_note(listed: SweepRun, existing: RecordedRun) -> str:
