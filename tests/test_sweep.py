@@ -3,6 +3,7 @@ as a job spec, the dry run, and result ranking/export."""
 
 from __future__ import annotations
 
+import contextlib
 import csv
 import io
 import itertools
@@ -10,6 +11,7 @@ import json
 import math
 import os
 import signal
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -19,6 +21,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from hpc_runner.cli import main
+from hpc_runner.control.jobfile import JobRecord
 from hpc_runner.spec.errors import SpecError
 from hpc_runner.spec.sweep import apply_overrides, expand, run_count
 from hpc_runner.spec.sweep_file import load_sweep
@@ -489,60 +492,14 @@ def test_debug_sweep_with_watch_prints_the_summary(tmp_path: Path) -> None:
     assert "100%" in answer.stderr and best_line.split()[1] in ("seed=1", "seed=2")
 
 
-def test_cancelling_a_copy_inside_the_sweep_leaves_the_original_training(tmp_path: Path) -> None:
-    """``cp -a`` of a training run of a local sweep, beside it in the sweep directory (a backup),
-    copies its job.json, which names the original's job in the sweep's shared submitit folder:
-    the processes name that folder, so the copy's ``cancel`` interrupted the original."""
-    import subprocess
-    import time
-
+@contextlib.contextmanager
+def _training_sweep(tmp_path: Path) -> Iterator[tuple[Path, Path, JobRecord]]:
+    """A local sweep of one run (seed=1) that trains for long: (sweep file, run directory, its
+    job record) once it trains; its processes are killed when the block ends."""
     from hpc_runner.control.local_process import job_processes
     from hpc_runner.control.scheduler import job_records
     from hpc_runner.stream.processes import alive
     from hpc_runner.stream.status import TrainingState
-
-    write_spec(tmp_path, epochs=1000)
-    path = sweep_file(tmp_path, {"name": "sw", "base": "tiny.yaml", "zip": {"training.seed": [1]}})
-    runs = tmp_path / "runs"
-    answer = cli("sweep", str(path), "--cluster", "local", "--runs-dir", str(runs))
-    assert answer.returncode == 0, answer.stderr
-    original, copy = runs / "sw" / "seed=1", runs / "sw" / "backup"
-    record = job_records([original])[original]
-    assert record is not None
-    try:
-        wait_state(
-            original,
-            lambda run: run.status.state is TrainingState.TRAINING,
-            timeout=120,
-            what="training",
-        )
-        subprocess.run(["cp", "-a", str(original), str(copy)], check=True)
-        answer = cli("cancel", str(copy))
-        assert answer.returncode == 1, answer.stdout
-        assert "backup is LOST (job" in answer.stderr and "a copy" in answer.stderr
-        time.sleep(1.0)
-        tasks, _ = job_processes(record.folder(original), record.job_id, record.current.process)
-        assert tasks  # the original trains on
-        assert status_json(runs / "sw")["seed=1"]["phase"] == "TRAINING"
-        answer = cli("cancel", str(original))
-        assert answer.returncode == 0, answer.stderr
-    finally:
-        tasks, others = job_processes(record.folder(original), record.job_id, None)
-        for process in [*tasks, *others, record.current.process]:
-            if process is not None and alive(process):
-                os.kill(process.pid, signal.SIGKILL)
-
-
-def test_only_failed_does_not_retry_a_run_whose_job_has_not_exited(tmp_path: Path) -> None:
-    """A run's status file can say CRASHED (or CANCELLED, right after ``scancel``) while its job
-    still ends: ``resume`` refuses it until the job has exited, ``--only-failed`` retried it at
-    once, two jobs in one run directory. The CRASHED record is written here by the test (the
-    fake: a job that records its end and lingers cannot be made on cue); the job is real."""
-    from hpc_runner.control.local_process import job_processes
-    from hpc_runner.control.scheduler import job_records
-    from hpc_runner.stream.processes import alive
-    from hpc_runner.stream.status import TrainingState, TrainUpdate, TrainUpdateType
-    from hpc_runner.stream.writer import StatusWriter
 
     write_spec(tmp_path, epochs=1000)
     path = sweep_file(tmp_path, {"name": "sw", "base": "tiny.yaml", "zip": {"training.seed": [1]}})
@@ -559,8 +516,49 @@ def test_only_failed_does_not_retry_a_run_whose_job_has_not_exited(tmp_path: Pat
             timeout=120,
             what="training",
         )
+        yield path, run_dir, record
+    finally:
+        tasks, others = job_processes(record.folder(run_dir), record.job_id, None)
+        for process in [*tasks, *others, record.current.process]:
+            if process is not None and alive(process):
+                os.kill(process.pid, signal.SIGKILL)
+
+
+def test_cancelling_a_copy_inside_the_sweep_leaves_the_original_training(tmp_path: Path) -> None:
+    """``cp -a`` of a training run of a local sweep, beside it in the sweep directory (a backup),
+    copies its job.json, which names the original's job in the sweep's shared submitit folder:
+    the processes name that folder, so the copy's ``cancel`` interrupted the original."""
+    import subprocess
+    import time
+
+    from hpc_runner.control.local_process import job_processes
+
+    with _training_sweep(tmp_path) as (_, original, record):
+        copy = original.parent / "backup"
+        subprocess.run(["cp", "-a", str(original), str(copy)], check=True)
+        answer = cli("cancel", str(copy))
+        assert answer.returncode == 1, answer.stdout
+        assert "backup is LOST (job" in answer.stderr and "a copy" in answer.stderr
+        time.sleep(1.0)
+        tasks, _ = job_processes(record.folder(original), record.job_id, record.current.process)
+        assert tasks  # the original trains on
+        assert status_json(original.parent)["seed=1"]["phase"] == "TRAINING"
+        answer = cli("cancel", str(original))
+        assert answer.returncode == 0, answer.stderr
+
+
+def test_only_failed_does_not_retry_a_run_whose_job_has_not_exited(tmp_path: Path) -> None:
+    """A run's status file can say CRASHED (or CANCELLED, right after ``scancel``) while its job
+    still ends: ``resume`` refuses it until the job has exited, ``--only-failed`` retried it at
+    once, two jobs in one run directory. The CRASHED record is written here by the test (the
+    fake: a job that records its end and lingers cannot be made on cue); the job is real."""
+    from hpc_runner.stream.status import TrainingState, TrainUpdate, TrainUpdateType
+    from hpc_runner.stream.writer import StatusWriter
+
+    with _training_sweep(tmp_path) as (path, run_dir, record):
         with StatusWriter(run_dir / "status.jsonl") as writer:
             writer.write(TrainUpdate(TrainUpdateType.STATE, TrainingState.CRASHED))
+        runs = run_dir.parent.parent
         args = ["sweep", str(path), "--only-failed", "--dry-run", "--runs-dir", str(runs)]
         answer = cli(*args, "--json")
         assert answer.returncode == 0, answer.stderr
@@ -570,11 +568,6 @@ def test_only_failed_does_not_retry_a_run_whose_job_has_not_exited(tmp_path: Pat
         assert "has not exited yet" in planned["reason"]
         resume = cli("resume", str(run_dir))
         assert resume.returncode == 1 and "has not exited yet" in resume.stderr
-    finally:
-        tasks, others = job_processes(record.folder(run_dir), record.job_id, None)
-        for process in [*tasks, *others, record.current.process]:
-            if process is not None and alive(process):
-                os.kill(process.pid, signal.SIGKILL)
 
 
 # -- results -------------------------------------------------------------------------------------
