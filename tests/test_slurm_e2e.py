@@ -324,6 +324,18 @@ def test_cancel_of_a_copied_run_never_cancels_the_original_job(
     shutil.copytree(submitted.run_dir, copy)
     refused = cli("cancel", str(copy))
     assert refused.returncode == 1, refused.stdout
+    assert refused.stderr.strip() == (
+        f"hpc-runner cancel: copy of original is LOST (job {submitted.job_id} was submitted for "
+        "another directory (this one is a copy)): nothing runs any more; `hpc-runner resume` "
+        "continues it"
+    )
+    # a job.json of an older version records no directory: SLURM's log folder tells
+    record = json.loads((copy / "job.json").read_text())
+    for submission in record["submissions"]:
+        submission.pop("directory")
+    (copy / "job.json").write_text(json.dumps(record))
+    refused = cli("cancel", str(copy))
+    assert refused.returncode == 1, refused.stdout
     folder = submitted.run_dir / "submitit"
     assert refused.stderr.strip() == (
         f"hpc-runner cancel: copy of original: job {submitted.job_id} writes its logs to "
