@@ -27,6 +27,7 @@ from hpc_runner.control.scheduler import (
     SchedulerState,
     local_state,
     scheduler_states,
+    submission_states,
 )
 from hpc_runner.control.slurm_query import (
     expand_job_id,
@@ -538,14 +539,14 @@ def test_a_copy_of_a_training_debug_run_is_not_its_job(tmp_path: Path) -> None:
         copy = tmp_path / "copy"
         subprocess.run(["cp", "-a", str(original), str(copy)], check=True)
 
-        assert local_state(original, record).state == "RUNNING"
-        assert local_state(copy, record).state != "RUNNING"
+        assert submission_states(original, record)[0].state == "RUNNING"
+        assert submission_states(copy, record)[0].state != "RUNNING"
         with pytest.raises(ActionRefused, match="copy is LOST"):
             cancel_run(copy, wait_s=1.0)
         assert submitter.poll() is None  # the original trains on
         moved = tmp_path / "moved"
         original.rename(moved)  # a renamed directory is still the one submitted
-        assert local_state(moved, record).state == "RUNNING"
+        assert submission_states(moved, record)[0].state == "RUNNING"
     finally:
         submitter.kill()
         submitter.wait()

@@ -31,6 +31,7 @@ from hpc_runner.control.scheduler import (
     SchedulerState,
     debug_status_file,
     live_jobs,
+    name_jobs,
     scheduler_states,
     submission_states,
 )
@@ -263,7 +264,7 @@ def plan_resume(run_dir: Path, view: RunView | None = None) -> ResumePlan:
     if record is not None:
         alive = live_jobs({run_dir: record})[run_dir]
         if alive:
-            jobs = ", ".join(f"{state.job_id} ({state.describe()})" for state in alive)
+            jobs = name_jobs(alive)
             raise ActionRefused(
                 f"{run_dir.name} is {view.phase.describe()}, but job {jobs} has not exited yet: "
                 "wait for it to end (or `hpc-runner cancel` it), then resume"

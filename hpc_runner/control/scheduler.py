@@ -88,12 +88,12 @@ def copied_state(run_dir: Path, job: JobRecord, submission: Submission) -> Sched
 def local_state(
     run_dir: Path, job: JobRecord, submission: Submission | None = None
 ) -> SchedulerState:
-    """A local or debug job's state from its processes (alive, orphaned, or how they ended)."""
+    """A local or debug job's state from its processes (alive, orphaned, or how they ended).
+
+    A copy of the run directory is told apart before (:func:`copied_state`, in :func:`_ask`,
+    which every query goes through)."""
     submission = submission or job.current
     job_id = submission.job_id
-    copied = copied_state(run_dir, job, submission)
-    if copied is not None:
-        return copied
     if job.host != hostname():
         return SchedulerState(job_id, "UNKNOWN", f"a local process on {job.host}")
     folder = job.folder(run_dir, submission)
@@ -203,6 +203,11 @@ def live_jobs(
         ]
         for run_dir, states in answers.items()
     }
+
+
+def name_jobs(states: Iterable[SchedulerState]) -> str:
+    """Jobs as a message names them: ``123 (RUNNING), 124 (PENDING)``."""
+    return ", ".join(f"{state.job_id} ({state.describe()})" for state in states)
 
 
 def unusable_job_file(run_dir: Path) -> SchedulerState | None:

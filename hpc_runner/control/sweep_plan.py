@@ -153,7 +153,7 @@ def _not_while_alive(
     run's status may say CRASHED or CANCELLED while its job still ends, and ``resume`` refuses
     the same (:func:`~hpc_runner.control.scheduler.live_jobs`); submitting it again would have
     two jobs write one run directory."""
-    from hpc_runner.control.scheduler import live_jobs
+    from hpc_runner.control.scheduler import live_jobs, name_jobs
 
     retried = {
         item.run_dir: record
@@ -165,8 +165,9 @@ def _not_while_alive(
     for item in plan:
         jobs = alive.get(item.run_dir)
         if jobs:
-            named = ", ".join(f"{state.job_id} ({state.describe()})" for state in jobs)
-            reason = f"{item.reason}, but job {named} has not exited yet: retry it when it has"
+            reason = (
+                f"{item.reason}, but job {name_jobs(jobs)} has not exited yet: retry it when it has"
+            )
             item = replace(item, action="skip", reason=reason, attempt=0, checkpoint=None)
         result.append(item)
     return result
