@@ -12,7 +12,9 @@ from pathlib import Path
 import pytest
 
 from hpc_runner.cli import main
+from hpc_runner.stream.records import EvaluationValue, PreviewValue
 from hpc_runner.stream.status import TrainingState, TrainUpdate, TrainUpdateType
+from hpc_runner.stream.system_values import EnvironmentValue
 from hpc_runner.stream.writer import StatusWriter
 
 T = TrainUpdateType
@@ -149,6 +151,33 @@ def test_late_progress_of_a_replaced_attempt_is_not_the_runs(
     assert main(["status", str(tmp_path)]) == 0
     row = capsys.readouterr().out.splitlines()[1].split()
     assert row[:5] == ["requeued", "TRAINING", "1/10", "2/7", "2"]
+
+
+def test_late_pictures_and_facts_of_a_replaced_attempt_are_not_the_runs(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """Attempt 0 outlived its requeue and wrote its environment (its time limit), a preview
+    and its PSNR after attempt 1 began: --json showed attempt 0's time limit (the forecast of
+    when attempt 1 hits its limit used it), its picture and a PSNR of a model the run does
+    not offer, as the TUI's detail view did."""
+    run_dir = tmp_path / "requeued"
+    training = TrainUpdate(T.STATE, TrainingState.TRAINING)
+    make_run(run_dir, training, TrainUpdate(T.EPOCH, 5))
+    with StatusWriter(run_dir / "status.jsonl", attempt=1) as writer:
+        writer.write(training)
+        writer.write_extension("environment", EnvironmentValue(end_time=2000.0))
+        writer.write_extension("preview", PreviewValue("previews/epoch_0001.png", 1, 20.0))
+    with StatusWriter(run_dir / "status.jsonl", attempt=0) as writer:  # late, attempt 0
+        writer.write_extension("environment", EnvironmentValue(end_time=1000.0))
+        writer.write_extension("preview", PreviewValue("previews/epoch_0006.png", 6, 25.0))
+        writer.write_extension("evaluation", EvaluationValue("clean.tif", 17.0, 26.0))
+    assert main(["status", str(tmp_path), "--json"]) == 0
+    (summary,) = json.loads(capsys.readouterr().out)
+    assert summary["attempt"] == 1
+    assert summary["environment"] == {"end_time": 2000.0}
+    assert (summary["preview_epoch"], summary["preview_psnr"]) == (1, 20.0)
+    assert summary["psnr_history"] == [[1, 20.0]]
+    assert (summary["psnr"], summary["evaluation"]) == (None, None)
 
 
 def test_empty_and_missing_directories(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:

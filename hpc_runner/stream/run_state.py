@@ -5,12 +5,13 @@ each status field once per batch of records instead of once per record, so a rep
 million-record file emits a handful of psygnal events instead of a million, and a flood of
 appends is coalesced for free.
 
-One departure from "the last value wins": a state, an exception or a step of progress (epoch,
-batch, loss, val_loss, their totals) written by an attempt older than the newest one seen is
-passed over. An older attempt writes late only when its process outlived its requeue (a node
-slow to kill it, a shared filesystem flushing late); its DONE or CRASHED is not the run's, which
-goes on in the newer attempt, and neither are its epoch 7 and its loss while the newer attempt
-trains its epoch 1.
+One departure from "the last value wins": a state, an exception, a step of progress (epoch,
+batch, loss, val_loss, their totals), a preview, an environment or an evaluation written by an
+attempt older than the newest one seen is passed over. An older attempt writes late only when
+its process outlived its requeue (a node slow to kill it, a shared filesystem flushing late); its
+DONE or CRASHED is not the run's, which goes on in the newer attempt, and neither are its epoch 7
+and its loss while the newer attempt trains its epoch 1, its picture, its time limit, or the PSNR
+of its model, which the newer attempt trains on from.
 """
 
 from __future__ import annotations
@@ -53,9 +54,20 @@ from hpc_runner.stream.text import path_text
 
 _STATUS_FIELDS = ("max_epochs", "max_batches", "epoch_idx", "batch_idx", "loss", "val_loss")
 
-#: Records of an attempt's progress: one of an attempt older than the newest is passed over.
-_PROGRESS = frozenset(
-    {MaxEpochsRecord, MaxBatchesRecord, EpochRecord, BatchRecord, LossRecord, ValLossRecord}
+#: Records of what one attempt does: one of an attempt older than the newest is passed over
+#: (states and exceptions too, each by its own rule below; see the module doc).
+_OF_THE_ATTEMPT = frozenset(
+    {
+        MaxEpochsRecord,
+        MaxBatchesRecord,
+        EpochRecord,
+        BatchRecord,
+        LossRecord,
+        ValLossRecord,
+        PreviewRecord,
+        EnvironmentRecord,
+        EvaluationRecord,
+    }
 )
 
 
@@ -181,7 +193,7 @@ class RunState:
             if record.attempt > attempt:  # a new attempt: what ended the one before is past
                 attempt = record.attempt
                 self.exception = None
-            elif record.attempt < attempt and cls in _PROGRESS:
+            elif record.attempt < attempt and cls in _OF_THE_ATTEMPT:
                 continue  # late, from an attempt a newer one replaced (see the module doc)
             if cls is LossRecord:
                 value = nan if value is None else value
