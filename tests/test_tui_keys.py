@@ -346,6 +346,35 @@ async def test_one_loss_plot_against_epochs_with_log_scale_and_smoothing(
         await until(pilot, lambda: not detail.log_y and plot.shown[0].ys == raw)
 
 
+async def test_a_loss_plot_with_only_nan_says_so_not_no_values_yet(tmp_path: Path) -> None:
+    """A run whose every loss is nan (it diverged at once) or whose values a log axis cannot
+    show: the plot said "no values yet", as for a run that has not trained a step."""
+    from hpc_runner.stream.status import TrainingState, TrainUpdate, TrainUpdateType
+    from hpc_runner.stream.writer import StatusWriter
+    from hpc_runner.tui.detail_screen import DetailScreen
+    from hpc_runner.tui.loss_plot import LossPlot
+
+    T = TrainUpdateType
+    with StatusWriter(tmp_path / "diverged" / "status.jsonl") as writer:
+        for update in (T.MAX_EPOCH, 2), (T.MAX_BATCH, 2), (T.STATE, TrainingState.TRAINING):
+            writer.write(TrainUpdate(*update))
+        for batch in range(2):
+            writer.write(TrainUpdate(T.BATCH, batch))
+            writer.write(TrainUpdate(T.LOSS, float("nan")))
+    app = RecordingApp(tmp_path)
+    async with app.run_test(size=(140, 40)) as pilot:
+        table = await started(pilot)
+        select(table, str(tmp_path / "diverged"))
+        await pilot.press("enter")
+        detail = app.screen
+        assert isinstance(detail, DetailScreen)
+        plot = detail.query_one("#loss", LossPlot)
+        await until(pilot, lambda: "loss and val_loss (" in screen_text(app))
+        text = screen_text(app)
+        assert "no values yet" not in text and not plot.shown
+        assert "(no value to draw: every one is nan or inf)" in text
+
+
 async def test_y_copies_the_model_path_and_shows_it(runs_root: Path) -> None:
     app = RecordingApp(runs_root)
     async with app.run_test(size=(120, 30)) as pilot:

@@ -8,6 +8,7 @@ The plot follows the runs live (the app's coalesced refresh), at most every half
 from __future__ import annotations
 
 from collections.abc import Callable, Collection
+from dataclasses import replace
 from typing import ClassVar
 
 from rich.text import Text
@@ -40,9 +41,9 @@ def compare_series(
             is_val = item.name.endswith(" val_loss")
             if metric == "both" or (metric == "val_loss") == is_val:
                 if metric == "both" and is_val:
-                    item = Series(item.name, item.xs, item.ys, item.color, marker="dot")
+                    item = replace(item, marker="dot")
                 elif metric != "both":
-                    item = Series(entry.label, item.xs, item.ys, item.color, item.smooth)
+                    item = replace(item, name=entry.label)
                 series.append(item)
     return series, "epoch" if axes == {"epoch"} else "step"
 

@@ -54,9 +54,10 @@ def run_series(
     prefix = f"{name} " if name else ""
     loss_color = color or PALETTE[0]
     val_color = color or PALETTE[1]
-    series = [Series(f"{prefix}loss", xs, losses, loss_color, smooth=True)]
-    if vals:
-        series.append(Series(f"{prefix}val_loss", epochs, vals, val_color))
+    series = [Series(f"{prefix}loss", xs, losses, loss_color, True, recorded=points.steps)]
+    if per_epoch and run.val_losses:
+        recorded = len(run.val_losses)
+        series.append(Series(f"{prefix}val_loss", epochs, vals, val_color, recorded=recorded))
     return series, axis
 
 

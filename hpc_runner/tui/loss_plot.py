@@ -32,6 +32,9 @@ class Series:
         The smoothing toggle applies to it (noisy per-step curves, not per-epoch ones).
     marker : str
         plotext's marker (``braille``: two dots per cell, the finest).
+    recorded : int
+        How many values it stands for, those it cannot draw (nan, inf) included: a plot with
+        nothing to draw tells "no values yet" from "none can be drawn" by it.
     """
 
     name: str
@@ -40,6 +43,7 @@ class Series:
     color: str = "cyan"
     smooth: bool = False
     marker: str = "braille"
+    recorded: int = 0
 
 
 class LossPlot(PlotextPlot):
@@ -100,7 +104,7 @@ class LossPlot(PlotextPlot):
         plt.clear_data()
         plt.clear_figure()
         drawn = [item for item in series if item.ys]
-        title = self.title if drawn else f"{self.title} (no values yet)"
+        title = self.title if drawn else f"{self.title} ({_nothing_drawn(series, log_y)})"
         plt.title(f"{title}  [{note}]" if note and drawn else title)
         plt.xlabel(x_label or self.x_label)
         plt.yscale("log" if log_y and drawn else "linear")
@@ -114,3 +118,13 @@ class LossPlot(PlotextPlot):
         if self.hide_empty:
             self.display = bool(drawn)
         self.refresh()
+
+
+def _nothing_drawn(series: list[Series], log_y: bool) -> str:
+    """Why a plot is empty: no value yet, or none it can draw (a run that diverged at once
+    is not one that has not trained)."""
+    if not any(item.recorded for item in series):
+        return "no values yet"
+    if log_y:
+        return "no value to draw: every one is nan, inf or not above 0 on a log axis"
+    return "no value to draw: every one is nan or inf"
