@@ -25,7 +25,9 @@ from hpc_runner.control.scheduler import (
     SUBMIT_GRACE_S,
     SchedulerPoller,
     SchedulerState,
+    live_jobs,
     local_state,
+    not_exited,
     scheduler_states,
     submission_states,
 )
@@ -81,17 +83,21 @@ def test_parse_squeue_and_scontrol() -> None:
     assert known["92"] == SchedulerState("92", "COMPLETED", None, "0:0")
 
 
+#: What squeue -j prints (exit 1) for one id it does not know (the test cluster, slurm 22.05).
+NO_SUCH_JOB = "slurm_load_jobs error: Invalid job id specified\n"
+
+
 class Recorder:
     """A command runner answering from a table, remembering every command."""
 
-    def __init__(self, answers: dict[str, tuple[int, str]]) -> None:
-        self.answers = answers
+    def __init__(self, answers: dict[str, tuple[int, str] | tuple[int, str, str]]) -> None:
+        self.answers = answers  # command: (exit code, stdout[, stderr])
         self.commands: list[list[str]] = []
 
     def __call__(self, command: list[str]) -> subprocess.CompletedProcess[str]:
         self.commands.append(command)
-        code, out = self.answers.get(command[0], (1, ""))
-        return subprocess.CompletedProcess(command, code, out, "")
+        code, out, *err = self.answers.get(command[0], (1, ""))
+        return subprocess.CompletedProcess(command, code, out, "".join(err))
 
 
 @pytest.fixture
@@ -203,7 +209,7 @@ def test_poller_rate_limits_and_asks_about_an_ended_job_only_when_forced_or_rare
 def test_ids_that_are_not_slurm_job_ids_are_never_passed_to_slurm(slurm_path: Path) -> None:
     """One odd id in a batched ``sacct -j`` made the whole call fail ("Bad job/step
     specified"), and every other run's job looked purged: LOST."""
-    runner = Recorder({"sacct": (0, "220|CANCELLED by 0|None|0:0\n")})
+    runner = Recorder({"sacct": (0, "220|CANCELLED by 0|None|0:0\n"), "squeue": (0, "")})
     states = query_slurm(["220", "abc", "1,2", "12\x003", "../7", "76_[1-2%2]"], run=runner)
     assert runner.commands[0][-2:] == ["-j", "220,76"]
     assert states is not None and set(states) == {"220"}
@@ -240,7 +246,8 @@ def test_a_resumed_run_never_shows_its_old_job_state(slurm_path: Path) -> None:
 
 
 def test_a_fresh_job_listed_nowhere_is_submitted_then_not_found(slurm_path: Path) -> None:
-    runner = Recorder({"sacct": (0, ""), "squeue": (1, "")})
+    # (squeue -j of ids it does not know: exit 1 and this message, an answer)
+    runner = Recorder({"sacct": (0, ""), "squeue": (1, "", NO_SUCH_JOB)})
     fresh = _slurm_record("90")
     old = _slurm_record("91", submitted=time.time() - SUBMIT_GRACE_S - 1)
     states = scheduler_states({Path("a"): fresh, Path("b"): old}, run=runner)
@@ -252,6 +259,38 @@ def test_no_answer_at_all_is_unknown_not_dead(slurm_path: Path) -> None:
     runner = Recorder({})  # every command fails
     states = scheduler_states({Path("a"): _slurm_record("91", submitted=0.0)}, run=runner)
     assert states[Path("a")] == SchedulerState("91", "UNKNOWN", "the scheduler did not answer")
+
+
+def test_a_job_sacct_does_not_list_while_squeue_fails_is_unknown_not_lost(
+    slurm_path: Path,
+) -> None:
+    """sacct answered without the job (slurmdbd lags behind a busy controller) and squeue, which
+    would have listed it, timed out: the job was NOT_FOUND a minute after sbatch, the run LOST,
+    and resume or --only-failed submitted a second job beside the one that runs."""
+    timeout = "squeue: error: slurm_load_jobs error: Socket timed out on send/recv operation"
+    runner = Recorder({"sacct": (0, ""), "squeue": (1, "", timeout)})
+    old = _slurm_record("91", submitted=time.time() - SUBMIT_GRACE_S - 1)
+    (state,) = scheduler_states({Path("a"): old}, run=runner).values()
+    assert state is not None and state.state == "UNKNOWN"
+    assert state.reason == "sacct does not list it yet and squeue did not answer"
+
+
+def test_resume_waits_for_a_slurm_job_nobody_could_ask_about(slurm_path: Path) -> None:
+    """A job SLURM did not answer about may run: it is not taken for ended (resume and
+    --only-failed refuse, saying so); a local job of another host, which nobody here can ask
+    about, is left to the status file as before."""
+    slurm = _slurm_record("91", submitted=0.0)
+    local = JobRecord(scheduler="local", submissions=[Submission(0, "1", 0.0)], host="elsewhere")
+    alive = live_jobs({Path("a"): slurm, Path("b"): local}, run=Recorder({}))
+    assert [state.state for state in alive[Path("a")]] == ["UNKNOWN"] and alive[Path("b")] == []
+    assert not_exited(alive[Path("a")]) == (
+        "SLURM did not say whether job 91 has exited (the scheduler did not answer)"
+    )
+    running = SchedulerState("92", "RUNNING")
+    assert not_exited([running, *alive[Path("a")]]) == (
+        "job 92 (RUNNING) has not exited yet; "
+        "SLURM did not say whether job 91 has exited (the scheduler did not answer)"
+    )
 
 
 def test_a_cancel_slurm_forgot_is_cancelled(slurm_path: Path) -> None:

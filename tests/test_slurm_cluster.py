@@ -133,3 +133,15 @@ def test_release_held_starts_a_held_job(slurm_cluster, tmp_path):
     finally:
         if not job.done():
             job.cancel(check=False)
+
+
+def test_a_job_slurm_does_not_know_is_an_answer_not_silence(slurm_cluster):
+    """``squeue -j`` of one id it does not know exits 1 ("Invalid job id specified"): that
+    is SLURM saying the job is not queued, so the job is not UNKNOWN (which would keep its run
+    from ever being resumed) but unlisted, and NOT_FOUND once its submission is old."""
+    from hpc_runner.control.slurm_query import query_slurm
+
+    unknown = str(10**8 + 7)
+    answer = subprocess.run(["squeue", "-h", "-j", unknown], capture_output=True, text=True)
+    assert answer.returncode == 1 and "Invalid job id specified" in answer.stderr
+    assert query_slurm([unknown]) == {}

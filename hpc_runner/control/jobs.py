@@ -31,7 +31,7 @@ from hpc_runner.control.scheduler import (
     SchedulerState,
     debug_status_file,
     live_jobs,
-    name_jobs,
+    not_exited,
     scheduler_states,
     submission_states,
 )
@@ -264,10 +264,9 @@ def plan_resume(run_dir: Path, view: RunView | None = None) -> ResumePlan:
     if record is not None:
         alive = live_jobs({run_dir: record})[run_dir]
         if alive:
-            jobs = name_jobs(alive)
             raise ActionRefused(
-                f"{run_dir.name} is {view.phase.describe()}, but job {jobs} has not exited yet: "
-                "wait for it to end (or `hpc-runner cancel` it), then resume"
+                f"{run_dir.name} is {view.phase.describe()}, but {not_exited(alive)}: "
+                "resume it once the job has ended (`hpc-runner cancel` ends it)"
             )
     try:
         recorded = load_run_spec(run_dir).profile

@@ -42,6 +42,7 @@ __all__ = [
     "SchedulerState",
     "job_records",
     "local_state",
+    "not_exited",
     "scheduler_states",
     "submission_states",
 ]
@@ -189,25 +190,47 @@ def scheduler_states(
 def live_jobs(
     jobs: Mapping[Path, JobRecord], *, run: Runner = run_command
 ) -> dict[Path, list[SchedulerState]]:
-    """The jobs of each run that have not exited yet, of all its submissions (one SLURM query
-    for all runs): a run is submitted again (``resume``, ``sweep --only-failed``) only when none
-    is left. Its status file may say CRASHED or CANCELLED while the job still ends (``scancel``
-    sent, a node slow to kill it), or an older submission's job may still run; a job nobody can
-    be asked about (UNKNOWN) or that the scheduler does not know does not count."""
+    """The jobs of each run that have not exited yet or may not have, of all its submissions
+    (one SLURM query for all runs): a run is submitted again (``resume``, ``sweep
+    --only-failed``) only when none is left. Its status file may say CRASHED or CANCELLED while
+    the job still ends (``scancel`` sent, a node slow to kill it), or an older submission's job
+    may still run. A SLURM job SLURM did not answer about (UNKNOWN) counts: it may well run, and
+    SLURM answers again in a moment. A job the scheduler does not know does not, nor a local
+    process of another host, which nobody here can ask about (its status file is all there is).
+    """
     answers = _ask({run_dir: list(job.submissions) for run_dir, job in jobs.items()}, jobs, run)
     return {
         run_dir: [
             state
-            for state in states
-            if not state.ended and state.state not in ("NOT_FOUND", "UNKNOWN")
+            for submission, state in zip(jobs[run_dir].submissions, states, strict=True)
+            if _may_run(state, jobs[run_dir].scheduler_of(submission))
         ]
         for run_dir, states in answers.items()
     }
 
 
-def name_jobs(states: Iterable[SchedulerState]) -> str:
-    """Jobs as a message names them: ``123 (RUNNING), 124 (PENDING)``."""
-    return ", ".join(f"{state.job_id} ({state.describe()})" for state in states)
+def _may_run(state: SchedulerState, scheduler: str) -> bool:
+    if state.state == "UNKNOWN":
+        return scheduler == "slurm"
+    return not state.ended and state.state != "NOT_FOUND"
+
+
+def not_exited(states: Iterable[SchedulerState]) -> str:
+    """Why a run is not submitted again (:func:`live_jobs`' jobs), for a message:
+    ``job 123 (RUNNING), 124 (PENDING) has not exited yet`` and, for jobs SLURM did not answer
+    about, ``SLURM did not say whether job 125 has exited (the scheduler did not answer)``."""
+    states = list(states)
+    known = [state for state in states if state.state != "UNKNOWN"]
+    unknown = [state for state in states if state.state == "UNKNOWN"]
+    parts = []
+    if known:
+        named = ", ".join(f"{state.job_id} ({state.describe()})" for state in known)
+        parts.append(f"job {named} has not exited yet")
+    if unknown:
+        ids = ", ".join(state.job_id for state in unknown)
+        reasons = "; ".join(dict.fromkeys(state.reason or "no answer" for state in unknown))
+        parts.append(f"SLURM did not say whether job {ids} has exited ({reasons})")
+    return "; ".join(parts)
 
 
 def unusable_job_file(run_dir: Path) -> SchedulerState | None:

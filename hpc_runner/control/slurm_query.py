@@ -134,7 +134,21 @@ def query_slurm(
         for job_id, state in (queued or {}).items():
             if job_id not in states or states[job_id].state == "PENDING":
                 states[job_id] = state
+        if queued is None:  # the queue was asked about jobs sacct does not list, in vain
+            for job_id in wanted:
+                if job_id not in states:
+                    states[job_id] = SchedulerState(job_id, "UNKNOWN", _NOT_LISTED_NO_QUEUE)
     return {job_id: states[job_id] for job_id in wanted if job_id in states}
+
+
+#: Why a job sacct does not list is UNKNOWN (not gone): sacct lags behind a busy controller, and
+#: the queue that would list a fresh job did not answer.
+_NOT_LISTED_NO_QUEUE = "sacct does not list it yet and squeue did not answer"
+
+#: What squeue and scontrol say, failing, about ids they do not know: an answer ("none of
+#: these is queued"), not a failure to answer (``squeue -j`` of one purged id exits 1 so;
+#: seen on the test cluster, slurm 22.05).
+_NO_SUCH_JOB = "Invalid job id specified"
 
 
 def _bases(job_ids: Iterable[str]) -> list[str]:
@@ -152,11 +166,14 @@ def _parsed(
 
 
 def _call(run: Runner, command: list[str]) -> str | None:
+    """The command's output, or None when it did not answer (a timeout, no controller)."""
     try:
         answer = run(command)
     except (OSError, subprocess.SubprocessError):
         return None
-    return answer.stdout if answer.returncode == 0 else None
+    if answer.returncode == 0:
+        return answer.stdout
+    return "" if _NO_SUCH_JOB in (answer.stderr or "") else None
 
 
 def expand_job_id(job_id: str) -> list[str]:

@@ -153,7 +153,7 @@ def _not_while_alive(
     run's status may say CRASHED or CANCELLED while its job still ends, and ``resume`` refuses
     the same (:func:`~hpc_runner.control.scheduler.live_jobs`); submitting it again would have
     two jobs write one run directory."""
-    from hpc_runner.control.scheduler import live_jobs, name_jobs
+    from hpc_runner.control.scheduler import live_jobs, not_exited
 
     retried = {
         item.run_dir: record
@@ -165,9 +165,7 @@ def _not_while_alive(
     for item in plan:
         jobs = alive.get(item.run_dir)
         if jobs:
-            reason = (
-                f"{item.reason}, but job {name_jobs(jobs)} has not exited yet: retry it when it has"
-            )
+            reason = f"{item.reason}, but {not_exited(jobs)}: retry it once the job has ended"
             item = replace(item, action="skip", reason=reason, attempt=0, checkpoint=None)
         result.append(item)
     return result
