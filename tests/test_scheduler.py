@@ -151,9 +151,20 @@ def test_without_accounting_falls_back_to_squeue_then_scontrol(slurm_path: Path)
     states = query_slurm(["80", "81"], run=runner)
     assert states is not None
     assert [command[0] for command in runner.commands] == ["sacct", "squeue", "scontrol"]
-    assert "--me" in runner.commands[1]
+    assert runner.commands[1][-2:] == ["-j", "80,81"]  # by id: a lab-mate's jobs too
     assert states["80"].state == "RUNNING"
     assert states["81"] == SchedulerState("81", "FAILED", "NonZeroExitCode", "1:0")
+
+
+def test_without_accounting_a_job_neither_queue_nor_scontrol_answers_for_is_unknown(
+    slurm_path: Path,
+) -> None:
+    """No accounting, the job not queued, and scontrol (the controller's memory of recent
+    jobs, which would list it) did not answer: not gone, unknown."""
+    runner = Recorder({"sacct": (1, ""), "squeue": (0, "80|RUNNING|None\n")})
+    states = query_slurm(["80", "81"], run=runner)
+    unknown = SchedulerState("81", "UNKNOWN", "squeue does not list it and scontrol did not answer")
+    assert states == {"80": SchedulerState("80", "RUNNING"), "81": unknown}
 
 
 def test_a_hanging_scheduler_gives_no_answer(slurm_path: Path) -> None:

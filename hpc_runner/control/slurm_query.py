@@ -119,9 +119,10 @@ def query_slurm(
     queued: dict[str, SchedulerState] | None = None
     if shutil.which("squeue"):
         squeue = ["squeue", "-h", "-o", "%i|%T|%r"]
-        if states is None:  # every job of this user: squeue -j fails when all ids are purged
-            queued = _parsed(parse_squeue, _call(run, [*squeue, "--me"]))
-        elif ask := _bases(_pending(states, wanted) + [i for i in wanted if i not in states]):
+        # (by id, whoever's: --me listed only the caller's, not a lab-mate's or, for an admin,
+        # the user's; ids squeue does not know are an answer, see _call)
+        ask = _bases(wanted if states is None else _for_the_queue(states, wanted))
+        if ask:
             queued = _parsed(parse_squeue, _call(run, [*squeue, "-j", ",".join(ask)]))
     if states is None:  # no accounting: the queue, then the controller's memory of recent jobs
         if queued is None:
@@ -129,7 +130,11 @@ def query_slurm(
         states = dict(queued)
         if shutil.which("scontrol") and any(job_id not in states for job_id in wanted):
             recent = _parsed(parse_scontrol, _call(run, ["scontrol", "-o", "show", "job"]))
-            states = (recent or {}) | states
+            if recent is None:  # nobody said whether a job the queue does not list has ended
+                for job_id in wanted:
+                    states.setdefault(job_id, SchedulerState(job_id, "UNKNOWN", _NO_SCONTROL))
+            else:
+                states = recent | states
     else:  # sacct has no pending reasons and lags behind sbatch; the queue has both
         for job_id, state in (queued or {}).items():
             if job_id not in states or states[job_id].state == "PENDING":
@@ -144,6 +149,8 @@ def query_slurm(
 #: Why a job sacct does not list is UNKNOWN (not gone): sacct lags behind a busy controller, and
 #: the queue that would list a fresh job did not answer.
 _NOT_LISTED_NO_QUEUE = "sacct does not list it yet and squeue did not answer"
+#: ... and, without accounting, one the queue does not list when scontrol did not answer.
+_NO_SCONTROL = "squeue does not list it and scontrol did not answer"
 
 #: What squeue and scontrol say, failing, about ids they do not know: an answer ("none of
 #: these is queued"), not a failure to answer (``squeue -j`` of one purged id exits 1 so;
@@ -155,8 +162,9 @@ def _bases(job_ids: Iterable[str]) -> list[str]:
     return sorted({job_id.split("_", 1)[0] for job_id in job_ids})
 
 
-def _pending(states: Mapping[str, SchedulerState], wanted: list[str]) -> list[str]:
-    return [job_id for job_id in wanted if job_id in states and states[job_id].state == "PENDING"]
+def _for_the_queue(states: Mapping[str, SchedulerState], wanted: list[str]) -> list[str]:
+    """Jobs sacct says pend (the queue has their reason) or does not list (it lags)."""
+    return [i for i in wanted if i not in states or states[i].state == "PENDING"]
 
 
 def _parsed(
