@@ -259,6 +259,12 @@ def test_a_refused_submission_is_reported_and_leaves_nothing(
     assert "hpc-runner sweep: the slurm submission failed: " in answer.stderr
     assert "invalid partition" in answer.stderr.lower() and "Traceback" not in answer.stderr
     assert [path.name for path in (runs / "s").iterdir() if path.name != "submitit"] == []
+    # what the sweep directory held before is put back as it was, an empty sweep.yaml too
+    # (it was deleted: "empty" stood for "there was none")
+    (runs / "s" / "sweep.yaml").write_bytes(b"")
+    answer = cli("sweep", str(sweep), "--cluster", "slurm", "--runs-dir", str(runs))
+    assert answer.returncode == 1 and "submission failed" in answer.stderr, answer.stderr
+    assert (runs / "s" / "sweep.yaml").read_bytes() == b""
 
 
 # -- phases on the cluster (issue 9): what every view shows at each moment of a run's life --------

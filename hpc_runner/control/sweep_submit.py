@@ -107,7 +107,7 @@ def _submit_locked(
     folder = sweep_dir.absolute() / SUBMITIT_DIR
     created: list[Path] = []
     items: list[tuple[Path, PlannedRun]] = []
-    recorded: bytes | None = None  # sweep.yaml as it was, once this submission rewrote it
+    recorded: list[bytes | None] = []  # [sweep.yaml as it was] once this submission rewrote it
     try:
         for item in todo:
             if item.action == "new":
@@ -131,7 +131,7 @@ def _submit_locked(
                     # (a run of an older hpc-runner)
                     _record_values(run_dir, item.run, sweep)
             items.append((run_dir, item))
-        recorded = _record_sweep(sweep, sweep_dir, runs)  # before any job exists
+        recorded.append(_record_sweep(sweep, sweep_dir, runs))  # before any job exists
         executor = make_executor(scheduler, folder, todo[0].spec.profile, sweep.name)
         if scheduler == "slurm" and sweep.array_parallelism:
             executor.update_parameters(slurm_array_parallelism=sweep.array_parallelism)
@@ -172,14 +172,14 @@ def _record_values(run_dir: Path, run: SweepRun, sweep: SweepSpec) -> None:
     )
 
 
-def _record_sweep(sweep: SweepSpec, sweep_dir: Path, runs: list[SweepRun]) -> bytes:
+def _record_sweep(sweep: SweepSpec, sweep_dir: Path, runs: list[SweepRun]) -> bytes | None:
     """Write ``sweep.yaml`` before any job exists: written after, one that could not be
     written (a directory of that name) made the command report a failure while its jobs ran.
-    Returns what the file held before (``b""``: there was none), to put back if the
+    Returns what the file held before (None: there was none), to put back if the
     submission fails."""
     path = sweep_dir / SWEEP_FILE
     try:
-        before = path.read_bytes() if path.is_file() else b""
+        before = path.read_bytes() if path.is_file() else None
         write_sweep_file(sweep, sweep_dir, runs)
     except OSError as error:
         raise HpcRunnerError(
@@ -188,16 +188,17 @@ def _record_sweep(sweep: SweepSpec, sweep_dir: Path, runs: list[SweepRun]) -> by
     return before
 
 
-def _restore_sweep_file(sweep_dir: Path, before: bytes | None) -> None:
-    """``sweep.yaml`` as it was before a submission that failed (None: not rewritten)."""
-    if before is None:
+def _restore_sweep_file(sweep_dir: Path, recorded: list[bytes | None]) -> None:
+    """``sweep.yaml`` as it was before a submission that failed: ``recorded`` holds what
+    :func:`_record_sweep` returned, or nothing if it was not rewritten."""
+    if not recorded:
         return
-    path = sweep_dir / SWEEP_FILE
+    path, (before,) = sweep_dir / SWEEP_FILE, recorded
     with contextlib.suppress(OSError):
-        if before:
-            replace_file(path, before)
-        else:
+        if before is None:  # there was none
             path.unlink()
+        else:
+            replace_file(path, before)
 
 
 def _remove(run_dirs: list[Path]) -> None:
