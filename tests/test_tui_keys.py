@@ -13,8 +13,11 @@ from pathlib import Path
 
 import pytest
 from textual.command import CommandPalette
+from textual.pilot import Pilot
 
 from hpc_runner.tui.compare_screen import CompareScreen
+from hpc_runner.tui.detail_screen import DetailScreen
+from hpc_runner.tui.loss_plot import LossPlot
 from hpc_runner.tui.runs_table import RunsTable
 from hpc_runner.watch.events import EventCommand
 from tests.test_tui import RecordingApp, select, started, until
@@ -314,20 +317,21 @@ async def test_on_event_gets_hostile_names_and_texts_only_as_values(
     assert not list(tmp_path.glob("pwned*"))
 
 
+async def loss_plot_of(pilot: Pilot[None], run_dir: Path) -> tuple[DetailScreen, LossPlot]:
+    """Open a run's detail view from the table; the view and its loss plot."""
+    select(await started(pilot), str(run_dir))
+    await pilot.press("enter")
+    detail = pilot.app.screen
+    assert isinstance(detail, DetailScreen)
+    return detail, detail.query_one("#loss", LossPlot)
+
+
 async def test_one_loss_plot_against_epochs_with_log_scale_and_smoothing(
     runs_root: Path,
 ) -> None:
-    from hpc_runner.tui.detail_screen import DetailScreen
-    from hpc_runner.tui.loss_plot import LossPlot
-
     app = RecordingApp(runs_root)
     async with app.run_test(size=(140, 40)) as pilot:
-        table = await started(pilot)
-        select(table, str(runs_root / "care_live"))
-        await pilot.press("enter")
-        detail = app.screen
-        assert isinstance(detail, DetailScreen)
-        plot = detail.query_one("#loss", LossPlot)
+        detail, plot = await loss_plot_of(pilot, runs_root / "care_live")
         await until(pilot, lambda: len(plot.shown) == 2)
         loss, val = plot.shown
         # loss per step at fractional epochs, val_loss at the end of each epoch: one axis
@@ -351,8 +355,6 @@ async def test_a_loss_plot_with_only_nan_says_so_not_no_values_yet(tmp_path: Pat
     show: the plot said "no values yet", as for a run that has not trained a step."""
     from hpc_runner.stream.status import TrainingState, TrainUpdate, TrainUpdateType
     from hpc_runner.stream.writer import StatusWriter
-    from hpc_runner.tui.detail_screen import DetailScreen
-    from hpc_runner.tui.loss_plot import LossPlot
 
     T = TrainUpdateType
     with StatusWriter(tmp_path / "diverged" / "status.jsonl") as writer:
@@ -363,12 +365,7 @@ async def test_a_loss_plot_with_only_nan_says_so_not_no_values_yet(tmp_path: Pat
             writer.write(TrainUpdate(T.LOSS, float("nan")))
     app = RecordingApp(tmp_path)
     async with app.run_test(size=(140, 40)) as pilot:
-        table = await started(pilot)
-        select(table, str(tmp_path / "diverged"))
-        await pilot.press("enter")
-        detail = app.screen
-        assert isinstance(detail, DetailScreen)
-        plot = detail.query_one("#loss", LossPlot)
+        _, plot = await loss_plot_of(pilot, tmp_path / "diverged")
         await until(pilot, lambda: "loss and val_loss (" in screen_text(app))
         text = screen_text(app)
         assert "no values yet" not in text and not plot.shown
