@@ -620,3 +620,74 @@ def test_a_key_listed_at_the_base_value_is_the_run_that_exists(
     error = capsys.readouterr().err
     assert "2 runs of this sweep exist with the settings of its run ground_truth=" in error
     assert f"{sorted(['copy', now['a.npy']])[0]}, " in error
+
+
+@pytest.mark.training
+def test_one_training_listed_twice_is_refused(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """``training.seed: [1, 1.0]`` lists two values (two run names) that train one thing: both
+    were planned as new runs and trained. A new run with the settings of another run of the
+    plan (new, or existing and found by its values or by its settings) is now refused, dry run
+    or not, naming both runs and their values; nothing is written. A value listed twice as
+    it is was refused already, by the sweep file's check."""
+    write_spec(tmp_path, epochs=1)
+    sweep_path, runs = tmp_path / "sweep.yaml", tmp_path / "runs"
+    args = ["sweep", str(sweep_path), "--runs-dir", str(runs)]
+
+    def write(grid: dict[str, list[Any]]) -> None:
+        document = {"name": "ident", "base": "tiny.yaml", "grid": grid}
+        sweep_path.write_text(yaml.safe_dump(document, sort_keys=False))
+
+    def refused(*extra: str) -> str:
+        assert main([*args, *extra]) == 2
+        error = capsys.readouterr().err
+        assert "Traceback" not in error
+        return error
+
+    def one_line(pair: str) -> str:
+        return (
+            f"hpc-runner sweep: {sweep_path}: 1 run(s) of this sweep would train what another "
+            "of its runs trains (the same data, careamics configuration, evaluate and after; "
+            f"values written apart can set one thing):\n  {pair}\nlist each setting once: "
+            "remove one value of each pair from the sweep file, then submit again\n"
+        )
+
+    write({"training.seed": [1, 1.0]})
+    both_new = one_line("seed=1.0 (training.seed=1.0) is seed=1 (training.seed=1)")
+    assert refused("--dry-run") == both_new
+    assert refused("--cluster", "debug") == both_new
+    assert not runs.exists()
+
+    write({"training.seed": [1]})
+    first = cli("sweep", str(sweep_path), "--cluster", "debug", "--runs-dir", str(runs))
+    assert first.returncode == 0, first.stderr
+    sweep_dir = runs / "ident"
+    made = sorted(path.name for path in sweep_dir.iterdir())
+    assert trainings(sweep_dir / "seed=1") == 1
+
+    # the second value of a run that exists (found by its values)
+    write({"training.seed": [1, 1.0]})
+    exists = one_line("seed=1.0 (training.seed=1.0) is seed=1 (training.seed=1), which exists")
+    assert refused("--dry-run") == exists
+    assert refused("--cluster", "debug") == exists
+    # both found by their settings (a key added at the base's value): the first took the run
+    # that exists, the second was new
+    write({"training.seed": [1, 1.0], "training.epochs": [1]})
+    assert refused("--dry-run") == one_line(
+        "seed=1.0_epochs=1 (training.seed=1.0, training.epochs=1) is seed=1 "
+        "(training.seed=1, training.epochs=1), which exists"
+    )
+    # listed twice as it is: the sweep file's own check
+    write({"training.seed": [1, 1]})
+    assert refused("--dry-run") == (
+        f"hpc-runner sweep: {sweep_path}: grid.training.seed: 1 is listed twice: a run is its "
+        "values, list each once\n"
+    )
+    assert sorted(path.name for path in sweep_dir.iterdir()) == made
+    assert trainings(sweep_dir / "seed=1") == 1
+
+    # values that train apart are not refused
+    write({"training.seed": [1, 2]})
+    entries = plan(sweep_path, runs, capsys)
+    assert [(e["run"], e["action"]) for e in entries] == [("seed=1", "skip"), ("seed=2", "new")]

@@ -95,10 +95,12 @@ def plan_sweep(
         A new run's name is taken by a directory that records no values (it might be this very
         run): the message names it. Or ``sweep_dir`` is a run's directory. Or a run is made with
         the settings of two existing runs (:func:`~hpc_runner.control.sweep_same.same_runs`).
+        Or a new run has the settings of another run of the plan: one training listed twice
+        (:func:`~hpc_runner.control.sweep_same.refuse_one_training_twice`).
     """
     from hpc_runner.control.scheduler import job_records, scheduler_states
     from hpc_runner.control.sweep_runs import recorded_runs
-    from hpc_runner.control.sweep_same import same_runs
+    from hpc_runner.control.sweep_same import refuse_one_training_twice, same_runs
 
     if is_run_dir(sweep_dir) or os.path.lexists(sweep_dir / RUN_SPEC_FILE):
         # (its runs would go inside that run: the array's logs in its submitit folder, and
@@ -142,6 +144,7 @@ def plan_sweep(
         if listed.name in same:
             item = replace(item, note=_same_note(listed, recorded[run_dir]), by_settings=True)
         plan.append(item)
+    refuse_one_training_twice(plan, sweep_dir)
     _refuse_other_trainings(plan, sweep_dir, read)
     return _not_while_alive(plan, records)
 

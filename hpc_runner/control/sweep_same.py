@@ -19,6 +19,10 @@ and exactly otherwise: a key on one side only is a difference. A run recorded by
 careamics (fields added or dropped) is then not found this way and is a new run, as it was
 before: taking a run for one it might not be would credit it with another training.
 
+The same rule holds within one submission (:func:`refuse_one_training_twice`): two values
+written apart can set one thing (``training.seed: [1, 1.0]``: two run names, one training), and
+a new run with the settings of another run of the plan would train it a second time.
+
 Sweeps have hundreds of runs: only unmatched runs and unclaimed directories are compared (none
 in a sweep submitted again unchanged, or only grown), each ``run.yaml`` is read once (shared
 with the settings check), and they meet by a hash of their settings, not pairwise.
@@ -27,6 +31,7 @@ with the settings check), and they meet by a hash of their settings, not pairwis
 from __future__ import annotations
 
 import hashlib
+import json
 from collections.abc import Mapping
 from typing import TYPE_CHECKING, Any
 
@@ -38,6 +43,7 @@ if TYPE_CHECKING:
     from collections.abc import Iterable, Sequence
     from pathlib import Path
 
+    from hpc_runner.control.sweep_plan import PlannedRun
     from hpc_runner.spec.job import JobSpec
     from hpc_runner.spec.sweep import SweepRun
 
@@ -47,6 +53,8 @@ SAME_RUN_SECTIONS = (*TRAINING_SECTIONS, "evaluate", "after")
 _SOURCES = {("data",), ("evaluate",)}
 #: Integers beyond this are kept as they are (a float would round them).
 _EXACT_FLOAT = 2**53
+#: Pairs of runs named in the message about one training listed twice.
+_SHOWN_PAIRS = 5
 
 
 def settings_key(settings: Mapping[str, Any]) -> str:
@@ -110,10 +118,65 @@ def same_runs(
                 f"its run {run.name}: {names} (one run trained more than once); which one it is "
                 "cannot be told: move all but one of them away, then submit again"
             )
-        if same and same[0] not in claimed:  # (two runs listed alike: the first is that run)
+        # (two runs listed alike: the first is that run, the second is refused as listed
+        # twice by refuse_one_training_twice)
+        if same and same[0] not in claimed:
             found[run.name] = same[0]
             claimed.add(same[0])
     return found
+
+
+def refuse_one_training_twice(plan: Sequence[PlannedRun], sweep_dir: Path) -> None:
+    """Stop when a new run of the plan is what another of its runs is (by :func:`settings_key`).
+
+    The sweep file's own check refuses a value listed twice as it is, or a file named twice;
+    values written apart can still set one thing (``1`` and ``1.0`` of a seed, ``"1"`` that
+    careamics reads as ``1``): two run names, and the second run would train the first's
+    training again, beside it or beside the run of it that exists. Runs that exist both are
+    left alone (nothing trains).
+
+    Raises
+    ------
+    UsageError
+        Naming each such run and the run it is, with their values, and the fix.
+    """
+    from hpc_runner.spec.job import run_settings
+
+    if all(item.action != "new" for item in plan):
+        return
+    first: dict[str, PlannedRun] = {}
+    twice: list[tuple[PlannedRun, PlannedRun]] = []
+    # runs that exist first: a new run is the second listing of one, never the other way round
+    for item in sorted(plan, key=lambda item: item.action == "new"):
+        earlier = first.setdefault(settings_key(run_settings(item.spec)), item)
+        if earlier is not item and item.action == "new":
+            twice.append((item, earlier))
+    if not twice:
+        return
+    lines = [
+        f"  {_listed(item)} is {_listed(earlier)}"
+        + ("" if earlier.action == "new" else ", which exists")
+        for item, earlier in twice[:_SHOWN_PAIRS]
+    ]
+    if len(twice) > _SHOWN_PAIRS:
+        lines.append(f"  and {len(twice) - _SHOWN_PAIRS} more runs")
+    sweep = plan[0].spec.sweep  # (none for a sweep built in Python: its directory then)
+    raise UsageError(
+        f"{sweep.path if sweep else sweep_dir}: {len(twice)} run(s) of this sweep would train "
+        "what another of its runs trains (the same data, careamics configuration, evaluate "
+        "and after; values written apart can set one thing):\n"
+        + "\n".join(lines)
+        + "\nlist each setting once: remove one value of each pair from the sweep file, then "
+        "submit again"
+    )
+
+
+def _listed(item: PlannedRun) -> str:
+    """A run as the sweep lists it: its name and its values as written."""
+    values = ", ".join(
+        f"{key}={json.dumps(value, default=str)}" for key, value in item.run.overrides.items()
+    )
+    return f"{item.run.name} ({values})"
 
 
 def _normal(value: Any, path: tuple[str, ...]) -> Any:
