@@ -24,6 +24,7 @@ from typing import TYPE_CHECKING, Any
 from hpc_runner.control.jobfile import JobRecord
 from hpc_runner.control.phase import Phase, RunPhase
 from hpc_runner.errors import UsageError
+from hpc_runner.spec.sweep_names import values_text
 from hpc_runner.stream.runs import RUN_SPEC_FILE, STATUS_FILE, is_run_dir
 
 if TYPE_CHECKING:
@@ -177,8 +178,8 @@ def _not_while_alive(
 def _same_note(listed: SweepRun, existing: RecordedRun) -> str:
     """What the user is told about a run found by its settings."""
     return (
-        f"{listed.name} ({_values(listed.overrides)}) is the existing run "
-        f"{existing.run_dir.name} ({_values(existing.overrides)}): the same settings (data, "
+        f"{listed.name} ({values_text(listed.overrides)}) is the existing run "
+        f"{existing.run_dir.name} ({values_text(existing.overrides)}): the same settings (data, "
         "careamics configuration, evaluate, after)"
     )
 
@@ -313,26 +314,22 @@ def _own_name(run: SweepRun, sweep_dir: Path, recorded: dict[Path, RecordedRun])
     other = recorded.get(taken)
     if other is None or other.identity is None:
         raise UsageError(
-            f"{taken}: the name of a new run of the sweep ({_values(run.values)}) is taken "
+            f"{taken}: the name of a new run of the sweep ({values_text(run.values)}) is taken "
             f"by a directory with no record of its values (no {RUN_VALUES_FILE}, no entry in "
             f"{SWEEP_FILE}): move it away if it is not this run, then submit again"
         )
     name = conflict_name(run.name, run.identity)
     if os.path.lexists(sweep_dir / name):
         raise UsageError(
-            f"{sweep_dir / name}: holds other values than {_values(run.values)}: move it away"
+            f"{sweep_dir / name}: holds other values than {values_text(run.values)}: move it away"
         )
     differ = {key: value for key, value in other.values.items() if run.values.get(key) != value}
     mine = {key: value for key, value in run.values.items() if other.values.get(key) != value}
     note = (
-        f"conflict: {run.name} is another run ({_values(differ)}, by its {other.where}), "
-        f"not this one ({_values(mine)}): this run is {name}"
+        f"conflict: {run.name} is another run ({values_text(differ)}, by its {other.where}), "
+        f"not this one ({values_text(mine)}): this run is {name}"
     )
     return name, note
-
-
-def _values(overrides: dict[str, Any]) -> str:
-    return ", ".join(f"{key}={json.dumps(value, default=str)}" for key, value in overrides.items())
 
 
 def _renamed(run: SweepRun, spec: JobSpec, name: str) -> tuple[SweepRun, JobSpec]:

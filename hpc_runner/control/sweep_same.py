@@ -31,19 +31,17 @@ with the settings check), and they meet by a hash of their settings, not pairwis
 from __future__ import annotations
 
 import hashlib
-import json
 from collections.abc import Mapping
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Protocol
 
 from hpc_runner.control.sweep_runs import NOT_TRAINING, TRAINING_SECTIONS, run_document
 from hpc_runner.errors import UsageError
-from hpc_runner.spec.sweep_names import canonical
+from hpc_runner.spec.sweep_names import canonical, values_text
 
 if TYPE_CHECKING:
     from collections.abc import Iterable, Sequence
     from pathlib import Path
 
-    from hpc_runner.control.sweep_plan import PlannedRun
     from hpc_runner.spec.job import JobSpec
     from hpc_runner.spec.sweep import SweepRun
 
@@ -126,6 +124,18 @@ def same_runs(
     return found
 
 
+class PlannedRun(Protocol):
+    """What :func:`refuse_one_training_twice` reads of a
+    :class:`~hpc_runner.control.sweep_plan.PlannedRun` (named here: that module uses this one)."""
+
+    @property
+    def action(self) -> str: ...
+    @property
+    def run(self) -> SweepRun: ...
+    @property
+    def spec(self) -> JobSpec: ...
+
+
 def refuse_one_training_twice(plan: Sequence[PlannedRun], sweep_dir: Path) -> None:
     """Stop when a new run of the plan is what another of its runs is (by :func:`settings_key`).
 
@@ -173,10 +183,7 @@ def refuse_one_training_twice(plan: Sequence[PlannedRun], sweep_dir: Path) -> No
 
 def _listed(item: PlannedRun) -> str:
     """A run as the sweep lists it: its name and its values as written."""
-    values = ", ".join(
-        f"{key}={json.dumps(value, default=str)}" for key, value in item.run.overrides.items()
-    )
-    return f"{item.run.name} ({values})"
+    return f"{item.run.name} ({values_text(item.run.overrides)})"
 
 
 def _normal(value: Any, path: tuple[str, ...]) -> Any:

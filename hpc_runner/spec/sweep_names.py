@@ -228,3 +228,8 @@ def _clean(text: str) -> str:
     """Readable text, safe inside a name: safe_run_name's characters without ``=``/``@``, cut."""
     safe = safe_run_name(text) if text else "empty"
     return safe.replace("=", "-").replace(HASH_MARK, "-")[:FRAGMENT_MAX] or "empty"
+
+
+def values_text(values: Mapping[str, Any]) -> str:
+    """A run's values as messages name them: ``training.seed=1, data.train="a.tif"``."""
+    return ", ".join(f"{key}={json.dumps(value, default=str)}" for key, value in values.items())
