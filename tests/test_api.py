@@ -20,6 +20,7 @@ import pytest
 
 from hpc_runner.api import Sweep, best, results, wait
 from hpc_runner.control.jobfile import read_job_file
+from hpc_runner.errors import UsageError
 from hpc_runner.spec.errors import SpecError
 from tests.run_support import cli, write_spec
 
@@ -81,6 +82,17 @@ def test_sweep_in_code_expands_and_checks_its_shape(tmp_path: Path) -> None:
         )
     with pytest.raises(RuntimeError, match="submit the sweep first"):
         sweep.results()
+
+
+def test_a_sweep_in_code_listing_one_training_twice_names_its_grid(tmp_path: Path) -> None:
+    """Refused before anything is written, telling to fix the grid (it said "the sweep file",
+    which a sweep built in Python does not have)."""
+    write_spec(tmp_path)
+    sweep = Sweep("tiny.yaml", grid={"training.seed": [1, 1.0]}, directory=tmp_path)
+    with pytest.raises(UsageError, match=r"(?s)seed=1\.0 \(training\.seed=1\.0\) is seed=1 .*"
+                       r"remove one value of each pair from the Sweep's grid or zip"):  # fmt: skip
+        sweep.submit(tmp_path / "runs", cluster="debug")
+    assert not (tmp_path / "runs").exists()
 
 
 @pytest.mark.training

@@ -176,8 +176,9 @@ def refuse_one_training_twice(plan: Sequence[PlannedRun], sweep_dir: Path) -> No
         "what another of its runs trains (the same data, careamics configuration, evaluate "
         "and after; values written apart can set one thing):\n"
         + "\n".join(lines)
-        + "\nlist each setting once: remove one value of each pair from the sweep file, then "
-        "submit again"
+        + "\nlist each setting once: remove one value of each pair from "
+        + ("the sweep file" if sweep else "the Sweep's grid or zip")
+        + ", then submit again"
     )
 
 
