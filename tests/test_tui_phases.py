@@ -133,7 +133,6 @@ LABELS = {"stop": "s Stop", "cancel": "c Cancel job", "resume": "r Resume"}
 def scene(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[RecordedScheduler]:
     """Every case as a run below ./runs, with its job.json; the recorded scheduler."""
     monkeypatch.chdir(tmp_path)
-    slurm_commands_on_path(tmp_path / "bin", monkeypatch)
     for case in CASES:
         run_dir = Path("runs") / case.name
         case.write(run_dir)
@@ -142,6 +141,8 @@ def scene(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[RecordedS
         "\n".join(case.sacct for case in CASES) + "\n",
         "\n".join(case.squeue for case in CASES if case.squeue) + "\n",
     )
+    # (the actions' own questions, e.g. resume's "has every job ended?", get the same answers)
+    slurm_commands_on_path(tmp_path / "bin", monkeypatch, recorder.answers)
     with timezone("UTC"):  # sacct's Start is the controller's local time
         yield recorder
 

@@ -14,7 +14,7 @@ import re
 import subprocess
 import threading
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Mapping
 from pathlib import Path
 from types import ModuleType, SimpleNamespace
 from unittest import mock
@@ -285,14 +285,25 @@ class RecordedScheduler:
         return command[command.index("-j") + 1].split(",")
 
 
-def slurm_commands_on_path(directory: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
+def slurm_commands_on_path(
+    directory: Path, monkeypatch: pytest.MonkeyPatch, answers: Mapping[str, str] | None = None
+) -> Path:
     """``sacct``, ``squeue``, ``scontrol`` that exit 99 first on PATH: hpc-runner sees a SLURM
     machine (it asks the recorded scheduler), and a command that really ran one would find no
-    answer - never a real cluster's job that happens to have a test's job id."""
+    answer - never a real cluster's job that happens to have a test's job id.
+
+    ``answers``: commands that print this recorded text instead (every job, as
+    :class:`RecordedScheduler` does), for what asks SLURM outside the app's poller - the
+    control functions behind the TUI's actions, which take a job SLURM did not answer about
+    for one that may still run."""
     directory.mkdir(parents=True, exist_ok=True)
     for name in ("sacct", "squeue", "scontrol"):
         tool = directory / name
-        tool.write_text("#!/bin/sh\nexit 99\n")
+        if answers and name in answers:
+            (directory / f"{name}.txt").write_text(answers[name])
+            tool.write_text(f"#!/bin/sh\nexec cat '{directory / name}.txt'\n")
+        else:
+            tool.write_text("#!/bin/sh\nexit 99\n")
         tool.chmod(0o755)
     monkeypatch.setenv("PATH", f"{directory}{os.pathsep}{os.environ.get('PATH', '')}")
     return directory
