@@ -107,7 +107,7 @@ def _submit_locked(
     folder = sweep_dir.absolute() / SUBMITIT_DIR
     created: list[Path] = []
     items: list[tuple[Path, PlannedRun]] = []
-    recorded: list[bytes | None] = []  # [sweep.yaml as it was] once this submission rewrote it
+    rewritten, before = False, None  # whether this submission rewrote sweep.yaml; what it was
     try:
         for item in todo:
             if item.action == "new":
@@ -131,7 +131,8 @@ def _submit_locked(
                     # (a run of an older hpc-runner)
                     _record_values(run_dir, item.run, sweep)
             items.append((run_dir, item))
-        recorded.append(_record_sweep(sweep, sweep_dir, runs))  # before any job exists
+        before = _record_sweep(sweep, sweep_dir, runs)  # before any job exists
+        rewritten = True
         executor = make_executor(scheduler, folder, todo[0].spec.profile, sweep.name)
         if scheduler == "slurm" and sweep.array_parallelism:
             executor.update_parameters(slurm_array_parallelism=sweep.array_parallelism)
@@ -143,11 +144,13 @@ def _submit_locked(
     except (FailedJobError, FailedSubmissionError, subprocess.CalledProcessError, OSError) as exc:
         # (FailedJobError carries sbatch's stderr: "sbatch: error: invalid partition ...")
         _remove(created)
-        _restore_sweep_file(sweep_dir, recorded)
+        if rewritten:
+            _restore_sweep_file(sweep_dir, before)
         raise HpcRunnerError(f"the {scheduler} submission failed: {_message(exc)}") from None
     except BaseException:
         _remove(created)
-        _restore_sweep_file(sweep_dir, recorded)
+        if rewritten:
+            _restore_sweep_file(sweep_dir, before)
         raise
     submitted = []
     for (run_dir, item), job in zip(items, jobs, strict=True):
@@ -188,12 +191,10 @@ def _record_sweep(sweep: SweepSpec, sweep_dir: Path, runs: list[SweepRun]) -> by
     return before
 
 
-def _restore_sweep_file(sweep_dir: Path, recorded: list[bytes | None]) -> None:
-    """``sweep.yaml`` as it was before a submission that failed: ``recorded`` holds what
-    :func:`_record_sweep` returned, or nothing if it was not rewritten."""
-    if not recorded:
-        return
-    path, (before,) = sweep_dir / SWEEP_FILE, recorded
+def _restore_sweep_file(sweep_dir: Path, before: bytes | None) -> None:
+    """``sweep.yaml`` as it was before a submission that failed and had rewritten it
+    (``before``: what :func:`_record_sweep` returned, None where there was none)."""
+    path = sweep_dir / SWEEP_FILE
     with contextlib.suppress(OSError):
         if before is None:  # there was none
             path.unlink()
